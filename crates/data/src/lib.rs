@@ -1,0 +1,1 @@
+//! majmin-data (being built).

@@ -1,0 +1,1 @@
+//! majmin-flow (being built).

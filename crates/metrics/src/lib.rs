@@ -1,0 +1,1 @@
+//! majmin-metrics (being built).

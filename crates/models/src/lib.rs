@@ -1,0 +1,1 @@
+//! majmin-models (being built).

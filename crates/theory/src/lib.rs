@@ -1,0 +1,1 @@
+//! majmin-theory (being built).
