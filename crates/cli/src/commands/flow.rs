@@ -1,0 +1,13 @@
+//! `majmin flow` — placeholder while the command is being built in this change.
+
+use crate::context::Context;
+use crate::error::CliError;
+
+/// Options of `majmin flow`.
+#[derive(Debug, clap::Args, serde::Serialize)]
+pub struct Args {}
+
+/// Runs the command.
+pub fn run(_args: &Args, _ctx: &Context) -> Result<(), CliError> {
+    Err(CliError::run("`majmin flow` is not available in this build"))
+}

@@ -1,0 +1,79 @@
+//! What every command receives: the global options, progress bars and run manifests.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::output::write_json;
+
+/// The global options, resolved (command line over `--config` file over defaults).
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    /// `--seed`: the master seed of every random choice.
+    pub seed: u64,
+    /// `--threads`: worker threads (None: all cores).
+    pub threads: Option<usize>,
+    /// `--json`: machine-readable output on stdout.
+    pub json: bool,
+    /// `-q`: no progress bars, only errors on stderr.
+    pub quiet: bool,
+    /// `-v` count.
+    pub verbose: u8,
+    /// `--plugins` / `MAJMIN_PLUGINS`: the plugin manifest.
+    pub plugins: Option<PathBuf>,
+    /// `--config`: the configuration file that was read, if any.
+    pub config: Option<PathBuf>,
+    /// The command line as typed.
+    pub command_line: Vec<String>,
+}
+
+impl Context {
+    /// Whether progress bars should be drawn (stderr is a terminal and not `-q`).
+    pub fn show_progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// A progress bar of `len` steps on stderr (hidden when not a terminal or with `-q`).
+    pub fn progress(&self, len: u64, message: impl Into<String>) -> ProgressBar {
+        if !self.show_progress() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:32} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(250));
+        bar
+    }
+
+    /// The number of worker threads in use.
+    pub fn thread_count(&self) -> usize {
+        self.threads.unwrap_or_else(rayon::current_num_threads)
+    }
+
+    /// Writes `DIR/manifest.json`: version, command line, resolved configuration and seed, so that
+    /// a result can be reproduced (SPEC §7).
+    pub fn write_manifest(&self, dir: &Path, command: &str, resolved: &impl Serialize) -> Result<(), CliError> {
+        let manifest = serde_json::json!({
+            "majmin_version": env!("CARGO_PKG_VERSION"),
+            "command": command,
+            "command_line": self.command_line,
+            "seed": self.seed,
+            "threads": self.thread_count(),
+            "config_file": self.config,
+            "plugins": self.plugins,
+            "resolved": resolved,
+            "written_at_unix": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        });
+        write_json(&dir.join("manifest.json"), &manifest)
+    }
+}
