@@ -199,7 +199,7 @@ mod tests {
         args.sort();
         assert_eq!(args, p(&["--epochs=5", "--seed=3", "--zone"]));
         let args = config_args(Path::new("c.toml"), text, &root, &p(&["metrics", "overcost"])).unwrap();
-        assert_eq!(args, p(&["--seed=3", "--kappas=0.9,0.99"]));
+        assert_eq!(args, p(&["--kappas=0.9,0.99", "--seed=3"]));
     }
 
     #[test]
