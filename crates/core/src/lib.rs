@@ -36,6 +36,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod curve;
 pub mod dataset;
 pub mod error;
 pub mod loss;
@@ -44,6 +45,7 @@ pub mod objective;
 pub mod rng;
 pub mod split;
 
+pub use curve::{EvalPoint, RunStatus, ZoneProbe};
 pub use dataset::{Dataset, Group, GroupRule, GroupSizes};
 pub use error::{DataError, ModelError};
 pub use loss::Loss;
