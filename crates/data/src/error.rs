@@ -1,0 +1,163 @@
+//! [`LoadError`]: what went wrong while parsing a data spec, reading a file or transforming a set.
+
+use std::path::PathBuf;
+
+use majmin_core::DataError;
+use thiserror::Error;
+
+/// An error from a loader, a transform or the data-spec parser.
+///
+/// Every variant names where it happened — the spec string, the file and the byte offset, or the
+/// file, line and column — and what was expected there.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The data spec string could not be parsed (unknown source, unknown option, bad value).
+    #[error("data spec `{spec}`: {message}")]
+    Spec {
+        /// The whole spec string.
+        spec: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// A file or folder does not exist.
+    #[error("{}: {what}", path.display())]
+    NotFound {
+        /// The path looked for.
+        path: PathBuf,
+        /// What is missing and what was expected at that path (e.g. "no such file").
+        what: String,
+    },
+    /// A file exists but cannot be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A binary file ends before the data its header announces.
+    #[error("{}: truncated at byte {}{}: expected {expected}, found {found}",
+        path.display(), thousands(*offset), decompressed_note(*decompressed))]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Where the data stops (the file length, or of the decompressed stream for `.gz`).
+        offset: u64,
+        /// Whether `offset` counts bytes of the decompressed stream of a gzip file.
+        decompressed: bool,
+        /// What should have been there.
+        expected: String,
+        /// What there is.
+        found: String,
+    },
+    /// A binary file holds a value that is not allowed at that place.
+    #[error("{}: at byte {}{}: expected {expected}, found {found}",
+        path.display(), thousands(*offset), decompressed_note(*decompressed))]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the bad value.
+        offset: u64,
+        /// Whether `offset` counts bytes of the decompressed stream of a gzip file.
+        decompressed: bool,
+        /// What should have been there.
+        expected: String,
+        /// What there is.
+        found: String,
+    },
+    /// A `.gz` file is not a valid gzip stream.
+    #[error("{}: not a valid gzip stream (failed after {} decompressed bytes): expected gzip-compressed IDX data: {source}",
+        path.display(), thousands(*offset))]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// Decompressed bytes produced before the failure.
+        offset: u64,
+        /// The decoder's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CSV file has a bad row or field.
+    #[error("{}: line {line}{}: {message}", path.display(), column.map(|c| format!(", column {c}")).unwrap_or_default())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number, when one field is at fault.
+        column: Option<usize>,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// A transform cannot be applied to this data set.
+    #[error("transform `{transform}` on data set `{dataset}`: {message}")]
+    Transform {
+        /// The transform option as written in a spec (e.g. `channels=3`).
+        transform: String,
+        /// The data set's name.
+        dataset: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The loaded values do not form a valid [`majmin_core::Dataset`].
+    #[error("{context}: {source}")]
+    Dataset {
+        /// Which file or source was being loaded.
+        context: String,
+        /// The core error.
+        #[source]
+        source: DataError,
+    },
+}
+
+fn decompressed_note(decompressed: bool) -> &'static str {
+    if decompressed {
+        " of the decompressed data"
+    } else {
+        ""
+    }
+}
+
+/// `n` with commas between groups of three digits: `47040000` → `47,040,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1016), "1,016");
+        assert_eq!(thousands(47_040_000), "47,040,000");
+        assert_eq!(thousands(100_000), "100,000");
+    }
+
+    #[test]
+    fn truncated_message_reads_as_one_sentence() {
+        let err = LoadError::Truncated {
+            path: PathBuf::from("/d/train-images-idx3-ubyte"),
+            offset: 1016,
+            decompressed: false,
+            expected: "47,040,000 pixel bytes".into(),
+            found: "1,000".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "/d/train-images-idx3-ubyte: truncated at byte 1,016: expected 47,040,000 pixel bytes, found 1,000"
+        );
+    }
+}

@@ -1,0 +1,668 @@
+//! Data spec strings: one string names a source, its options and the transforms (SPEC §6).
+//!
+//! ```text
+//! spec    = source ["," option]*
+//! source  = "digits" | "mnist:" DIR | "fashion-mnist:" DIR | "cifar10:" DIR | "csv:" FILE
+//!         | "gaussian" [":" option]
+//! option  = key ["=" value]
+//! ```
+//!
+//! Paths end at the first comma (a path cannot contain one). Options may come in any order; each
+//! may be given once. The transforms always run in the order resize → channels → normalize,
+//! whatever the order written, and [`DataSpec`]'s `Display` writes that canonical order with only
+//! the options that differ from their defaults, so `DataSpec::parse(&spec.to_string())` gives the
+//! same spec back.
+//!
+//! | option | sources | meaning (default) |
+//! | --- | --- | --- |
+//! | `split=train\|test` | mnist, fashion-mnist, cifar10 | which files (train) |
+//! | `label=NAME` | csv | label column by header name or 1-based number (the last column) |
+//! | `group=NAME` | csv | group column (values 0/1 or minority/majority) → explicit groups (none) |
+//! | `header[=yes\|no]` | csv | whether the first row is a header (detected) |
+//! | `shape=CxHxW` | csv | sample shape; C·H·W = feature columns (1x1xd) |
+//! | `classes=K` | csv, gaussian | class count (csv: largest label + 1; gaussian: 2) |
+//! | `delimiter=comma\|semicolon\|tab` | csv | field separator (comma) |
+//! | `d=`, `n=`, `sep=`, `zeta=`, `std=`, `seed=` | gaussian | see [`GaussianConfig`] |
+//! | `minority=5:6:7` | all but csv with `group=` | minority classes (the upper half of the classes) |
+//! | `resize=S` or `resize=HxW` | all | resize every image |
+//! | `interp=nearest\|bilinear` | with `resize` | resize interpolation (bilinear) |
+//! | `channels=C` | all | repeat a single channel C times |
+//! | `normalize[=MEAN/STD]` | all | per-channel (x − mean)/std; computed on the set, or given as numbers or `:`-separated per-channel lists |
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use majmin_core::{Dataset, GroupRule};
+
+use crate::csv::{load_csv, CsvOptions};
+use crate::digits::load_digits;
+use crate::error::LoadError;
+use crate::gaussian::{generate_gaussian, GaussianConfig};
+use crate::transform::{normalize, normalize_computed, repeat_channels, resize, Interpolation};
+use crate::{cifar::load_cifar10_dir, idx::load_idx_dir};
+
+/// Which part of a file-based data set: the training or the test files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Split {
+    /// `train-*` (IDX) or `data_batch_1..5.bin` (CIFAR-10).
+    #[default]
+    Train,
+    /// `t10k-*` (IDX) or `test_batch.bin` (CIFAR-10).
+    Test,
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        })
+    }
+}
+
+/// Where the samples come from.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Source {
+    /// The embedded 8×8 digits ([`load_digits`]).
+    Digits,
+    /// MNIST IDX files in a folder.
+    Mnist {
+        /// The folder.
+        dir: PathBuf,
+        /// Train or test files.
+        split: Split,
+    },
+    /// Fashion-MNIST IDX files in a folder (same format and names as MNIST).
+    FashionMnist {
+        /// The folder.
+        dir: PathBuf,
+        /// Train or test files.
+        split: Split,
+    },
+    /// CIFAR-10 binary batches in a folder.
+    Cifar10 {
+        /// The folder.
+        dir: PathBuf,
+        /// Train or test batches.
+        split: Split,
+    },
+    /// A CSV file.
+    Csv(CsvOptions),
+    /// The synthetic Gaussian mixture.
+    Gaussian(GaussianConfig),
+}
+
+/// A resize transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resize {
+    /// Output height.
+    pub height: usize,
+    /// Output width.
+    pub width: usize,
+    /// Interpolation.
+    pub interpolation: Interpolation,
+}
+
+/// Per-channel normalisation x ↦ (x − mean_c) / std_c.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Normalize {
+    /// Mean and standard deviation of each channel computed on the loaded set.
+    Computed,
+    /// Given values: one each (for every channel) or one per channel.
+    Given {
+        /// Means.
+        mean: Vec<f32>,
+        /// Standard deviations (each > 0).
+        std: Vec<f32>,
+    },
+}
+
+/// A parsed data spec: source, group rule and transforms. See the [module docs](self) for the
+/// grammar and every option.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSpec {
+    /// Where the samples come from, with the source's options.
+    pub source: Source,
+    /// `minority=…`: the minority classes (None: the default rule, or the CSV group column).
+    pub minority: Option<Vec<u32>>,
+    /// `resize=…` and `interp=…`.
+    pub resize: Option<Resize>,
+    /// `channels=C`: repeat a single channel C times.
+    pub channels: Option<usize>,
+    /// `normalize[=…]`.
+    pub normalize: Option<Normalize>,
+}
+
+const TRANSFORM_OPTIONS: [&str; 5] = ["minority", "resize", "interp", "channels", "normalize"];
+
+fn source_options(source: &str) -> &'static [&'static str] {
+    match source {
+        "mnist" | "fashion-mnist" | "cifar10" => &["split"],
+        "csv" => &["label", "group", "header", "shape", "classes", "delimiter"],
+        "gaussian" => &["d", "n", "sep", "classes", "zeta", "std", "seed"],
+        _ => &[],
+    }
+}
+
+const SOURCES: &str =
+    "digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, csv:FILE, gaussian[:d=2,n=1000,…]";
+
+impl DataSpec {
+    /// Parses a spec string such as `digits,resize=32,channels=3,normalize` or
+    /// `csv:data.csv,label=y,group=g`.
+    pub fn parse(spec: &str) -> Result<DataSpec, LoadError> {
+        let err = |message: String| LoadError::Spec {
+            spec: spec.to_string(),
+            message,
+        };
+        let mut tokens = spec.split(',').map(str::trim);
+        let head = tokens.next().unwrap_or_default();
+        if head.is_empty() {
+            return Err(err(format!("expected a source ({SOURCES}), found nothing")));
+        }
+        let (name, arg) = match head.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (head, None),
+        };
+        let mut option_tokens: Vec<&str> = Vec::new();
+        let needs_path = |what: &str| -> Result<PathBuf, LoadError> {
+            match arg {
+                Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+                _ => Err(err(format!(
+                    "source `{name}` needs a path: expected `{name}:{what}`"
+                ))),
+            }
+        };
+        let mut source = match name {
+            "digits" => {
+                if let Some(a) = arg {
+                    return Err(err(format!(
+                        "source `digits` takes no argument, found `digits:{a}`"
+                    )));
+                }
+                Source::Digits
+            }
+            "mnist" => Source::Mnist {
+                dir: needs_path("DIR")?,
+                split: Split::Train,
+            },
+            "fashion-mnist" | "fashion_mnist" | "fashionmnist" => Source::FashionMnist {
+                dir: needs_path("DIR")?,
+                split: Split::Train,
+            },
+            "cifar10" | "cifar-10" => Source::Cifar10 {
+                dir: needs_path("DIR")?,
+                split: Split::Train,
+            },
+            "csv" => Source::Csv(CsvOptions::new(needs_path("FILE")?)),
+            "gaussian" => {
+                option_tokens.extend(arg);
+                Source::Gaussian(GaussianConfig::default())
+            }
+            other => {
+                return Err(err(format!(
+                    "unknown source `{other}`; expected one of {SOURCES}"
+                )))
+            }
+        };
+        let canonical_name = match &source {
+            Source::FashionMnist { .. } => "fashion-mnist",
+            Source::Cifar10 { .. } => "cifar10",
+            _ => name,
+        };
+        option_tokens.extend(tokens);
+        let mut options: Vec<(&str, Option<&str>)> = Vec::new();
+        for token in option_tokens.into_iter().filter(|t| !t.is_empty()) {
+            let (key, value) = match token.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim())),
+                None => (token, None),
+            };
+            if options.iter().any(|(k, _)| *k == key) {
+                return Err(err(format!("option `{key}` is given twice")));
+            }
+            options.push((key, value));
+        }
+        let accepted: Vec<&str> = source_options(canonical_name)
+            .iter()
+            .copied()
+            .chain(TRANSFORM_OPTIONS)
+            .collect();
+        let mut spec_out = DataSpec {
+            source: Source::Digits,
+            minority: None,
+            resize: None,
+            channels: None,
+            normalize: None,
+        };
+        let mut interpolation = None;
+        for (key, value) in options {
+            if !accepted.contains(&key) {
+                return Err(err(format!(
+                    "unknown option `{key}` for source `{canonical_name}`; accepted: {}",
+                    accepted.join(", ")
+                )));
+            }
+            let need = |v: Option<&str>| -> Result<String, LoadError> {
+                match v {
+                    Some(v) if !v.is_empty() => Ok(v.to_string()),
+                    _ => Err(err(format!("option `{key}` needs a value: `{key}=…`"))),
+                }
+            };
+            let bad = |expected: &str, v: &str| {
+                err(format!("option `{key}`: expected {expected}, found `{v}`"))
+            };
+            let parse_usize = |v: Option<&str>, min: usize| -> Result<usize, LoadError> {
+                let v = need(v)?;
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&x| x >= min)
+                    .ok_or_else(|| bad(&format!("a whole number ≥ {min}"), &v))
+            };
+            let parse_f64 = |v: Option<&str>| -> Result<f64, LoadError> {
+                let v = need(v)?;
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| bad("a finite number", &v))
+            };
+            match (key, &mut source) {
+                ("split", Source::Mnist { split, .. } | Source::FashionMnist { split, .. } | Source::Cifar10 { split, .. }) => {
+                    *split = match need(value)?.as_str() {
+                        "train" => Split::Train,
+                        "test" | "t10k" => Split::Test,
+                        v => return Err(bad("`train` or `test`", v)),
+                    }
+                }
+                ("label", Source::Csv(o)) => o.label = Some(need(value)?),
+                ("group", Source::Csv(o)) => o.group = Some(need(value)?),
+                ("header", Source::Csv(o)) => {
+                    o.header = match value.unwrap_or("yes") {
+                        "yes" | "true" | "1" => Some(true),
+                        "no" | "false" | "0" => Some(false),
+                        "auto" => None,
+                        v => return Err(bad("`yes`, `no` or `auto`", v)),
+                    }
+                }
+                ("shape", Source::Csv(o)) => {
+                    let v = need(value)?;
+                    o.shape = Some(parse_shape(&v).ok_or_else(|| bad("CxHxW with whole numbers ≥ 1, e.g. 1x28x28", &v))?);
+                }
+                ("classes", Source::Csv(o)) => o.classes = Some(parse_usize(value, 1)?),
+                ("delimiter", Source::Csv(o)) => {
+                    o.delimiter = match need(value)?.as_str() {
+                        "comma" => b',',
+                        "semicolon" | ";" => b';',
+                        "tab" | "\\t" => b'\t',
+                        v => return Err(bad("`comma`, `semicolon` or `tab`", v)),
+                    }
+                }
+                ("d", Source::Gaussian(g)) => g.dim = parse_usize(value, 1)?,
+                ("n", Source::Gaussian(g)) => g.n = parse_usize(value, 2)?,
+                ("classes", Source::Gaussian(g)) => g.classes = parse_usize(value, 2)?,
+                ("sep", Source::Gaussian(g)) => {
+                    g.sep = parse_f64(value)?;
+                    if g.sep < 0.0 {
+                        return Err(bad("a number ≥ 0", &need(value)?));
+                    }
+                }
+                ("zeta", Source::Gaussian(g)) => {
+                    g.zeta = parse_f64(value)?;
+                    if !(g.zeta > 0.0 && g.zeta <= 1.0) {
+                        return Err(bad("a number in (0, 1]", &need(value)?));
+                    }
+                }
+                ("std", Source::Gaussian(g)) => {
+                    g.std = parse_f64(value)?;
+                    if g.std <= 0.0 {
+                        return Err(bad("a number > 0", &need(value)?));
+                    }
+                }
+                ("seed", Source::Gaussian(g)) => {
+                    let v = need(value)?;
+                    g.seed = v.parse().map_err(|_| bad("a whole number ≥ 0", &v))?;
+                }
+                ("minority", _) => {
+                    let v = need(value)?;
+                    let classes: Option<Vec<u32>> = v.split(':').map(|c| c.trim().parse().ok()).collect();
+                    spec_out.minority = Some(classes.ok_or_else(|| bad("class numbers separated by `:`, e.g. 5:6:7", &v))?);
+                }
+                ("resize", _) => {
+                    let v = need(value)?;
+                    let (height, width) = parse_size(&v).ok_or_else(|| bad("a side S or HxW, whole numbers ≥ 1", &v))?;
+                    spec_out.resize = Some(Resize { height, width, interpolation: Interpolation::Bilinear });
+                }
+                ("interp", _) => {
+                    let v = need(value)?;
+                    interpolation = Some(v.parse::<Interpolation>().map_err(|_| bad("`nearest` or `bilinear`", &v))?);
+                }
+                ("channels", _) => spec_out.channels = Some(parse_usize(value, 1)?),
+                ("normalize", _) => {
+                    spec_out.normalize = Some(match value {
+                        None => Normalize::Computed,
+                        Some(v) => parse_normalize(v).ok_or_else(|| {
+                            bad("MEAN/STD with numbers or `:`-separated per-channel lists, STD > 0, e.g. 0.5/0.25", v)
+                        })?,
+                    })
+                }
+                _ => return Err(err(format!("option `{key}` does not apply to source `{canonical_name}`"))),
+            }
+        }
+        if let Some(interp) = interpolation {
+            match &mut spec_out.resize {
+                Some(r) => r.interpolation = interp,
+                None => return Err(err("option `interp` needs `resize=…`".into())),
+            }
+        }
+        if let (Source::Csv(o), Some(_)) = (&source, &spec_out.minority) {
+            if o.group.is_some() {
+                return Err(err(
+                    "options `group` and `minority` both assign groups; give one".into(),
+                ));
+            }
+        }
+        spec_out.source = source;
+        Ok(spec_out)
+    }
+
+    /// Loads the source, assigns groups and applies the transforms (resize → channels → normalize).
+    pub fn load(&self) -> Result<Dataset, LoadError> {
+        let mut ds = match &self.source {
+            Source::Digits => load_digits()?,
+            Source::Mnist { dir, split } => load_idx_dir(dir, *split, "mnist")?,
+            Source::FashionMnist { dir, split } => load_idx_dir(dir, *split, "fashion-mnist")?,
+            Source::Cifar10 { dir, split } => load_cifar10_dir(dir, *split)?,
+            Source::Csv(o) => load_csv(o)?,
+            Source::Gaussian(g) => generate_gaussian(g)?,
+        };
+        if let Some(classes) = &self.minority {
+            let name = ds.name().to_string();
+            ds = ds
+                .with_group_rule(&GroupRule::MinorityClasses(classes.clone()))
+                .map_err(|source| LoadError::Dataset {
+                    context: format!("data set `{name}`, option `minority`"),
+                    source,
+                })?;
+        }
+        if let Some(r) = &self.resize {
+            ds = resize(ds, r.height, r.width, r.interpolation)?;
+        }
+        if let Some(c) = self.channels {
+            ds = repeat_channels(ds, c)?;
+        }
+        match &self.normalize {
+            None => {}
+            Some(Normalize::Computed) => ds = normalize_computed(ds)?,
+            Some(Normalize::Given { mean, std }) => ds = normalize(ds, mean, std)?,
+        }
+        tracing::info!(spec = %self, n = ds.len(), shape = ?ds.shape(), "data set ready");
+        Ok(ds)
+    }
+}
+
+fn parse_size(v: &str) -> Option<(usize, usize)> {
+    let parts: Vec<usize> = v
+        .split(['x', '×'])
+        .map(|p| p.trim().parse().ok().filter(|&s| s > 0))
+        .collect::<Option<_>>()?;
+    match parts[..] {
+        [s] => Some((s, s)),
+        [h, w] => Some((h, w)),
+        _ => None,
+    }
+}
+
+fn parse_shape(v: &str) -> Option<[usize; 3]> {
+    let parts: Vec<usize> = v
+        .split(['x', '×'])
+        .map(|p| p.trim().parse().ok().filter(|&s| s > 0))
+        .collect::<Option<_>>()?;
+    parts.try_into().ok()
+}
+
+fn parse_normalize(v: &str) -> Option<Normalize> {
+    let (mean, std) = v.split_once('/')?;
+    let list = |s: &str| -> Option<Vec<f32>> {
+        s.split(':')
+            .map(|x| x.trim().parse::<f32>().ok().filter(|x| x.is_finite()))
+            .collect()
+    };
+    let (mean, std) = (list(mean)?, list(std)?);
+    if std.iter().any(|&s| s <= 0.0) {
+        return None;
+    }
+    Some(Normalize::Given { mean, std })
+}
+
+fn join<T: fmt::Display>(values: &[T], sep: &str) -> String {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+impl fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut opts: Vec<String> = Vec::new();
+        match &self.source {
+            Source::Digits => f.write_str("digits")?,
+            Source::Mnist { dir, split }
+            | Source::FashionMnist { dir, split }
+            | Source::Cifar10 { dir, split } => {
+                let name = match &self.source {
+                    Source::Mnist { .. } => "mnist",
+                    Source::FashionMnist { .. } => "fashion-mnist",
+                    _ => "cifar10",
+                };
+                write!(f, "{name}:{}", dir.display())?;
+                if *split != Split::Train {
+                    opts.push(format!("split={split}"));
+                }
+            }
+            Source::Csv(o) => {
+                write!(f, "csv:{}", o.path.display())?;
+                if let Some(l) = &o.label {
+                    opts.push(format!("label={l}"));
+                }
+                if let Some(g) = &o.group {
+                    opts.push(format!("group={g}"));
+                }
+                if let Some(h) = o.header {
+                    opts.push(format!("header={}", if h { "yes" } else { "no" }));
+                }
+                if let Some([c, h, w]) = o.shape {
+                    opts.push(format!("shape={c}x{h}x{w}"));
+                }
+                if let Some(k) = o.classes {
+                    opts.push(format!("classes={k}"));
+                }
+                match o.delimiter {
+                    b',' => {}
+                    b';' => opts.push("delimiter=semicolon".into()),
+                    _ => opts.push("delimiter=tab".into()),
+                }
+            }
+            Source::Gaussian(g) => {
+                f.write_str("gaussian")?;
+                let d = GaussianConfig::default();
+                if g.dim != d.dim {
+                    opts.push(format!("d={}", g.dim));
+                }
+                if g.n != d.n {
+                    opts.push(format!("n={}", g.n));
+                }
+                if g.sep != d.sep {
+                    opts.push(format!("sep={}", g.sep));
+                }
+                if g.classes != d.classes {
+                    opts.push(format!("classes={}", g.classes));
+                }
+                if g.zeta != d.zeta {
+                    opts.push(format!("zeta={}", g.zeta));
+                }
+                if g.std != d.std {
+                    opts.push(format!("std={}", g.std));
+                }
+                if g.seed != d.seed {
+                    opts.push(format!("seed={}", g.seed));
+                }
+            }
+        }
+        if let Some(m) = &self.minority {
+            opts.push(format!("minority={}", join(m, ":")));
+        }
+        if let Some(r) = &self.resize {
+            if r.height == r.width {
+                opts.push(format!("resize={}", r.height));
+            } else {
+                opts.push(format!("resize={}x{}", r.height, r.width));
+            }
+            if r.interpolation != Interpolation::Bilinear {
+                opts.push(format!("interp={}", r.interpolation));
+            }
+        }
+        if let Some(c) = self.channels {
+            opts.push(format!("channels={c}"));
+        }
+        match &self.normalize {
+            None => {}
+            Some(Normalize::Computed) => opts.push("normalize".into()),
+            Some(Normalize::Given { mean, std }) => {
+                opts.push(format!("normalize={}/{}", join(mean, ":"), join(std, ":")))
+            }
+        }
+        match (&self.source, opts.is_empty()) {
+            (_, true) => Ok(()),
+            // `gaussian:d=2,…` reads better than `gaussian,d=2,…`; both parse.
+            (Source::Gaussian(_), false) => write!(f, ":{}", opts.join(",")),
+            (_, false) => write!(f, ",{}", opts.join(",")),
+        }
+    }
+}
+
+impl FromStr for DataSpec {
+    type Err = LoadError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DataSpec::parse(s)
+    }
+}
+
+/// Parses `spec` and loads the data set: the one call most users need.
+///
+/// ```
+/// let ds = majmin_data::load("digits,resize=16").unwrap();
+/// assert_eq!(ds.shape(), [1, 16, 16]);
+/// ```
+pub fn load(spec: &str) -> Result<Dataset, LoadError> {
+    DataSpec::parse(spec)?.load()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(s: &str) -> DataSpec {
+        let spec = DataSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let again = DataSpec::parse(&spec.to_string()).unwrap();
+        assert_eq!(spec, again, "{s} → {spec}");
+        spec
+    }
+
+    #[test]
+    fn canonical_strings_round_trip_unchanged() {
+        for s in [
+            "digits",
+            "digits,resize=32,channels=3,normalize",
+            "mnist:/data/mnist,split=test,resize=32",
+            "fashion-mnist:/data/fm",
+            "cifar10:/data/c,normalize=0.49:0.48:0.45/0.25:0.24:0.26",
+            "csv:data.csv,label=y,group=g",
+            "csv:d.csv,header=no,shape=1x2x2,classes=4,delimiter=tab",
+            "gaussian:d=5,n=200,sep=3.5,classes=4,zeta=0.1,std=0.5,seed=7",
+            "gaussian",
+            "digits,minority=1:3,resize=10x12,interp=nearest,normalize=0.5/0.25",
+        ] {
+            assert_eq!(round_trip(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn options_in_any_order_become_canonical() {
+        let spec = round_trip(" digits , normalize , channels=3 ,resize=32,");
+        assert_eq!(spec.to_string(), "digits,resize=32,channels=3,normalize");
+        let spec = round_trip("gaussian,seed=3,d=2,n=1000");
+        assert_eq!(spec.to_string(), "gaussian:seed=3");
+        let spec = round_trip("mnist:/m,split=train");
+        assert_eq!(spec.to_string(), "mnist:/m");
+        assert_eq!(
+            round_trip("csv:x.csv,header").to_string(),
+            "csv:x.csv,header=yes"
+        );
+    }
+
+    #[test]
+    fn parsed_fields_have_the_values_written() {
+        let spec =
+            DataSpec::parse("mnist:/data/mnist,split=test,resize=28x32,interp=nearest").unwrap();
+        assert_eq!(
+            spec.source,
+            Source::Mnist {
+                dir: "/data/mnist".into(),
+                split: Split::Test
+            }
+        );
+        assert_eq!(
+            spec.resize,
+            Some(Resize {
+                height: 28,
+                width: 32,
+                interpolation: Interpolation::Nearest
+            })
+        );
+        let spec = DataSpec::parse("gaussian:d=3,sep=1.5").unwrap();
+        match spec.source {
+            Source::Gaussian(g) => assert_eq!((g.dim, g.sep, g.n), (3, 1.5, 1000)),
+            other => panic!("{other:?}"),
+        }
+        let spec: DataSpec = "csv:a.csv,label=y".parse().unwrap();
+        match spec.source {
+            Source::Csv(o) => assert_eq!(
+                (o.path, o.label),
+                (PathBuf::from("a.csv"), Some("y".to_string()))
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_accepted() {
+        let e = |s: &str| DataSpec::parse(s).unwrap_err().to_string();
+        let msg = e("mnist:/m,colour=red");
+        assert_eq!(
+            msg,
+            "data spec `mnist:/m,colour=red`: unknown option `colour` for source `mnist`; accepted: split, minority, \
+             resize, interp, channels, normalize"
+        );
+        assert!(e("imagenet:/x")
+            .contains("unknown source `imagenet`; expected one of digits, mnist:DIR"));
+        assert!(e("mnist").contains("source `mnist` needs a path: expected `mnist:DIR`"));
+        assert!(e("digits:/x").contains("takes no argument"));
+        assert!(e("digits,resize=0").contains("option `resize`: expected a side S or HxW"));
+        assert!(e("digits,resize=32,resize=16").contains("given twice"));
+        assert!(e("digits,interp=nearest").contains("`interp` needs `resize=…`"));
+        assert!(e("digits,split=test").contains("unknown option `split` for source `digits`"));
+        assert!(e("gaussian:zeta=1.5")
+            .contains("option `zeta`: expected a number in (0, 1], found `1.5`"));
+        assert!(
+            e("gaussian:n=abc").contains("option `n`: expected a whole number ≥ 2, found `abc`")
+        );
+        assert!(e("gaussian:d").contains("option `d` needs a value"));
+        assert!(e("digits,normalize=1/0").contains("option `normalize`: expected MEAN/STD"));
+        assert!(e("digits,minority=a:b").contains("class numbers separated by `:`"));
+        assert!(e("csv:x.csv,group=g,minority=1").contains("both assign groups"));
+        assert!(e("").contains("expected a source"));
+    }
+}
