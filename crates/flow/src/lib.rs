@@ -1,1 +1,4 @@
 //! majmin-flow (being built).
+
+pub mod optim;
+pub mod train;
