@@ -1,0 +1,756 @@
+//! CPU kernels on plain slices: single-precision GEMM, im2col / col2im convolution, direct
+//! depthwise convolution, pooling and batch normalisation. No tape here: `ops` wraps these as
+//! dfdx tape operations.
+//!
+//! Parallelism: every kernel splits its work into pieces whose boundaries depend only on the
+//! shapes (never on scheduling) and reduces partial sums in a fixed order, so results are
+//! bit-identical for the same inputs and thread count.
+
+use rayon::prelude::*;
+
+/// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row and column strides for `a` and `b` and a
+/// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    parallel: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                c[r * ldc..r * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    assert!(
+        a.len() > (m - 1) * a_rs + (k - 1) * a_cs,
+        "sgemm: lhs too short"
+    );
+    assert!(
+        b.len() > (k - 1) * b_rs + (n - 1) * b_cs,
+        "sgemm: rhs too short"
+    );
+    assert!(c.len() >= (m - 1) * ldc + n, "sgemm: dst too short");
+    let par = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above bound every index the GEMM touches.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// Geometry of a 2-D convolution over NCHW tensors (square kernel, symmetric stride, padding
+/// and dilation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Batch size.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Input height and width.
+    pub in_hw: (usize, usize),
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Channel groups (`in_channels` for depthwise).
+    pub groups: usize,
+}
+
+impl ConvGeometry {
+    /// Output height and width, or `None` when the padded input is smaller than the dilated
+    /// kernel.
+    pub fn out_hw(&self) -> Option<(usize, usize)> {
+        let span = self.dilation * (self.kernel - 1) + 1;
+        let side = |x: usize| {
+            (x + 2 * self.padding)
+                .checked_sub(span)
+                .map(|r| r / self.stride + 1)
+        };
+        Some((side(self.in_hw.0)?, side(self.in_hw.1)?))
+    }
+    fn cg(&self) -> usize {
+        self.in_channels / self.groups
+    }
+    fn og(&self) -> usize {
+        self.out_channels / self.groups
+    }
+    fn col_rows(&self) -> usize {
+        self.cg() * self.kernel * self.kernel
+    }
+    fn is_depthwise(&self) -> bool {
+        self.groups > 1 && self.cg() == 1 && self.og() == 1
+    }
+    fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.padding == 0
+    }
+    /// Multiply-adds of the forward pass times two (the FLOP count benchmarks report).
+    pub fn forward_flops(&self) -> f64 {
+        let (ho, wo) = self.out_hw().unwrap_or((0, 0));
+        2.0 * (self.batch * self.out_channels * ho * wo * self.col_rows()) as f64
+    }
+    /// Samples per parallel task: enough GEMM columns to amortise packing the weights, and at
+    /// least as many tasks as threads when the batch allows.
+    fn samples_per_task(&self, out_pixels: usize) -> usize {
+        const TARGET_COLUMNS: usize = 4096;
+        let threads = rayon::current_num_threads().max(1);
+        let by_cols = TARGET_COLUMNS.div_ceil(out_pixels.max(1)).max(1);
+        let by_threads = self.batch.div_ceil(threads).max(1);
+        by_cols.min(by_threads)
+    }
+}
+
+/// im2col of samples `x` (`ns × C × H × W`) for group `g` into `col` (`Cg·k·k × ns·P` row-major).
+fn im2col(geo: &ConvGeometry, x: &[f32], ns: usize, g: usize, col: &mut [f32]) {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let p = ho * wo;
+    let cols = ns * p;
+    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
+    let plane = h * w;
+    let sample = geo.in_channels * plane;
+    for c in 0..geo.cg() {
+        let ch = g * geo.cg() + c;
+        for ki in 0..k {
+            for kj in 0..k {
+                let row = (c * k + ki) * k + kj;
+                let dst_row = &mut col[row * cols..(row + 1) * cols];
+                for n in 0..ns {
+                    let src = &x[n * sample + ch * plane..n * sample + (ch + 1) * plane];
+                    let dst = &mut dst_row[n * p..(n + 1) * p];
+                    if geo.is_pointwise() {
+                        dst.copy_from_slice(src);
+                        continue;
+                    }
+                    for oy in 0..ho {
+                        let iy = (oy * s + ki * d) as isize - pad;
+                        let drow = &mut dst[oy * wo..(oy + 1) * wo];
+                        if iy < 0 || iy >= h as isize {
+                            drow.fill(0.0);
+                            continue;
+                        }
+                        let srow = &src[iy as usize * w..(iy as usize + 1) * w];
+                        let off = (kj * d) as isize - pad;
+                        if s == 1 {
+                            // ix = ox + off: zero the out-of-range ends, copy the middle.
+                            let lo = (-off).clamp(0, wo as isize) as usize;
+                            let hi = (w as isize - off).clamp(lo as isize, wo as isize) as usize;
+                            drow[..lo].fill(0.0);
+                            drow[hi..].fill(0.0);
+                            if hi > lo {
+                                let a = (lo as isize + off) as usize;
+                                drow[lo..hi].copy_from_slice(&srow[a..a + (hi - lo)]);
+                            }
+                        } else {
+                            for (ox, v) in drow.iter_mut().enumerate() {
+                                let ix = (ox * s) as isize + off;
+                                *v = if ix >= 0 && ix < w as isize {
+                                    srow[ix as usize]
+                                } else {
+                                    0.0
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im: accumulates `col` (`Cg·k·k × ns·P`) of group `g` into `dx` (`ns × C × H × W`).
+fn col2im(geo: &ConvGeometry, col: &[f32], ns: usize, g: usize, dx: &mut [f32]) {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let p = ho * wo;
+    let cols = ns * p;
+    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
+    let plane = h * w;
+    let sample = geo.in_channels * plane;
+    for c in 0..geo.cg() {
+        let ch = g * geo.cg() + c;
+        for ki in 0..k {
+            for kj in 0..k {
+                let row = (c * k + ki) * k + kj;
+                let src_row = &col[row * cols..(row + 1) * cols];
+                for n in 0..ns {
+                    let dst = &mut dx[n * sample + ch * plane..n * sample + (ch + 1) * plane];
+                    let src = &src_row[n * p..(n + 1) * p];
+                    if geo.is_pointwise() {
+                        dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+                        continue;
+                    }
+                    for oy in 0..ho {
+                        let iy = (oy * s + ki * d) as isize - pad;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let drow = &mut dst[iy as usize * w..(iy as usize + 1) * w];
+                        let srow = &src[oy * wo..(oy + 1) * wo];
+                        let off = (kj * d) as isize - pad;
+                        for (ox, v) in srow.iter().enumerate() {
+                            let ix = (ox * s) as isize + off;
+                            if ix >= 0 && ix < w as isize {
+                                drow[ix as usize] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forward convolution: `x` (`N×C×H×W`), `weight` (`O × C/groups × k × k`), optional `bias`
+/// (`O`) → `N×O×Ho×Wo`.
+pub fn conv2d_forward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let p = ho * wo;
+    let o = geo.out_channels;
+    let mut out = vec![0.0f32; geo.batch * o * p];
+    if geo.batch == 0 || p == 0 {
+        return out;
+    }
+    if geo.is_depthwise() {
+        depthwise_forward(geo, x, weight, &mut out);
+    } else {
+        let ns = geo.samples_per_task(p);
+        let in_sample = geo.in_channels * geo.in_hw.0 * geo.in_hw.1;
+        let (og, kr) = (geo.og(), geo.col_rows());
+        out.par_chunks_mut(ns * o * p)
+            .zip(x.par_chunks(ns * in_sample))
+            .for_each(|(out, x)| {
+                let ns = out.len() / (o * p);
+                let mut col = vec![0.0f32; kr * ns * p];
+                let mut tmp = vec![0.0f32; og * ns * p];
+                for g in 0..geo.groups {
+                    im2col(geo, x, ns, g, &mut col);
+                    let wg = &weight[g * og * kr..(g + 1) * og * kr];
+                    sgemm(
+                        og,
+                        ns * p,
+                        kr,
+                        wg,
+                        kr,
+                        1,
+                        &col,
+                        ns * p,
+                        1,
+                        &mut tmp,
+                        ns * p,
+                        false,
+                        false,
+                    );
+                    for n in 0..ns {
+                        for oc in 0..og {
+                            let src = &tmp[oc * ns * p + n * p..oc * ns * p + (n + 1) * p];
+                            let ch = g * og + oc;
+                            out[(n * o + ch) * p..(n * o + ch + 1) * p].copy_from_slice(src);
+                        }
+                    }
+                }
+            });
+    }
+    if let Some(b) = bias {
+        out.par_chunks_mut(o * p).for_each(|s| {
+            for (ch, plane) in s.chunks_mut(p).enumerate() {
+                plane.iter_mut().for_each(|v| *v += b[ch]);
+            }
+        });
+    }
+    out
+}
+
+/// Gradients of a convolution: returns `(dx, dweight, dbias)` for the output gradient `dy`.
+/// `dx` is skipped (empty) when `need_dx` is false.
+pub fn conv2d_backward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    need_dx: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let p = ho * wo;
+    let o = geo.out_channels;
+    let in_sample = geo.in_channels * geo.in_hw.0 * geo.in_hw.1;
+    let mut dx = if need_dx {
+        vec![0.0f32; geo.batch * in_sample]
+    } else {
+        Vec::new()
+    };
+    let mut dbias = vec![0.0f32; o];
+    for n in 0..geo.batch {
+        for ch in 0..o {
+            dbias[ch] += dy[(n * o + ch) * p..(n * o + ch + 1) * p]
+                .iter()
+                .sum::<f32>();
+        }
+    }
+    if geo.batch == 0 || p == 0 {
+        return (dx, vec![0.0; weight.len()], dbias);
+    }
+    if geo.is_depthwise() {
+        let dw = depthwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
+        return (dx, dw, dbias);
+    }
+    let ns = geo.samples_per_task(p);
+    let (og, kr) = (geo.og(), geo.col_rows());
+    let task = |x: &[f32], dy: &[f32], dx: Option<&mut [f32]>| -> Vec<f32> {
+        let ns = dy.len() / (o * p);
+        let mut col = vec![0.0f32; kr * ns * p];
+        let mut dyt = vec![0.0f32; o * ns * p];
+        for n in 0..ns {
+            for ch in 0..o {
+                dyt[ch * ns * p + n * p..ch * ns * p + (n + 1) * p]
+                    .copy_from_slice(&dy[(n * o + ch) * p..(n * o + ch + 1) * p]);
+            }
+        }
+        let mut dw = vec![0.0f32; weight.len()];
+        let mut dx = dx;
+        for g in 0..geo.groups {
+            im2col(geo, x, ns, g, &mut col);
+            let dyg = &dyt[g * og * ns * p..(g + 1) * og * ns * p];
+            // dW_g[og × kr] = dY_g[og × cols] · col^T[cols × kr]
+            sgemm(
+                og,
+                kr,
+                ns * p,
+                dyg,
+                ns * p,
+                1,
+                &col,
+                1,
+                ns * p,
+                &mut dw[g * og * kr..(g + 1) * og * kr],
+                kr,
+                false,
+                false,
+            );
+            if let Some(dx) = dx.as_deref_mut() {
+                // dcol[kr × cols] = W_g^T[kr × og] · dY_g[og × cols]
+                let wg = &weight[g * og * kr..(g + 1) * og * kr];
+                sgemm(
+                    kr,
+                    ns * p,
+                    og,
+                    wg,
+                    1,
+                    kr,
+                    dyg,
+                    ns * p,
+                    1,
+                    &mut col,
+                    ns * p,
+                    false,
+                    false,
+                );
+                col2im(geo, &col, ns, g, dx);
+            }
+        }
+        dw
+    };
+    let partials: Vec<Vec<f32>> = if need_dx {
+        dx.par_chunks_mut(ns * in_sample)
+            .zip(x.par_chunks(ns * in_sample))
+            .zip(dy.par_chunks(ns * o * p))
+            .map(|((dx, x), dy)| task(x, dy, Some(dx)))
+            .collect()
+    } else {
+        x.par_chunks(ns * in_sample)
+            .zip(dy.par_chunks(ns * o * p))
+            .map(|(x, dy)| task(x, dy, None))
+            .collect()
+    };
+    let mut dw = vec![0.0f32; weight.len()];
+    for part in &partials {
+        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    (dx, dw, dbias)
+}
+
+/// Direct depthwise convolution (one input and one output channel per group).
+fn depthwise_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32], out: &mut [f32]) {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
+    let c = geo.in_channels;
+    out.par_chunks_mut(ho * wo)
+        .zip(x.par_chunks(h * w))
+        .enumerate()
+        .for_each(|(plane, (out, x))| {
+            let ch = plane % c;
+            let wk = &weight[ch * k * k..(ch + 1) * k * k];
+            for ki in 0..k {
+                for kj in 0..k {
+                    let wv = wk[ki * k + kj];
+                    let off = (kj * d) as isize - pad;
+                    let (lo, hi) = valid_range(wo, s, off, w);
+                    for oy in 0..ho {
+                        let iy = (oy * s + ki * d) as isize - pad;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let srow = &x[iy as usize * w..(iy as usize + 1) * w];
+                        let drow = &mut out[oy * wo..(oy + 1) * wo];
+                        if s == 1 {
+                            let a = (lo as isize + off) as usize;
+                            drow[lo..hi]
+                                .iter_mut()
+                                .zip(&srow[a..a + (hi - lo)])
+                                .for_each(|(o, v)| *o += wv * v);
+                        } else {
+                            for ox in lo..hi {
+                                drow[ox] += wv * srow[((ox * s) as isize + off) as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Output columns `lo..hi` whose input column `ox·s + off` is inside `0..w`.
+fn valid_range(wo: usize, s: usize, off: isize, w: usize) -> (usize, usize) {
+    let mut lo = 0usize;
+    while lo < wo && (lo * s) as isize + off < 0 {
+        lo += 1;
+    }
+    let mut hi = wo;
+    while hi > lo && ((hi - 1) * s) as isize + off >= w as isize {
+        hi -= 1;
+    }
+    (lo, hi)
+}
+
+fn depthwise_backward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+) -> Vec<f32> {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
+    let c = geo.in_channels;
+    let plane_task =
+        |plane: usize, x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>| -> Vec<f32> {
+            let ch = plane % c;
+            let wk = &weight[ch * k * k..(ch + 1) * k * k];
+            let mut dw = vec![0.0f32; k * k];
+            for ki in 0..k {
+                for kj in 0..k {
+                    let wv = wk[ki * k + kj];
+                    let off = (kj * d) as isize - pad;
+                    let (lo, hi) = valid_range(wo, s, off, w);
+                    let mut acc = 0.0f32;
+                    for oy in 0..ho {
+                        let iy = (oy * s + ki * d) as isize - pad;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let iy = iy as usize;
+                        let grow = &dy[oy * wo..(oy + 1) * wo];
+                        if s == 1 {
+                            let a = (lo as isize + off) as usize;
+                            let srow = &x[iy * w + a..iy * w + a + (hi - lo)];
+                            acc += grow[lo..hi]
+                                .iter()
+                                .zip(srow)
+                                .map(|(g, v)| g * v)
+                                .sum::<f32>();
+                            if let Some(dx) = dx.as_deref_mut() {
+                                let drow = &mut dx[iy * w + a..iy * w + a + (hi - lo)];
+                                drow.iter_mut()
+                                    .zip(&grow[lo..hi])
+                                    .for_each(|(o, g)| *o += wv * g);
+                            }
+                        } else {
+                            for (ox, &g) in grow.iter().enumerate().take(hi).skip(lo) {
+                                let ix = ((ox * s) as isize + off) as usize;
+                                acc += g * x[iy * w + ix];
+                                if let Some(dx) = dx.as_deref_mut() {
+                                    dx[iy * w + ix] += wv * g;
+                                }
+                            }
+                        }
+                    }
+                    dw[ki * k + kj] = acc;
+                }
+            }
+            dw
+        };
+    let partials: Vec<Vec<f32>> = match dx {
+        Some(dx) => dx
+            .par_chunks_mut(h * w)
+            .zip(x.par_chunks(h * w))
+            .zip(dy.par_chunks(ho * wo))
+            .enumerate()
+            .map(|(plane, ((dx, x), dy))| plane_task(plane, x, dy, Some(dx)))
+            .collect(),
+        None => x
+            .par_chunks(h * w)
+            .zip(dy.par_chunks(ho * wo))
+            .enumerate()
+            .map(|(plane, (x, dy))| plane_task(plane, x, dy, None))
+            .collect(),
+    };
+    let mut dw = vec![0.0f32; weight.len()];
+    for (plane, part) in partials.iter().enumerate() {
+        let ch = plane % c;
+        dw[ch * k * k..(ch + 1) * k * k]
+            .iter_mut()
+            .zip(part)
+            .for_each(|(a, b)| *a += b);
+    }
+    dw
+}
+
+/// Geometry of a 2-D pooling window over NCHW tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Batch size times channels (independent planes).
+    pub planes: usize,
+    /// Input height and width.
+    pub in_hw: (usize, usize),
+    /// Window side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding on every side (max-pool pads with −∞, average-pool counts padding as in PyTorch).
+    pub padding: usize,
+    /// Round the output size up (PyTorch's `ceil_mode`).
+    pub ceil_mode: bool,
+}
+
+impl PoolGeometry {
+    /// Output height and width (PyTorch's rule), or `None` when the input is too small.
+    pub fn out_hw(&self) -> Option<(usize, usize)> {
+        let side = |x: usize| -> Option<usize> {
+            let span = (x + 2 * self.padding).checked_sub(self.kernel)?;
+            let mut out = if self.ceil_mode {
+                span.div_ceil(self.stride) + 1
+            } else {
+                span / self.stride + 1
+            };
+            // The last window must start inside the input or the left padding.
+            if self.ceil_mode && (out - 1) * self.stride >= x + self.padding {
+                out -= 1;
+            }
+            (out > 0).then_some(out)
+        };
+        if 2 * self.padding > self.kernel {
+            return None;
+        }
+        Some((side(self.in_hw.0)?, side(self.in_hw.1)?))
+    }
+}
+
+/// Max-pool forward: the output and, for each output, the flat in-plane index of its maximum.
+pub fn max_pool_forward(geo: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let mut out = vec![0.0f32; geo.planes * ho * wo];
+    let mut arg = vec![0u32; geo.planes * ho * wo];
+    out.par_chunks_mut(ho * wo)
+        .zip(arg.par_chunks_mut(ho * wo))
+        .zip(x.par_chunks(h * w))
+        .for_each(|((out, arg), x)| {
+            for oy in 0..ho {
+                let y0 = (oy * geo.stride) as isize - geo.padding as isize;
+                let (ya, yb) = (
+                    y0.max(0) as usize,
+                    ((y0 + geo.kernel as isize).min(h as isize)) as usize,
+                );
+                for ox in 0..wo {
+                    let x0 = (ox * geo.stride) as isize - geo.padding as isize;
+                    let (xa, xb) = (
+                        x0.max(0) as usize,
+                        ((x0 + geo.kernel as isize).min(w as isize)) as usize,
+                    );
+                    let mut best = f32::NEG_INFINITY;
+                    let mut at = ya * w + xa;
+                    for iy in ya..yb {
+                        for ix in xa..xb {
+                            let v = x[iy * w + ix];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                at = iy * w + ix;
+                            }
+                        }
+                    }
+                    out[oy * wo + ox] = best;
+                    arg[oy * wo + ox] = at as u32;
+                }
+            }
+        });
+    (out, arg)
+}
+
+/// Max-pool backward: routes each output gradient to its maximum.
+pub fn max_pool_backward(geo: &PoolGeometry, arg: &[u32], dy: &[f32]) -> Vec<f32> {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let mut dx = vec![0.0f32; geo.planes * h * w];
+    dx.par_chunks_mut(h * w)
+        .zip(arg.par_chunks(ho * wo))
+        .zip(dy.par_chunks(ho * wo))
+        .for_each(|((dx, arg), dy)| {
+            for (a, g) in arg.iter().zip(dy) {
+                dx[*a as usize] += g;
+            }
+        });
+    dx
+}
+
+/// The window of output `o` along one side: input range and PyTorch's divisor (padding counted,
+/// the window clipped to the padded input).
+fn avg_window(o: usize, geo: &PoolGeometry, side: usize) -> (usize, usize, usize) {
+    let start = (o * geo.stride) as isize - geo.padding as isize;
+    let end = (start + geo.kernel as isize).min((side + geo.padding) as isize);
+    let divisor = (end - start) as usize;
+    (
+        start.max(0) as usize,
+        end.min(side as isize) as usize,
+        divisor,
+    )
+}
+
+/// Average-pool forward (PyTorch's `count_include_pad = true`).
+pub fn avg_pool_forward(geo: &PoolGeometry, x: &[f32]) -> Vec<f32> {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let mut out = vec![0.0f32; geo.planes * ho * wo];
+    out.par_chunks_mut(ho * wo)
+        .zip(x.par_chunks(h * w))
+        .for_each(|(out, x)| {
+            for oy in 0..ho {
+                let (ya, yb, dy) = avg_window(oy, geo, h);
+                for ox in 0..wo {
+                    let (xa, xb, dx) = avg_window(ox, geo, w);
+                    let mut s = 0.0f32;
+                    for iy in ya..yb {
+                        s += x[iy * w + xa..iy * w + xb].iter().sum::<f32>();
+                    }
+                    out[oy * wo + ox] = s / (dy * dx) as f32;
+                }
+            }
+        });
+    out
+}
+
+/// Average-pool backward.
+pub fn avg_pool_backward(geo: &PoolGeometry, dy: &[f32]) -> Vec<f32> {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let mut dx = vec![0.0f32; geo.planes * h * w];
+    dx.par_chunks_mut(h * w)
+        .zip(dy.par_chunks(ho * wo))
+        .for_each(|(dx, dy)| {
+            for oy in 0..ho {
+                let (ya, yb, dvy) = avg_window(oy, geo, h);
+                for ox in 0..wo {
+                    let (xa, xb, dvx) = avg_window(ox, geo, w);
+                    let g = dy[oy * wo + ox] / (dvy * dvx) as f32;
+                    for iy in ya..yb {
+                        dx[iy * w + xa..iy * w + xb]
+                            .iter_mut()
+                            .for_each(|v| *v += g);
+                    }
+                }
+            }
+        });
+    dx
+}
+
+/// Per-channel sums over batch and plane of `f(index)`, channel-parallel.
+pub(crate) fn channel_reduce(
+    n: usize,
+    c: usize,
+    p: usize,
+    f: impl Fn(usize) -> f64 + Sync,
+) -> Vec<f64> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let mut acc = 0.0f64;
+            for b in 0..n {
+                let base = (b * c + ch) * p;
+                let mut part = 0.0f32;
+                for i in base..base + p {
+                    part += f(i) as f32;
+                }
+                acc += part as f64;
+            }
+            acc
+        })
+        .collect()
+}
+
+/// Applies `f(channel, index) -> value` to every element of an `n × c × p` buffer in parallel.
+pub(crate) fn channel_map(
+    out: &mut [f32],
+    c: usize,
+    p: usize,
+    f: impl Fn(usize, usize) -> f32 + Sync,
+) {
+    out.par_chunks_mut(p)
+        .enumerate()
+        .for_each(|(plane, chunk)| {
+            let ch = plane % c;
+            let base = plane * p;
+            for (i, v) in chunk.iter_mut().enumerate() {
+                *v = f(ch, base + i);
+            }
+        });
+}

@@ -1,0 +1,658 @@
+//! Layers as dfdx tape operations on stable Rust.
+//!
+//! Each operation computes its output with a kernel from [`crate::kernels`], then, when the
+//! input carries an [`OwnedTape`], registers its backward pass with `Tape::add_backward_op`: it
+//! reads the output gradient from dfdx's `Gradients` and accumulates the input gradient there.
+//! Activations are flat dfdx tensors ([`Flat`]) with their NCHW shape carried beside them in
+//! [`Act`]. Trainable parameters live in one flat vector ([`ParamStore`]): an operation names its
+//! parameters by offset and, on the backward pass, adds their gradient into the store's gradient
+//! sink — so `Model::get_params`/`set_params` and the flat gradient need no copies.
+//!
+//! Element-wise ReLU and the residual sum are dfdx's own `relu` and `+`.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use dfdx::prelude::{Cpu, Gradients, NoneTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor::CpuError;
+use majmin_core::Rng;
+
+use crate::kernels::{self, ConvGeometry, PoolGeometry};
+
+/// A flat 1-D dfdx tensor on the CPU with tape `T`.
+pub type Flat<T> = Tensor<(usize,), f32, Cpu, T>;
+
+/// An activation: a flat dfdx tensor and its shape `[N, C, H, W]` (features are `[N, F, 1, 1]`).
+pub struct Act<T> {
+    /// The values, NCHW order.
+    pub tensor: Flat<T>,
+    /// `[N, C, H, W]`.
+    pub shape: [usize; 4],
+    /// Whether a gradient with respect to this activation is wanted (false for network inputs).
+    pub requires_grad: bool,
+}
+
+impl<T: Tape<f32, Cpu>> Act<T> {
+    /// Wraps a buffer of shape `[N, C, H, W]` as a network input (no input gradient).
+    pub fn input(device: &Cpu, values: Vec<f32>, shape: [usize; 4]) -> Self {
+        let len = values.len();
+        assert_eq!(
+            len,
+            shape.iter().product::<usize>(),
+            "Act::input: length does not match shape"
+        );
+        Self {
+            tensor: device.tensor_from_vec(values, (len,)).retaped::<T>(),
+            shape,
+            requires_grad: false,
+        }
+    }
+
+    /// A second handle on the same values with an empty tape (for a branch, as in a residual).
+    pub fn branch(&self) -> Self {
+        Self {
+            tensor: self.tensor.retaped::<T>(),
+            shape: self.shape,
+            requires_grad: self.requires_grad,
+        }
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the activation holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The shared gradient sink of a [`ParamStore`].
+pub type GradSink = Rc<RefCell<Vec<f32>>>;
+
+/// Flat trainable parameters for one forward pass, and where their gradient goes.
+#[derive(Clone)]
+pub struct ParamStore {
+    /// Parameter values.
+    pub values: Arc<Vec<f32>>,
+    /// Gradient accumulator (same length), `None` when no gradient is wanted.
+    pub grad: Option<GradSink>,
+}
+
+impl ParamStore {
+    /// A store without gradient.
+    pub fn new(values: Arc<Vec<f32>>) -> Self {
+        Self { values, grad: None }
+    }
+
+    /// A store with a zeroed gradient sink.
+    pub fn with_grad(values: Arc<Vec<f32>>) -> Self {
+        let n = values.len();
+        Self {
+            values,
+            grad: Some(Rc::new(RefCell::new(vec![0.0; n]))),
+        }
+    }
+
+    fn slice(&self, r: &Range<usize>) -> &[f32] {
+        &self.values[r.clone()]
+    }
+}
+
+fn add_param_grad(sink: &Option<GradSink>, range: &Range<usize>, g: &[f32]) {
+    if let Some(sink) = sink {
+        let mut s = sink.borrow_mut();
+        s[range.clone()]
+            .iter_mut()
+            .zip(g)
+            .for_each(|(a, b)| *a += b);
+    }
+}
+
+/// A tape-free handle on a tensor: its id keys the gradient (dfdx keeps its ghost type private).
+type Ghost = Tensor<(usize,), f32, Cpu, NoneTape>;
+
+/// Takes the gradient of an output produced by one of these operations (only its producer reads
+/// it, so it is moved out rather than copied).
+fn take_grad(grads: &mut Gradients<f32, Cpu>, t: &Ghost) -> Result<Vec<f32>, CpuError> {
+    Ok(std::mem::take(&mut **grads.get_or_alloc_mut(t)?))
+}
+
+fn add_grad(grads: &mut Gradients<f32, Cpu>, t: &Ghost, g: &[f32]) -> Result<(), CpuError> {
+    let dst = grads.get_or_alloc_mut(t)?;
+    dst.iter_mut().zip(g).for_each(|(a, b)| *a += b);
+    Ok(())
+}
+
+/// Wraps `out` (computed from `x`) as a tensor on `x`'s tape, with `backward(dy) -> dx`
+/// (`None`: no input gradient) run on the backward pass.
+fn unary_op<T: Tape<f32, Cpu>>(
+    x: Act<T>,
+    out: Vec<f32>,
+    shape: [usize; 4],
+    backward: impl FnOnce(Vec<f32>) -> Option<Vec<f32>> + 'static,
+) -> Act<T> {
+    let (xt, mut tape) = x.tensor.split_tape();
+    let len = out.len();
+    let out = xt.device().tensor_from_vec(out, (len,));
+    if T::OWNS_TAPE {
+        let (xg, og) = (xt, out.clone());
+        tape.add_backward_op(move |grads| {
+            let dy = take_grad(grads, &og)?;
+            if let Some(dx) = backward(dy) {
+                add_grad(grads, &xg, &dx)?;
+            }
+            Ok(())
+        });
+    }
+    Act {
+        tensor: out.put_tape(tape),
+        shape,
+        requires_grad: true,
+    }
+}
+
+/// A 2-D convolution layer's hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dSpec {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding.
+    pub padding: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl Conv2dSpec {
+    /// Weight values: `out · in/groups · k · k`.
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * (self.in_channels / self.groups) * self.kernel * self.kernel
+    }
+
+    /// The geometry for a batch of `batch` inputs of side `hw`.
+    pub fn geometry(&self, batch: usize, hw: (usize, usize)) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            in_hw: hw,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: self.groups,
+        }
+    }
+}
+
+/// 2-D convolution (grouped, depthwise, strided, padded, dilated; optional bias) with weight
+/// `O × C/groups × k × k` at `weight` and bias `O` at `bias` in `store`.
+///
+/// # Shapes
+/// `[N, C, H, W]` → `[N, O, Ho, Wo]` with `Ho = (H + 2p − d(k−1) − 1) / s + 1`.
+///
+/// # Panics
+/// If the input does not match the spec or is smaller than the dilated kernel (the network
+/// builder checks this before any forward pass).
+pub fn conv2d<T: Tape<f32, Cpu>>(
+    x: Act<T>,
+    spec: &Conv2dSpec,
+    weight: Range<usize>,
+    bias: Option<Range<usize>>,
+    store: &ParamStore,
+) -> Act<T> {
+    let [n, c, h, w] = x.shape;
+    assert_eq!(
+        c, spec.in_channels,
+        "conv2d: input has {c} channels, the layer expects {}",
+        spec.in_channels
+    );
+    let geo = spec.geometry(n, (h, w));
+    let (ho, wo) = geo.out_hw().expect("conv2d: input smaller than the kernel");
+    let xs = Arc::new(x.tensor.as_vec());
+    let out = kernels::conv2d_forward(
+        &geo,
+        &xs,
+        store.slice(&weight),
+        bias.as_ref().map(|b| store.slice(b)),
+    );
+    let need_dx = x.requires_grad;
+    let (values, sink) = (store.values.clone(), store.grad.clone());
+    unary_op(x, out, [n, spec.out_channels, ho, wo], move |dy| {
+        let (dx, dw, db) =
+            kernels::conv2d_backward(&geo, &xs, &values[weight.clone()], &dy, need_dx);
+        add_param_grad(&sink, &weight, &dw);
+        if let Some(b) = &bias {
+            add_param_grad(&sink, b, &db);
+        }
+        need_dx.then_some(dx)
+    })
+}
+
+/// Pooling hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSpec {
+    /// Window side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding.
+    pub padding: usize,
+    /// PyTorch's `ceil_mode`.
+    pub ceil_mode: bool,
+}
+
+impl PoolSpec {
+    /// The geometry for `planes` planes of side `hw`.
+    pub fn geometry(&self, planes: usize, hw: (usize, usize)) -> PoolGeometry {
+        PoolGeometry {
+            planes,
+            in_hw: hw,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            ceil_mode: self.ceil_mode,
+        }
+    }
+}
+
+/// Max-pooling (padding counts as −∞; PyTorch's output-size rule, `ceil_mode` included).
+///
+/// # Shapes
+/// `[N, C, H, W]` → `[N, C, Ho, Wo]`.
+pub fn max_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
+    let [n, c, h, w] = x.shape;
+    let geo = spec.geometry(n * c, (h, w));
+    let (ho, wo) = geo
+        .out_hw()
+        .expect("max_pool2d: input smaller than the window");
+    let (out, arg) = kernels::max_pool_forward(&geo, &x.tensor.as_vec());
+    unary_op(x, out, [n, c, ho, wo], move |dy| {
+        Some(kernels::max_pool_backward(&geo, &arg, &dy))
+    })
+}
+
+/// Average-pooling (PyTorch's `count_include_pad = true`).
+///
+/// # Shapes
+/// `[N, C, H, W]` → `[N, C, Ho, Wo]`.
+pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
+    let [n, c, h, w] = x.shape;
+    let geo = spec.geometry(n * c, (h, w));
+    let (ho, wo) = geo
+        .out_hw()
+        .expect("avg_pool2d: input smaller than the window");
+    let out = kernels::avg_pool_forward(&geo, &x.tensor.as_vec());
+    unary_op(x, out, [n, c, ho, wo], move |dy| {
+        Some(kernels::avg_pool_backward(&geo, &dy))
+    })
+}
+
+/// Global average pooling.
+///
+/// # Shapes
+/// `[N, C, H, W]` → `[N, C, 1, 1]`.
+pub fn global_avg_pool<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
+    let [n, c, h, w] = x.shape;
+    let p = h * w;
+    let xs = x.tensor.as_vec();
+    let out: Vec<f32> = xs
+        .chunks(p)
+        .map(|plane| plane.iter().sum::<f32>() / p as f32)
+        .collect();
+    unary_op(x, out, [n, c, 1, 1], move |dy| {
+        let mut dx = vec![0.0f32; n * c * p];
+        dx.chunks_mut(p)
+            .zip(&dy)
+            .for_each(|(plane, g)| plane.fill(g / p as f32));
+        Some(dx)
+    })
+}
+
+/// Flattens to features (no data movement).
+///
+/// # Shapes
+/// `[N, C, H, W]` → `[N, C·H·W, 1, 1]`.
+pub fn flatten<T>(x: Act<T>) -> Act<T> {
+    let [n, c, h, w] = x.shape;
+    Act {
+        shape: [n, c * h * w, 1, 1],
+        ..x
+    }
+}
+
+/// ReLU, dfdx's own operation.
+///
+/// # Shapes
+/// Unchanged.
+pub fn relu<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
+    Act {
+        tensor: dfdx::tensor_ops::relu(x.tensor),
+        ..x
+    }
+}
+
+/// ReLU6: `min(max(x, 0), 6)`; the gradient is 1 strictly inside (0, 6) and 0 elsewhere.
+///
+/// # Shapes
+/// Unchanged.
+pub fn relu6<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
+    let xs = x.tensor.as_vec();
+    let out: Vec<f32> = xs.iter().map(|v| v.clamp(0.0, 6.0)).collect();
+    let shape = x.shape;
+    unary_op(x, out, shape, move |mut dy| {
+        dy.iter_mut().zip(&xs).for_each(|(g, v)| {
+            if *v <= 0.0 || *v >= 6.0 {
+                *g = 0.0
+            }
+        });
+        Some(dy)
+    })
+}
+
+/// Inverted dropout with keep probability `1 − p`, masks drawn from `rng`.
+///
+/// # Shapes
+/// Unchanged.
+pub fn dropout<T: Tape<f32, Cpu>>(x: Act<T>, p: f32, rng: &mut Rng) -> Act<T> {
+    let xs = x.tensor.as_vec();
+    let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
+    let mask: Vec<f32> = (0..xs.len())
+        .map(|_| if rng.uniform() < p as f64 { 0.0 } else { scale })
+        .collect();
+    let out: Vec<f32> = xs.iter().zip(&mask).map(|(a, m)| a * m).collect();
+    let shape = x.shape;
+    unary_op(x, out, shape, move |mut dy| {
+        dy.iter_mut().zip(&mask).for_each(|(g, m)| *g *= m);
+        Some(dy)
+    })
+}
+
+/// Concatenation along channels (SqueezeNet's Fire module).
+///
+/// # Shapes
+/// `[N, C1, H, W]`, `[N, C2, H, W]` → `[N, C1 + C2, H, W]`.
+pub fn concat_channels<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
+    let [n, c1, h, w] = a.shape;
+    let c2 = b.shape[1];
+    assert_eq!(
+        [b.shape[0], b.shape[2], b.shape[3]],
+        [n, h, w],
+        "concat_channels: batch and plane sizes differ"
+    );
+    let p = h * w;
+    let (av, bv) = (a.tensor.as_vec(), b.tensor.as_vec());
+    let mut out = Vec::with_capacity(av.len() + bv.len());
+    for i in 0..n {
+        out.extend_from_slice(&av[i * c1 * p..(i + 1) * c1 * p]);
+        out.extend_from_slice(&bv[i * c2 * p..(i + 1) * c2 * p]);
+    }
+    let (at, tape_a) = a.tensor.split_tape();
+    let (bt, tape_b) = b.tensor.split_tape();
+    let mut tape = tape_a.merge(tape_b);
+    let len = out.len();
+    let out = at.device().tensor_from_vec(out, (len,));
+    if T::OWNS_TAPE {
+        let (ag, bg, og) = (at, bt, out.clone());
+        tape.add_backward_op(move |grads| {
+            let dy = take_grad(grads, &og)?;
+            let (mut da, mut db) = (
+                Vec::with_capacity(n * c1 * p),
+                Vec::with_capacity(n * c2 * p),
+            );
+            for i in 0..n {
+                let s = &dy[i * (c1 + c2) * p..(i + 1) * (c1 + c2) * p];
+                da.extend_from_slice(&s[..c1 * p]);
+                db.extend_from_slice(&s[c1 * p..]);
+            }
+            add_grad(grads, &ag, &da)?;
+            add_grad(grads, &bg, &db)
+        });
+    }
+    Act {
+        tensor: out.put_tape(tape),
+        shape: [n, c1 + c2, h, w],
+        requires_grad: true,
+    }
+}
+
+/// Element-wise sum (residual connections), dfdx's own `+`.
+///
+/// # Shapes
+/// `[N, C, H, W]`, `[N, C, H, W]` → `[N, C, H, W]`.
+pub fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
+    assert_eq!(a.shape, b.shape, "add: shapes differ");
+    Act {
+        tensor: a.tensor + b.tensor,
+        shape: a.shape,
+        requires_grad: true,
+    }
+}
+
+/// Fully connected layer `y = x Wᵀ + b`, weight `O × I` (PyTorch's layout) at `weight`, bias `O`.
+///
+/// # Shapes
+/// `[N, I, 1, 1]` → `[N, O, 1, 1]`.
+pub fn linear<T: Tape<f32, Cpu>>(
+    x: Act<T>,
+    in_features: usize,
+    out_features: usize,
+    weight: Range<usize>,
+    bias: Range<usize>,
+    store: &ParamStore,
+) -> Act<T> {
+    let n = x.shape[0];
+    let (i_f, o_f) = (in_features, out_features);
+    assert_eq!(
+        x.len(),
+        n * i_f,
+        "linear: input has {} features, the layer expects {i_f}",
+        x.len() / n.max(1)
+    );
+    let xs = Arc::new(x.tensor.as_vec());
+    let wv = store.slice(&weight);
+    let mut out = vec![0.0f32; n * o_f];
+    for row in out.chunks_mut(o_f) {
+        row.copy_from_slice(store.slice(&bias));
+    }
+    kernels::sgemm(
+        n, o_f, i_f, &xs, i_f, 1, wv, 1, i_f, &mut out, o_f, true, true,
+    );
+    let need_dx = x.requires_grad;
+    let (values, sink) = (store.values.clone(), store.grad.clone());
+    unary_op(x, out, [n, o_f, 1, 1], move |dy| {
+        let w = &values[weight.clone()];
+        let mut dw = vec![0.0f32; o_f * i_f];
+        kernels::sgemm(
+            o_f, i_f, n, &dy, 1, o_f, &xs, i_f, 1, &mut dw, i_f, false, true,
+        );
+        let mut db = vec![0.0f32; o_f];
+        for row in dy.chunks(o_f) {
+            db.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+        }
+        add_param_grad(&sink, &weight, &dw);
+        add_param_grad(&sink, &bias, &db);
+        need_dx.then(|| {
+            let mut dx = vec![0.0f32; n * i_f];
+            kernels::sgemm(
+                n, i_f, o_f, &dy, o_f, 1, w, i_f, 1, &mut dx, i_f, false, true,
+            );
+            dx
+        })
+    })
+}
+
+/// Running statistics of a BatchNorm layer (not trainable parameters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNormState {
+    /// Running mean per channel.
+    pub running_mean: Vec<f32>,
+    /// Running (unbiased) variance per channel.
+    pub running_var: Vec<f32>,
+}
+
+impl BatchNormState {
+    /// Mean 0, variance 1 (PyTorch's initial state).
+    pub fn new(channels: usize) -> Self {
+        Self {
+            running_mean: vec![0.0; channels],
+            running_var: vec![1.0; channels],
+        }
+    }
+}
+
+/// BatchNorm momentum of the running statistics (PyTorch's default).
+pub const BN_MOMENTUM: f32 = 0.1;
+/// BatchNorm epsilon (PyTorch's default).
+pub const BN_EPS: f32 = 1e-5;
+
+/// 2-D batch normalisation with scale `gamma` and shift `beta` (both `C`) in `store`.
+/// Training mode normalises with the batch statistics (biased variance) and updates `state`
+/// (momentum [`BN_MOMENTUM`], unbiased variance, as PyTorch); evaluation mode uses `state`.
+///
+/// # Shapes
+/// Unchanged `[N, C, H, W]`.
+pub fn batch_norm2d<T: Tape<f32, Cpu>>(
+    x: Act<T>,
+    gamma: Range<usize>,
+    beta: Range<usize>,
+    state: &mut BatchNormState,
+    training: bool,
+    store: &ParamStore,
+) -> Act<T> {
+    let [n, c, h, w] = x.shape;
+    let p = h * w;
+    let m = (n * p) as f64;
+    let xs = x.tensor.as_vec();
+    let (mean, inv_std): (Vec<f32>, Vec<f32>) = if training {
+        let mean: Vec<f64> = kernels::channel_reduce(n, c, p, |i| xs[i] as f64)
+            .into_iter()
+            .map(|s| s / m)
+            .collect();
+        let var: Vec<f64> = kernels::channel_reduce(n, c, p, |i| {
+            let d = xs[i] as f64 - mean[(i / p) % c];
+            d * d
+        })
+        .into_iter()
+        .map(|s| s / m)
+        .collect();
+        let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
+        for ch in 0..c {
+            let mo = BN_MOMENTUM as f64;
+            state.running_mean[ch] =
+                ((1.0 - mo) * state.running_mean[ch] as f64 + mo * mean[ch]) as f32;
+            state.running_var[ch] =
+                ((1.0 - mo) * state.running_var[ch] as f64 + mo * var[ch] * unbias) as f32;
+        }
+        (
+            mean.iter().map(|&v| v as f32).collect(),
+            var.iter()
+                .map(|&v| (1.0 / (v + BN_EPS as f64).sqrt()) as f32)
+                .collect(),
+        )
+    } else {
+        (
+            state.running_mean.clone(),
+            state
+                .running_var
+                .iter()
+                .map(|&v| 1.0 / (v + BN_EPS).sqrt())
+                .collect(),
+        )
+    };
+    let (g, b) = (store.slice(&gamma), store.slice(&beta));
+    let mut xhat = vec![0.0f32; xs.len()];
+    kernels::channel_map(&mut xhat, c, p, |ch, i| (xs[i] - mean[ch]) * inv_std[ch]);
+    let mut out = vec![0.0f32; xs.len()];
+    kernels::channel_map(&mut out, c, p, |ch, i| xhat[i] * g[ch] + b[ch]);
+    let (values, sink) = (store.values.clone(), store.grad.clone());
+    unary_op(x, out, [n, c, h, w], move |dy| {
+        let g = &values[gamma.clone()];
+        let dbeta: Vec<f64> = kernels::channel_reduce(n, c, p, |i| dy[i] as f64);
+        let dgamma: Vec<f64> = kernels::channel_reduce(n, c, p, |i| (dy[i] * xhat[i]) as f64);
+        add_param_grad(
+            &sink,
+            &gamma,
+            &dgamma.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        );
+        add_param_grad(
+            &sink,
+            &beta,
+            &dbeta.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        );
+        let mut dx = vec![0.0f32; dy.len()];
+        if training {
+            let (mb, mg): (Vec<f32>, Vec<f32>) = (
+                dbeta.iter().map(|&v| (v / m) as f32).collect(),
+                dgamma.iter().map(|&v| (v / m) as f32).collect(),
+            );
+            kernels::channel_map(&mut dx, c, p, |ch, i| {
+                g[ch] * inv_std[ch] * (dy[i] - mb[ch] - xhat[i] * mg[ch])
+            });
+        } else {
+            kernels::channel_map(&mut dx, c, p, |ch, i| g[ch] * inv_std[ch] * dy[i]);
+        }
+        Some(dx)
+    })
+}
+
+/// Mean softmax cross-entropy of logits `[N, K]` against `labels`, as a scalar on the tape.
+/// Also returns the per-sample losses.
+///
+/// # Shapes
+/// `[N, K, 1, 1]` → scalar.
+pub fn cross_entropy<T: Tape<f32, Cpu>>(
+    logits: Act<T>,
+    labels: &[u32],
+) -> (Tensor<(), f32, Cpu, T>, Vec<f32>) {
+    let n = logits.shape[0];
+    let k = logits.len() / n.max(1);
+    assert_eq!(
+        labels.len(),
+        n,
+        "cross_entropy: {} labels for a batch of {n}",
+        labels.len()
+    );
+    let z = logits.tensor.as_vec();
+    let mut probs = vec![0.0f32; z.len()];
+    let mut losses = Vec::with_capacity(n);
+    for ((row, pr), &y) in z.chunks(k).zip(probs.chunks_mut(k)).zip(labels) {
+        let mx = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let mut s = 0.0f64;
+        for (p, &v) in pr.iter_mut().zip(row) {
+            let e = ((v - mx) as f64).exp();
+            *p = e as f32;
+            s += e;
+        }
+        pr.iter_mut().for_each(|p| *p = (*p as f64 / s) as f32);
+        losses.push((s.ln() + mx as f64 - row[y as usize] as f64) as f32);
+    }
+    let mean = (losses.iter().map(|&l| l as f64).sum::<f64>() / n.max(1) as f64) as f32;
+    let (zt, mut tape) = logits.tensor.split_tape();
+    let out = zt.device().tensor_from_vec(vec![mean], ());
+    if T::OWNS_TAPE {
+        let (zg, og) = (zt, out.clone());
+        let labels = labels.to_vec();
+        tape.add_backward_op(move |grads| {
+            let g = grads.get_or_alloc_mut(&og)?[0];
+            let mut dz = probs;
+            for (row, &y) in dz.chunks_mut(k).zip(&labels) {
+                row[y as usize] -= 1.0;
+                row.iter_mut().for_each(|v| *v *= g / n as f32);
+            }
+            add_grad(grads, &zg, &dz)
+        });
+    }
+    (out.put_tape(tape), losses)
+}
