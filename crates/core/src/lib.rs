@@ -42,6 +42,7 @@ pub mod error;
 pub mod loss;
 pub mod model;
 pub mod objective;
+pub mod plugin;
 pub mod rng;
 pub mod split;
 
