@@ -32,6 +32,7 @@ pub mod kernels;
 mod model;
 mod net;
 pub mod ops;
+pub mod plugin_loader;
 mod registry;
 mod zoo;
 
