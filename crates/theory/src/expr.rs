@@ -1,0 +1,826 @@
+//! The formula language of SPEC §3: a parser with line/column errors and an evaluator over any
+//! dual-number type, so that values and exact derivatives come from one compiled form.
+//!
+//! Grammar (usual precedence, `^` binds tightest and associates to the right, `-x^2 = -(x^2)`):
+//!
+//! ```text
+//! expr    := term (("+" | "-") term)*
+//! term    := unary (("*" | "/") unary)*
+//! unary   := "-" unary | "+" unary | power
+//! power   := atom ("^" unary)?
+//! atom    := number | name | name "(" expr ("," expr)* ")" | "(" expr ")"
+//! ```
+//!
+//! Functions: `exp ln log sqrt abs sin cos tanh sigmoid softplus` (one argument; `log` is the
+//! natural logarithm, like `ln`) and `min max` (two arguments). Constants: `pi`, `e`. A formula
+//! compiles to a postfix program ([`Formula`]) evaluated on a small stack; `abs`, `min` and `max`
+//! follow the branch of the real part (their derivative is one-sided at a tie).
+
+use std::fmt;
+
+use num_dual::DualNum;
+
+/// A parse error: where (1-based line and column inside the formula text) and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line inside the formula text.
+    pub line: usize,
+    /// 1-based column (in characters) inside the formula text.
+    pub column: usize,
+    /// Byte offset inside the formula text.
+    pub offset: usize,
+    /// What the parser expected there.
+    pub expected: String,
+    /// What it found instead.
+    pub found: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: expected {}, found {}",
+            self.line, self.column, self.expected, self.found
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// A one-argument function of the formula language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// `exp`
+    Exp,
+    /// `ln` and `log` (natural logarithm)
+    Ln,
+    /// `sqrt`
+    Sqrt,
+    /// `abs`
+    Abs,
+    /// `sin`
+    Sin,
+    /// `cos`
+    Cos,
+    /// `tanh`
+    Tanh,
+    /// `sigmoid(x) = 1 / (1 + e^{-x})`
+    Sigmoid,
+    /// `softplus(x) = ln(1 + e^x)`
+    Softplus,
+}
+
+/// One instruction of the postfix program.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Const(f64),
+    Var(usize),
+    Neg,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    PowI(i32),
+    PowF(f64),
+    Pow,
+    Call(Function),
+    Min,
+    Max,
+}
+
+/// A compiled formula in the variables it was parsed with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Formula {
+    source: String,
+    ops: Vec<Op>,
+    max_stack: usize,
+    dim: usize,
+}
+
+/// Parses `source` as a formula in the variables `vars` (their order fixes the coordinates).
+pub fn parse(source: &str, vars: &[String]) -> Result<Formula, ParseError> {
+    let tokens = lex(source)?;
+    let mut parser = Parser {
+        source,
+        tokens,
+        pos: 0,
+        vars,
+        ops: Vec::new(),
+    };
+    parser.expr()?;
+    if parser.pos < parser.tokens.len() - 1 {
+        return Err(parser.error_here("an operator (+ - * / ^) or the end of the formula"));
+    }
+    let mut depth = 0usize;
+    let mut max_stack = 0usize;
+    for op in &parser.ops {
+        match op {
+            Op::Const(_) | Op::Var(_) => depth += 1,
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow | Op::Min | Op::Max => depth -= 1,
+            _ => {}
+        }
+        max_stack = max_stack.max(depth);
+    }
+    Ok(Formula {
+        source: source.to_string(),
+        ops: parser.ops,
+        max_stack,
+        dim: vars.len(),
+    })
+}
+
+impl Formula {
+    /// The text the formula was parsed from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The number of variables.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Evaluates the formula at `vars` over any dual-number type (`f64` gives the value,
+    /// `Dual64` a directional derivative, `HyperDual64` a second and `HyperHyperDual64` a third
+    /// partial derivative).
+    pub fn eval<T: DualNum<Primitive = f64> + Copy>(&self, vars: &[T]) -> T {
+        let mut stack: Vec<T> = Vec::with_capacity(self.max_stack);
+        for op in &self.ops {
+            match *op {
+                Op::Const(c) => stack.push(T::from(c)),
+                Op::Var(i) => stack.push(vars[i]),
+                Op::Neg => {
+                    let a = stack.pop().expect("compiled formula");
+                    stack.push(-a);
+                }
+                Op::PowI(n) => {
+                    let a = stack.pop().expect("compiled formula");
+                    stack.push(a.powi(n));
+                }
+                Op::PowF(p) => {
+                    let a = stack.pop().expect("compiled formula");
+                    stack.push(a.powf(p));
+                }
+                Op::Call(f) => {
+                    let a = stack.pop().expect("compiled formula");
+                    stack.push(apply(f, a));
+                }
+                Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow | Op::Min | Op::Max => {
+                    let b = stack.pop().expect("compiled formula");
+                    let a = stack.pop().expect("compiled formula");
+                    stack.push(match *op {
+                        Op::Add => a + b,
+                        Op::Sub => a - b,
+                        Op::Mul => a * b,
+                        Op::Div => a / b,
+                        Op::Pow => a.powd(b),
+                        Op::Min => {
+                            if b.re() < a.re() {
+                                b
+                            } else {
+                                a
+                            }
+                        }
+                        _ => {
+                            if b.re() > a.re() {
+                                b
+                            } else {
+                                a
+                            }
+                        }
+                    });
+                }
+            }
+        }
+        stack.pop().expect("compiled formula")
+    }
+
+    /// Value and gradient in one forward and one reverse sweep over the program (reverse-mode
+    /// differentiation; the fast path for gradient flow and zone grids).
+    pub fn value_and_gradient(&self, x: &[f64], grad: &mut [f64], scratch: &mut Scratch) -> f64 {
+        let n = self.ops.len();
+        scratch.values.clear();
+        scratch.args.clear();
+        scratch.stack.clear();
+        // forward: the value of every instruction and the indices of its operands
+        for (k, op) in self.ops.iter().enumerate() {
+            let (v, a, b) = match *op {
+                Op::Const(c) => (c, usize::MAX, usize::MAX),
+                Op::Var(i) => (x[i], usize::MAX, usize::MAX),
+                Op::Neg | Op::PowI(_) | Op::PowF(_) | Op::Call(_) => {
+                    let a = scratch.stack.pop().expect("compiled formula");
+                    let xa = scratch.values[a];
+                    let v = match *op {
+                        Op::Neg => -xa,
+                        Op::PowI(p) => xa.powi(p),
+                        Op::PowF(p) => xa.powf(p),
+                        Op::Call(f) => apply(f, xa),
+                        _ => unreachable!(),
+                    };
+                    (v, a, usize::MAX)
+                }
+                _ => {
+                    let b = scratch.stack.pop().expect("compiled formula");
+                    let a = scratch.stack.pop().expect("compiled formula");
+                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
+                    let v = match *op {
+                        Op::Add => xa + xb,
+                        Op::Sub => xa - xb,
+                        Op::Mul => xa * xb,
+                        Op::Div => xa / xb,
+                        Op::Pow => xa.powf(xb),
+                        Op::Min => xa.min(xb),
+                        _ => xa.max(xb),
+                    };
+                    (v, a, b)
+                }
+            };
+            scratch.values.push(v);
+            scratch.args.push((a, b));
+            scratch.stack.push(k);
+        }
+        // reverse: adjoints
+        scratch.adjoints.clear();
+        scratch.adjoints.resize(n, 0.0);
+        scratch.adjoints[n - 1] = 1.0;
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        for k in (0..n).rev() {
+            let w = scratch.adjoints[k];
+            if w == 0.0 {
+                continue;
+            }
+            let (a, b) = scratch.args[k];
+            let v = scratch.values[k];
+            match self.ops[k] {
+                Op::Const(_) => {}
+                Op::Var(i) => grad[i] += w,
+                Op::Neg => scratch.adjoints[a] -= w,
+                Op::PowI(p) => {
+                    let xa = scratch.values[a];
+                    scratch.adjoints[a] += w * p as f64 * xa.powi(p - 1);
+                }
+                Op::PowF(p) => {
+                    let xa = scratch.values[a];
+                    scratch.adjoints[a] += w * p * xa.powf(p - 1.0);
+                }
+                Op::Call(f) => {
+                    let xa = scratch.values[a];
+                    scratch.adjoints[a] += w * derivative(f, xa, v);
+                }
+                Op::Add => {
+                    scratch.adjoints[a] += w;
+                    scratch.adjoints[b] += w;
+                }
+                Op::Sub => {
+                    scratch.adjoints[a] += w;
+                    scratch.adjoints[b] -= w;
+                }
+                Op::Mul => {
+                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
+                    scratch.adjoints[a] += w * xb;
+                    scratch.adjoints[b] += w * xa;
+                }
+                Op::Div => {
+                    let xb = scratch.values[b];
+                    scratch.adjoints[a] += w / xb;
+                    scratch.adjoints[b] -= w * v / xb;
+                }
+                Op::Pow => {
+                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
+                    scratch.adjoints[a] += w * xb * xa.powf(xb - 1.0);
+                    if xa > 0.0 {
+                        scratch.adjoints[b] += w * v * xa.ln();
+                    }
+                }
+                Op::Min | Op::Max => {
+                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
+                    let take_b = if matches!(self.ops[k], Op::Min) {
+                        xb < xa
+                    } else {
+                        xb > xa
+                    };
+                    if take_b {
+                        scratch.adjoints[b] += w;
+                    } else {
+                        scratch.adjoints[a] += w;
+                    }
+                }
+            }
+        }
+        scratch.values[n - 1]
+    }
+}
+
+/// Reusable buffers for [`Formula::value_and_gradient`].
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    values: Vec<f64>,
+    adjoints: Vec<f64>,
+    args: Vec<(usize, usize)>,
+    stack: Vec<usize>,
+}
+
+fn apply<T: DualNum<Primitive = f64> + Copy>(f: Function, a: T) -> T {
+    match f {
+        Function::Exp => a.exp(),
+        Function::Ln => a.ln(),
+        Function::Sqrt => a.sqrt(),
+        Function::Abs => {
+            if a.re() < 0.0 {
+                -a
+            } else {
+                a
+            }
+        }
+        Function::Sin => a.sin(),
+        Function::Cos => a.cos(),
+        Function::Tanh => a.tanh(),
+        Function::Sigmoid => {
+            if a.re() >= 0.0 {
+                ((-a).exp() + 1.0).recip()
+            } else {
+                let e = a.exp();
+                e / (e + 1.0)
+            }
+        }
+        Function::Softplus => {
+            if a.re() >= 0.0 {
+                a + (-a).exp().ln_1p()
+            } else {
+                a.exp().ln_1p()
+            }
+        }
+    }
+}
+
+/// d f / d a at `a` where `v = f(a)`.
+fn derivative(f: Function, a: f64, v: f64) -> f64 {
+    match f {
+        Function::Exp => v,
+        Function::Ln => 1.0 / a,
+        Function::Sqrt => 0.5 / v,
+        Function::Abs => {
+            if a < 0.0 {
+                -1.0
+            } else {
+                1.0
+            }
+        }
+        Function::Sin => a.cos(),
+        Function::Cos => -a.sin(),
+        Function::Tanh => 1.0 - v * v,
+        Function::Sigmoid => v * (1.0 - v),
+        Function::Softplus => apply(Function::Sigmoid, a),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Num(f64),
+    Name(String),
+    Sym(char),
+    End,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    offset: usize,
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Num(x) => format!("the number {x}"),
+        Tok::Name(n) => format!("`{n}`"),
+        Tok::Sym(c) => format!("`{c}`"),
+        Tok::End => "the end of the formula".into(),
+    }
+}
+
+fn position(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+fn error_at(source: &str, offset: usize, expected: &str, found: String) -> ParseError {
+    let (line, column) = position(source, offset);
+    ParseError {
+        line,
+        column,
+        offset,
+        expected: expected.into(),
+        found,
+    }
+}
+
+fn lex(source: &str) -> Result<Vec<Token>, ParseError> {
+    let bytes = source.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = source[i..].chars().next().expect("in bounds");
+        if c.is_whitespace() {
+            i += c.len_utf8();
+        } else if c.is_ascii_digit()
+            || (c == '.' && bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit()))
+        {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+                i += 1;
+            }
+            if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
+                let mut j = i + 1;
+                if j < bytes.len() && (bytes[j] == b'+' || bytes[j] == b'-') {
+                    j += 1;
+                }
+                if j < bytes.len() && bytes[j].is_ascii_digit() {
+                    while j < bytes.len() && bytes[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                    i = j;
+                }
+            }
+            let text = &source[start..i];
+            let value: f64 = text
+                .parse()
+                .map_err(|_| error_at(source, start, "a number", format!("`{text}`")))?;
+            out.push(Token {
+                tok: Tok::Num(value),
+                offset: start,
+            });
+        } else if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < bytes.len() {
+                let ch = source[i..].chars().next().expect("in bounds");
+                if ch.is_alphanumeric() || ch == '_' {
+                    i += ch.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            out.push(Token {
+                tok: Tok::Name(source[start..i].to_string()),
+                offset: start,
+            });
+        } else if "+-*/^(),".contains(c) {
+            out.push(Token {
+                tok: Tok::Sym(c),
+                offset: i,
+            });
+            i += 1;
+        } else {
+            return Err(error_at(
+                source,
+                i,
+                "a number, a variable, a function, an operator (+ - * / ^) or a parenthesis",
+                format!("`{c}`"),
+            ));
+        }
+    }
+    out.push(Token {
+        tok: Tok::End,
+        offset: source.len(),
+    });
+    Ok(out)
+}
+
+struct Parser<'a> {
+    source: &'a str,
+    tokens: Vec<Token>,
+    pos: usize,
+    vars: &'a [String],
+    ops: Vec<Op>,
+}
+
+const OPERAND: &str = "a number, a variable, a function call or `(`";
+
+impl Parser<'_> {
+    fn peek(&self) -> &Tok {
+        &self.tokens[self.pos].tok
+    }
+
+    fn error_here(&self, expected: &str) -> ParseError {
+        let t = &self.tokens[self.pos];
+        error_at(self.source, t.offset, expected, describe(&t.tok))
+    }
+
+    fn expect_sym(&mut self, c: char, expected: &str) -> Result<(), ParseError> {
+        if *self.peek() == Tok::Sym(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error_here(expected))
+        }
+    }
+
+    fn expr(&mut self) -> Result<(), ParseError> {
+        self.term()?;
+        loop {
+            match self.peek() {
+                Tok::Sym('+') => {
+                    self.pos += 1;
+                    self.term()?;
+                    self.ops.push(Op::Add);
+                }
+                Tok::Sym('-') => {
+                    self.pos += 1;
+                    self.term()?;
+                    self.ops.push(Op::Sub);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn term(&mut self) -> Result<(), ParseError> {
+        self.unary()?;
+        loop {
+            match self.peek() {
+                Tok::Sym('*') => {
+                    self.pos += 1;
+                    self.unary()?;
+                    self.ops.push(Op::Mul);
+                }
+                Tok::Sym('/') => {
+                    self.pos += 1;
+                    self.unary()?;
+                    self.ops.push(Op::Div);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn unary(&mut self) -> Result<(), ParseError> {
+        match self.peek() {
+            Tok::Sym('-') => {
+                self.pos += 1;
+                self.unary()?;
+                if let Some(Op::Const(c)) = self.ops.last_mut() {
+                    *c = -*c;
+                } else {
+                    self.ops.push(Op::Neg);
+                }
+                Ok(())
+            }
+            Tok::Sym('+') => {
+                self.pos += 1;
+                self.unary()
+            }
+            _ => self.power(),
+        }
+    }
+
+    fn power(&mut self) -> Result<(), ParseError> {
+        self.atom()?;
+        if *self.peek() == Tok::Sym('^') {
+            self.pos += 1;
+            let mark = self.ops.len();
+            self.unary()?;
+            // a constant exponent compiles to powi / powf (exact at negative bases)
+            if self.ops.len() == mark + 1 {
+                if let Op::Const(p) = self.ops[mark] {
+                    self.ops.pop();
+                    if p.fract() == 0.0 && p.abs() <= i32::MAX as f64 {
+                        self.ops.push(Op::PowI(p as i32));
+                    } else {
+                        self.ops.push(Op::PowF(p));
+                    }
+                    return Ok(());
+                }
+            }
+            self.ops.push(Op::Pow);
+        }
+        Ok(())
+    }
+
+    fn atom(&mut self) -> Result<(), ParseError> {
+        let token = self.tokens[self.pos].clone();
+        match token.tok {
+            Tok::Num(x) => {
+                self.pos += 1;
+                self.ops.push(Op::Const(x));
+                Ok(())
+            }
+            Tok::Sym('(') => {
+                self.pos += 1;
+                self.expr()?;
+                self.expect_sym(')', "`)` or an operator (+ - * / ^)")
+            }
+            Tok::Name(name) => {
+                self.pos += 1;
+                if let Some(i) = self.vars.iter().position(|v| *v == name) {
+                    if *self.peek() == Tok::Sym('(') {
+                        return Err(
+                            self.error_here(&format!("an operator after the variable `{name}`"))
+                        );
+                    }
+                    self.ops.push(Op::Var(i));
+                    return Ok(());
+                }
+                let function = match name.as_str() {
+                    "pi" => return Ok(self.ops.push(Op::Const(std::f64::consts::PI))),
+                    "e" => return Ok(self.ops.push(Op::Const(std::f64::consts::E))),
+                    "exp" => Some(Function::Exp),
+                    "ln" | "log" => Some(Function::Ln),
+                    "sqrt" => Some(Function::Sqrt),
+                    "abs" => Some(Function::Abs),
+                    "sin" => Some(Function::Sin),
+                    "cos" => Some(Function::Cos),
+                    "tanh" => Some(Function::Tanh),
+                    "sigmoid" => Some(Function::Sigmoid),
+                    "softplus" => Some(Function::Softplus),
+                    "min" | "max" => None,
+                    _ => {
+                        let known = if self.vars.is_empty() {
+                            String::new()
+                        } else {
+                            format!("a variable ({}), ", self.vars.join(", "))
+                        };
+                        return Err(error_at(
+                            self.source,
+                            token.offset,
+                            &format!("{known}a function (exp ln log sqrt abs sin cos tanh sigmoid softplus min max) or a constant (pi, e)"),
+                            format!("the unknown name `{name}`"),
+                        ));
+                    }
+                };
+                self.expect_sym('(', &format!("`(` after the function `{name}`"))?;
+                self.expr()?;
+                match function {
+                    Some(f) => {
+                        self.expect_sym(
+                            ')',
+                            &format!("`)` closing `{name}(` (it takes one argument)"),
+                        )?;
+                        self.ops.push(Op::Call(f));
+                    }
+                    None => {
+                        self.expect_sym(',', &format!("`,` (`{name}` takes two arguments)"))?;
+                        self.expr()?;
+                        self.expect_sym(
+                            ')',
+                            &format!("`)` closing `{name}(` (it takes two arguments)"),
+                        )?;
+                        self.ops.push(if name == "min" { Op::Min } else { Op::Max });
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(self.error_here(OPERAND)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_dual::{Dual64, HyperDual64, HyperHyperDual64};
+
+    fn vars(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn value(src: &str, x: &[f64]) -> f64 {
+        parse(src, &vars(&["x", "y"])).unwrap().eval(x)
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        assert_eq!(value("1 + 2 * 3", &[0.0, 0.0]), 7.0);
+        assert_eq!(value("2 ^ 3 ^ 2", &[0.0, 0.0]), 512.0);
+        assert_eq!(value("-x^2", &[3.0, 0.0]), -9.0);
+        assert_eq!(value("(1 - 2) - 3", &[0.0, 0.0]), -4.0);
+        assert_eq!(value("8 / 4 / 2", &[0.0, 0.0]), 1.0);
+        assert_eq!(value("2^-1", &[0.0, 0.0]), 0.5);
+        assert!((value("e^x - exp(x)", &[1.3, 0.0])).abs() < 1e-14);
+        assert!((value("sin(pi/2) + cos(0) + log(e) + ln(1)", &[0.0, 0.0]) - 3.0).abs() < 1e-15);
+        assert_eq!(value("min(x, y) + max(x, y) + abs(-2)", &[1.0, 5.0]), 8.0);
+        assert!(
+            (value("sigmoid(0) + softplus(0) - tanh(0)", &[0.0, 0.0]) - (0.5 + 2f64.ln())).abs()
+                < 1e-15
+        );
+        assert_eq!(value("1.5e2 + .5", &[0.0, 0.0]), 150.5);
+        assert_eq!(value("x^y", &[2.0, 3.0]), 8.0);
+    }
+
+    #[test]
+    fn errors_name_line_column_and_expectation() {
+        let v = vars(&["x", "y"]);
+        let e = parse("x + * y", &v).unwrap_err();
+        assert_eq!((e.line, e.column), (1, 5));
+        assert!(e.expected.contains("a number"), "{e}");
+        let e = parse("(x + y", &v).unwrap_err();
+        assert_eq!((e.line, e.column), (1, 7));
+        assert!(e.expected.contains("`)`") && e.found.contains("end"), "{e}");
+        let e = parse("x +\n  foo(y)", &v).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 3));
+        assert!(
+            e.found.contains("foo") && e.expected.contains("variable (x, y)"),
+            "{e}"
+        );
+        let e = parse("x # 2", &v).unwrap_err();
+        assert_eq!((e.line, e.column), (1, 3));
+        let e = parse("max(x)", &v).unwrap_err();
+        assert!(e.expected.contains("two arguments"), "{e}");
+        let e = parse("x y", &v).unwrap_err();
+        assert_eq!(e.column, 3);
+        assert!(e.expected.contains("operator"), "{e}");
+        assert!(parse("", &v).is_err());
+    }
+
+    #[test]
+    fn dual_derivatives_match_closed_forms() {
+        // f = x^3 y + sin(x y) + sigmoid(x) + softplus(y) + sqrt(x^2 + 1)
+        let f = parse(
+            "x^3*y + sin(x*y) + sigmoid(x) + softplus(y) + sqrt(x^2 + 1)",
+            &vars(&["x", "y"]),
+        )
+        .unwrap();
+        let (x, y) = (0.7, -1.1);
+        let s = 1.0 / (1.0 + (-x as f64).exp());
+        let sy = 1.0 / (1.0 + (-y as f64).exp());
+        let r = (x * x + 1.0f64).sqrt();
+        let fx = 3.0 * x * x * y + y * (x * y).cos() + s * (1.0 - s) + x / r;
+        let fy = x.powi(3) + x * (x * y).cos() + sy;
+        let fxx =
+            6.0 * x * y - y * y * (x * y).sin() + s * (1.0 - s) * (1.0 - 2.0 * s) + 1.0 / r.powi(3);
+        let fxy = 3.0 * x * x + (x * y).cos() - x * y * (x * y).sin();
+        let fyy = -x * x * (x * y).sin() + sy * (1.0 - sy);
+        let fxxy = 6.0 * x - 2.0 * y * (x * y).sin() - x * y * y * (x * y).cos();
+        let gx = f.eval(&[Dual64::new(x, 1.0), Dual64::new(y, 0.0)]).eps;
+        let gy = f.eval(&[Dual64::new(x, 0.0), Dual64::new(y, 1.0)]).eps;
+        assert!((gx - fx).abs() < 1e-13 && (gy - fy).abs() < 1e-13);
+        let h = |a: usize, b: usize| {
+            let v: Vec<HyperDual64> = (0..2)
+                .map(|i| {
+                    HyperDual64::new(
+                        [x, y][i],
+                        if i == a { 1.0 } else { 0.0 },
+                        if i == b { 1.0 } else { 0.0 },
+                        0.0,
+                    )
+                })
+                .collect();
+            f.eval(&v).eps1eps2
+        };
+        assert!(
+            (h(0, 0) - fxx).abs() < 1e-12
+                && (h(0, 1) - fxy).abs() < 1e-12
+                && (h(1, 1) - fyy).abs() < 1e-12
+        );
+        let t: Vec<HyperHyperDual64> = vec![
+            HyperHyperDual64::new(x, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+            HyperHyperDual64::new(y, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
+        ];
+        assert!((f.eval(&t).eps1eps2eps3 - fxxy).abs() < 1e-12);
+        let mut g = [0.0; 2];
+        let v = f.value_and_gradient(&[x, y], &mut g, &mut Scratch::default());
+        assert!((v - f.eval(&[x, y])).abs() < 1e-15);
+        assert!(
+            (g[0] - fx).abs() < 1e-13 && (g[1] - fy).abs() < 1e-13,
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn reverse_mode_handles_every_operation() {
+        let v = vars(&["x", "y"]);
+        for src in [
+            "x / y - y",
+            "x^y",
+            "x^2.5 + y^-2",
+            "min(x, y) * max(x, 2*y)",
+            "abs(y) + tanh(x) + exp(-x)",
+            "-(x) * cos(y) + ln(x)",
+        ] {
+            let f = parse(src, &v).unwrap();
+            let p = [1.3, -0.6];
+            let pos = [1.3, 0.6];
+            for pt in [p, pos] {
+                if src == "x^y" && pt[1] < 0.0 {
+                    continue;
+                }
+                let mut g = [0.0; 2];
+                f.value_and_gradient(&pt, &mut g, &mut Scratch::default());
+                for i in 0..2 {
+                    let d: Vec<Dual64> = (0..2)
+                        .map(|j| Dual64::new(pt[j], if i == j { 1.0 } else { 0.0 }))
+                        .collect();
+                    let exact = f.eval(&d).eps;
+                    assert!(
+                        (g[i] - exact).abs() < 1e-12,
+                        "{src} at {pt:?}: {g:?} vs {exact}"
+                    );
+                }
+            }
+        }
+    }
+}
