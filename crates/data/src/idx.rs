@@ -33,7 +33,7 @@ pub fn idx_file_names(split: Split) -> (&'static str, &'static str) {
 /// `name` becomes the data set's name (`mnist`, `fashion-mnist`).
 pub fn load_idx_dir(dir: &Path, split: Split, name: &str) -> Result<Dataset, LoadError> {
     let (images, labels) = idx_file_names(split);
-    require_dir(dir, &format!("{images} and {labels} (plain or .gz)"))?;
+    require_dir(dir, &format!("{images} and {labels}, each plain or .gz"))?;
     let images = find_in(dir, &[images.to_string(), format!("{images}.gz")])?;
     let labels = find_in(dir, &[labels.to_string(), format!("{labels}.gz")])?;
     load_idx_files(&images, &labels, name)

@@ -114,7 +114,7 @@ pub(crate) fn require_dir(dir: &Path, what: &str) -> Result<(), LoadError> {
     let what = if dir.exists() {
         format!("expected a folder holding {what}, found a file")
     } else {
-        format!("no such folder (expected a folder holding {what})")
+        format!("no such folder; expected a folder holding {what}")
     };
     Err(LoadError::NotFound {
         path: dir.to_path_buf(),
