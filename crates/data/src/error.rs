@@ -68,7 +68,7 @@ pub enum LoadError {
         found: String,
     },
     /// A `.gz` file is not a valid gzip stream.
-    #[error("{}: not a valid gzip stream (failed after {} decompressed bytes): expected gzip-compressed IDX data: {source}",
+    #[error("{}: not a valid gzip stream: {source} (after {} decompressed bytes; expected complete gzip-compressed data)",
         path.display(), thousands(*offset))]
     Gzip {
         /// The file.

@@ -665,4 +665,60 @@ mod tests {
         assert!(e("csv:x.csv,group=g,minority=1").contains("both assign groups"));
         assert!(e("").contains("expected a source"));
     }
+
+    #[test]
+    fn load_applies_source_options_groups_and_transforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let (images, labels) = crate::idx::idx_file_names(Split::Test);
+        std::fs::write(
+            dir.path().join(images),
+            crate::idx::tests::idx_images(4, 2, 2),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(labels),
+            crate::idx::tests::idx_labels(&[0, 1, 8, 9]),
+        )
+        .unwrap();
+        let spec = format!(
+            "mnist:{},split=test,minority=9,resize=4,channels=3,normalize",
+            dir.path().display()
+        );
+        let ds = load(&spec).unwrap();
+        assert_eq!(ds.shape(), [3, 4, 4]);
+        assert_eq!(ds.len(), 4);
+        assert_eq!(ds.group_sizes().minority, 1);
+        let (mean, std) = crate::transform::channel_stats(&ds);
+        for c in 0..3 {
+            assert!(
+                mean[c].abs() < 1e-6 && (std[c] - 1.0).abs() < 1e-5,
+                "{mean:?} {std:?}"
+            );
+        }
+        let err = load(&format!("mnist:{}", dir.path().display()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte: no such file"),
+            "{err}"
+        );
+
+        let csv = dir.path().join("d.csv");
+        std::fs::write(&csv, "a,b,c,d,y\n1,2,3,4,0\n5,6,7,8,1\n").unwrap();
+        let ds = load(&format!(
+            "csv:{},shape=1x2x2,resize=1,interp=nearest",
+            csv.display()
+        ))
+        .unwrap();
+        assert_eq!(ds.features(), &[1.0, 5.0]);
+        let ds = load("gaussian:n=20,classes=4,d=3,zeta=0.25").unwrap();
+        assert_eq!(
+            (
+                ds.group_sizes().majority,
+                ds.group_sizes().minority,
+                ds.classes()
+            ),
+            (16, 4, 4)
+        );
+    }
 }
