@@ -14,9 +14,18 @@ use crate::error::CliError;
 
 /// The options (`--name`) that the file sets for the command at `path` (e.g. `["train"]`), in
 /// file order, ready to be placed before the command line's own arguments.
-pub fn config_args(file: &Path, text: &str, root: &Command, path: &[String]) -> Result<Vec<String>, CliError> {
+pub fn config_args(
+    file: &Path,
+    text: &str,
+    root: &Command,
+    path: &[String],
+) -> Result<Vec<String>, CliError> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        CliError::usage(format!("{}: not valid TOML: {}", file.display(), e.to_string().trim()))
+        CliError::usage(format!(
+            "{}: not valid TOML: {}",
+            file.display(),
+            e.to_string().trim()
+        ))
     })?;
     let target = find_command(root, path);
     let all_options = all_long_options(root);
@@ -29,11 +38,23 @@ pub fn config_args(file: &Path, text: &str, root: &Command, path: &[String]) -> 
                 collect_table(file, text, root, &mut scope, sub, path, &mut args)?;
                 continue;
             }
-            return Err(unknown_key(file, text, key, "a command name for a table", &all_options));
+            return Err(unknown_key(
+                file,
+                text,
+                key,
+                "a command name for a table",
+                &all_options,
+            ));
         }
         let flag = key.replace('_', "-");
         if !all_options.contains(&flag) {
-            return Err(unknown_key(file, text, key, "an option of some command", &all_options));
+            return Err(unknown_key(
+                file,
+                text,
+                key,
+                "an option of some command",
+                &all_options,
+            ));
         }
         if has_long(target, &flag) {
             push_value(file, text, key, &flag, value, &mut args)?;
@@ -64,7 +85,13 @@ fn collect_table(
         let flag = key.replace('_', "-");
         if !has_long(cmd, &flag) {
             let options: Vec<String> = long_options(cmd);
-            return Err(unknown_key(file, text, key, &format!("an option of `majmin {}`", scope.join(" ")), &options));
+            return Err(unknown_key(
+                file,
+                text,
+                key,
+                &format!("an option of `majmin {}`", scope.join(" ")),
+                &options,
+            ));
         }
         if path.starts_with(scope) && has_long(find_command(root, path), &flag) {
             push_value(file, text, key, &flag, value, args)?;
@@ -135,7 +162,8 @@ fn line_of(text: &str, key: &str) -> usize {
     text.lines()
         .position(|l| {
             let t = l.trim_start();
-            (t.starts_with(key) && t[key.len()..].trim_start().starts_with('=')) || t.starts_with(&format!("[{key}"))
+            (t.starts_with(key) && t[key.len()..].trim_start().starts_with('='))
+                || t.starts_with(&format!("[{key}"))
         })
         .map(|i| i + 1)
         .unwrap_or(1)
@@ -184,7 +212,10 @@ mod tests {
                     .arg(Arg::new("epochs").long("epochs"))
                     .arg(Arg::new("zone").long("zone").action(ArgAction::SetTrue)),
             )
-            .subcommand(Command::new("metrics").subcommand(Command::new("overcost").arg(Arg::new("kappas").long("kappas"))))
+            .subcommand(
+                Command::new("metrics")
+                    .subcommand(Command::new("overcost").arg(Arg::new("kappas").long("kappas"))),
+            )
     }
 
     fn p(s: &[&str]) -> Vec<String> {
@@ -198,19 +229,42 @@ mod tests {
         let mut args = config_args(Path::new("c.toml"), text, &root, &p(&["train"])).unwrap();
         args.sort();
         assert_eq!(args, p(&["--epochs=5", "--seed=3", "--zone"]));
-        let args = config_args(Path::new("c.toml"), text, &root, &p(&["metrics", "overcost"])).unwrap();
+        let args = config_args(
+            Path::new("c.toml"),
+            text,
+            &root,
+            &p(&["metrics", "overcost"]),
+        )
+        .unwrap();
         assert_eq!(args, p(&["--kappas=0.9,0.99", "--seed=3"]));
     }
 
     #[test]
     fn unknown_keys_name_file_and_line() {
         let root = cli().build_for_config();
-        let err = config_args(Path::new("c.toml"), "seed = 1\nepoch = 5\n", &root, &p(&["train"])).unwrap_err();
+        let err = config_args(
+            Path::new("c.toml"),
+            "seed = 1\nepoch = 5\n",
+            &root,
+            &p(&["train"]),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 2);
-        assert!(err.message.contains("c.toml:2") && err.message.contains("`epoch`"), "{}", err.message);
-        let err = config_args(Path::new("c.toml"), "[train]\nkappas = 1\n", &root, &p(&["train"])).unwrap_err();
+        assert!(
+            err.message.contains("c.toml:2") && err.message.contains("`epoch`"),
+            "{}",
+            err.message
+        );
+        let err = config_args(
+            Path::new("c.toml"),
+            "[train]\nkappas = 1\n",
+            &root,
+            &p(&["train"]),
+        )
+        .unwrap_err();
         assert!(err.message.contains("majmin train"), "{}", err.message);
-        let err = config_args(Path::new("c.toml"), "seed = [\n", &root, &p(&["train"])).unwrap_err();
+        let err =
+            config_args(Path::new("c.toml"), "seed = [\n", &root, &p(&["train"])).unwrap_err();
         assert!(err.message.contains("not valid TOML"), "{}", err.message);
     }
 

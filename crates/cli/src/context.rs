@@ -44,8 +44,10 @@ impl Context {
         }
         let bar = ProgressBar::new(len);
         bar.set_style(
-            ProgressStyle::with_template("{msg:32} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{msg:32} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(message.into());
         bar.enable_steady_tick(Duration::from_millis(250));
@@ -57,9 +59,38 @@ impl Context {
         self.threads.unwrap_or_else(rayon::current_num_threads)
     }
 
+    /// The architecture registry every command uses: the built-in architectures, then those of
+    /// the plugins listed in the manifest given by `--plugins` / `MAJMIN_PLUGINS` (source
+    /// `plugin:NAME`). Any plugin failure — manifest, missing file, hash, library, symbol,
+    /// magic or ABI version, duplicate name, a panicking constructor — is a usage error (exit 2)
+    /// naming the plugin, the file and the cause.
+    pub fn registry(&self) -> Result<majmin_models::Registry, CliError> {
+        let mut registry = majmin_models::Registry::builtin();
+        let manifest = self
+            .plugins
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty());
+        if let Some(manifest) = manifest {
+            majmin_models::plugin_loader::register_plugins(&mut registry, manifest).map_err(
+                |e| {
+                    CliError::usage(format!(
+                        "{e} (plugin manifest {}, from --plugins or MAJMIN_PLUGINS)",
+                        manifest.display()
+                    ))
+                },
+            )?;
+        }
+        Ok(registry)
+    }
+
     /// Writes `DIR/manifest.json`: version, command line, resolved configuration and seed, so that
     /// a result can be reproduced (SPEC §7).
-    pub fn write_manifest(&self, dir: &Path, command: &str, resolved: &impl Serialize) -> Result<(), CliError> {
+    pub fn write_manifest(
+        &self,
+        dir: &Path,
+        command: &str,
+        resolved: &impl Serialize,
+    ) -> Result<(), CliError> {
         let manifest = serde_json::json!({
             "majmin_version": env!("CARGO_PKG_VERSION"),
             "command": command,

@@ -19,12 +19,18 @@ pub struct CliError {
 impl CliError {
     /// Bad input or usage: exit code 2.
     pub fn usage(message: impl fmt::Display) -> Self {
-        Self { code: EXIT_USAGE, message: message.to_string() }
+        Self {
+            code: EXIT_USAGE,
+            message: message.to_string(),
+        }
     }
 
     /// A run that failed: exit code 1.
     pub fn run(message: impl fmt::Display) -> Self {
-        Self { code: EXIT_RUN, message: message.to_string() }
+        Self {
+            code: EXIT_RUN,
+            message: message.to_string(),
+        }
     }
 
     /// Prefixes the message with context (e.g. the file being written).

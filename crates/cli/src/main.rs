@@ -10,6 +10,8 @@ mod config;
 mod context;
 mod error;
 mod output;
+mod report;
+mod sweep;
 
 use std::path::PathBuf;
 
@@ -21,7 +23,12 @@ use crate::error::{CliError, EXIT_USAGE};
 /// Majority–minority model of learning with gradient methods: theory checks, gradient flow,
 /// training curves per group and the catch-up overcost.
 #[derive(Debug, Parser)]
-#[command(name = "majmin", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "majmin",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -111,7 +118,9 @@ fn real_main() -> i32 {
     init_logging(cli.global.verbose, cli.global.quiet);
     if let Some(n) = cli.global.threads {
         // Ignored when a pool exists already (only in tests).
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global();
     }
     let ctx = Context {
         seed: cli.global.seed,
@@ -157,13 +166,22 @@ fn clap_exit(e: clap::Error) -> i32 {
 /// Repeating an option keeps the last value, so the command line overrides `--config`.
 fn override_self_everywhere(cmd: clap::Command) -> clap::Command {
     let cmd = cmd.args_override_self(true);
-    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
-    names.into_iter().fold(cmd, |cmd, name| cmd.mut_subcommand(name, override_self_everywhere))
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names.into_iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, override_self_everywhere)
+    })
 }
 
 /// The argument list with the `--config` file's options placed right after the subcommand, before
 /// the command line's own options (which therefore win).
-fn with_config(raw: &[String], matches: &clap::ArgMatches, command: &clap::Command) -> Result<Vec<String>, CliError> {
+fn with_config(
+    raw: &[String],
+    matches: &clap::ArgMatches,
+    command: &clap::Command,
+) -> Result<Vec<String>, CliError> {
     let Some(file) = matches.get_one::<PathBuf>("config") else {
         return Ok(raw.to_vec());
     };
@@ -201,5 +219,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
 }

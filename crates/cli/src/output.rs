@@ -14,9 +14,15 @@ pub fn ensure_dir(dir: &Path) -> Result<(), CliError> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so a
 /// reader (or a later `--resume`) never sees a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     ensure_dir(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| write_error(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| write_error(path, e))
@@ -30,7 +36,8 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::run(format!("cannot encode JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::run(format!("cannot encode JSON: {e}")))?;
     println!("{text}");
     Ok(())
 }

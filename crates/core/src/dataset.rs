@@ -129,7 +129,9 @@ impl Dataset {
         let name = name.into();
         let per = shape.iter().product::<usize>();
         if per == 0 {
-            return Err(DataError::Invalid(format!("data set `{name}`: sample shape {shape:?} has a zero side")));
+            return Err(DataError::Invalid(format!(
+                "data set `{name}`: sample shape {shape:?} has a zero side"
+            )));
         }
         if features.len() != labels.len() * per {
             return Err(DataError::LengthMismatch {
@@ -139,11 +141,27 @@ impl Dataset {
                 got: features.len(),
             });
         }
-        if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= classes) {
-            return Err(DataError::LabelOutOfRange { name, index, label, classes });
+        if let Some((index, &label)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l as usize >= classes)
+        {
+            return Err(DataError::LabelOutOfRange {
+                name,
+                index,
+                label,
+                classes,
+            });
         }
         let n = labels.len();
-        let ds = Self { name, shape, features, labels, groups: vec![Group::Majority; n], classes };
+        let ds = Self {
+            name,
+            shape,
+            features,
+            labels,
+            groups: vec![Group::Majority; n],
+            classes,
+        };
         ds.with_group_rule(&GroupRule::UpperHalf)
     }
 
@@ -164,12 +182,21 @@ impl Dataset {
             _ => {
                 let minority = rule.minority_classes(self.classes).unwrap_or_default();
                 if let Some(&class) = minority.iter().find(|&&c| c as usize >= self.classes) {
-                    return Err(DataError::UnknownClass { class, classes: self.classes });
+                    return Err(DataError::UnknownClass {
+                        class,
+                        classes: self.classes,
+                    });
                 }
                 self.groups = self
                     .labels
                     .iter()
-                    .map(|l| if minority.contains(l) { Group::Minority } else { Group::Majority })
+                    .map(|l| {
+                        if minority.contains(l) {
+                            Group::Minority
+                        } else {
+                            Group::Majority
+                        }
+                    })
                     .collect();
             }
         }
@@ -229,8 +256,15 @@ impl Dataset {
 
     /// n1 and n0.
     pub fn group_sizes(&self) -> GroupSizes {
-        let minority = self.groups.iter().filter(|g| **g == Group::Minority).count();
-        GroupSizes { majority: self.len() - minority, minority }
+        let minority = self
+            .groups
+            .iter()
+            .filter(|g| **g == Group::Minority)
+            .count();
+        GroupSizes {
+            majority: self.len() - minority,
+            minority,
+        }
     }
 
     /// ζ = n0 / n1 (`None` when the majority is empty).
@@ -258,7 +292,9 @@ impl Dataset {
 
     /// Indices of the samples of one group, in order.
     pub fn indices_of(&self, group: Group) -> Vec<usize> {
-        (0..self.len()).filter(|&i| self.groups[i] == group).collect()
+        (0..self.len())
+            .filter(|&i| self.groups[i] == group)
+            .collect()
     }
 
     /// A new data set with the samples at `indices` (in that order).
@@ -290,7 +326,11 @@ impl Dataset {
     }
 
     /// The same samples with new features of shape `shape` (used by transforms).
-    pub fn with_features(mut self, shape: [usize; 3], features: Vec<f32>) -> Result<Self, DataError> {
+    pub fn with_features(
+        mut self,
+        shape: [usize; 3],
+        features: Vec<f32>,
+    ) -> Result<Self, DataError> {
         let per = shape.iter().product::<usize>();
         if features.len() != self.len() * per {
             return Err(DataError::LengthMismatch {
@@ -372,7 +412,10 @@ impl Dataset {
     /// (the last one may be smaller).
     pub fn epoch_batches(&self, batch_size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
         let batch_size = batch_size.max(1);
-        self.epoch_order(seed, epoch).chunks(batch_size).map(|c| c.to_vec()).collect()
+        self.epoch_order(seed, epoch)
+            .chunks(batch_size)
+            .map(|c| c.to_vec())
+            .collect()
     }
 }
 
@@ -383,14 +426,19 @@ pub fn stratified_quotas(counts: &[usize], total: usize) -> Vec<usize> {
     if sum == 0 {
         return vec![0; counts.len()];
     }
-    let exact: Vec<f64> = counts.iter().map(|&c| total as f64 * c as f64 / sum as f64).collect();
+    let exact: Vec<f64> = counts
+        .iter()
+        .map(|&c| total as f64 * c as f64 / sum as f64)
+        .collect();
     let mut quotas: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
     let mut left = total - quotas.iter().sum::<usize>();
     let mut order: Vec<usize> = (0..counts.len()).collect();
     order.sort_by(|&a, &b| {
         let fa = exact[a] - exact[a].floor();
         let fb = exact[b] - exact[b].floor();
-        fb.partial_cmp(&fa).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
+        fb.partial_cmp(&fa)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
     });
     for &k in &order {
         if left == 0 {
@@ -451,7 +499,10 @@ mod tests {
             assert!((50..=52).contains(&c), "{counts:?}");
         }
         // the majority classes are untouched
-        assert_eq!(sub.class_counts_in(Group::Majority)[..5], [100, 101, 102, 103, 104]);
+        assert_eq!(
+            sub.class_counts_in(Group::Majority)[..5],
+            [100, 101, 102, 103, 104]
+        );
     }
 
     #[test]
@@ -466,19 +517,32 @@ mod tests {
 
     #[test]
     fn imbalance_errors_name_the_numbers() {
-        let ds = toy().with_group_rule(&GroupRule::MinorityClasses(vec![9])).unwrap();
+        let ds = toy()
+            .with_group_rule(&GroupRule::MinorityClasses(vec![9]))
+            .unwrap();
         // n = 1045, n1 = 1045 − 109 = 936; round(0.2 · 936) = 187 > 109
         let err = ds.with_imbalance(0.2, 0).unwrap_err();
         match &err {
-            DataError::TooFewMinority { needed, available, .. } => {
+            DataError::TooFewMinority {
+                needed, available, ..
+            } => {
                 assert_eq!((*needed, *available), (187, 109));
             }
             other => panic!("unexpected {other:?}"),
         }
         assert!(err.to_string().contains("187") && err.to_string().contains("109"));
-        assert!(matches!(ds.with_imbalance(0.0, 0), Err(DataError::InvalidZeta { .. })));
-        assert!(matches!(ds.with_imbalance(1.5, 0), Err(DataError::InvalidZeta { .. })));
-        assert!(matches!(ds.with_imbalance(1e-5, 0), Err(DataError::EmptyMinority { .. })));
+        assert!(matches!(
+            ds.with_imbalance(0.0, 0),
+            Err(DataError::InvalidZeta { .. })
+        ));
+        assert!(matches!(
+            ds.with_imbalance(1.5, 0),
+            Err(DataError::InvalidZeta { .. })
+        ));
+        assert!(matches!(
+            ds.with_imbalance(1e-5, 0),
+            Err(DataError::EmptyMinority { .. })
+        ));
     }
 
     #[test]
@@ -504,11 +568,19 @@ mod tests {
     fn bad_construction_is_refused() {
         assert!(matches!(
             Dataset::new("x", [1, 2, 2], vec![0.0; 7], vec![0, 1], 2),
-            Err(DataError::LengthMismatch { expected: 8, got: 7, .. })
+            Err(DataError::LengthMismatch {
+                expected: 8,
+                got: 7,
+                ..
+            })
         ));
         assert!(matches!(
             Dataset::new("x", [1, 1, 1], vec![0.0; 2], vec![0, 5], 2),
-            Err(DataError::LabelOutOfRange { index: 1, label: 5, .. })
+            Err(DataError::LabelOutOfRange {
+                index: 1,
+                label: 5,
+                ..
+            })
         ));
         let ds = toy();
         assert!(matches!(

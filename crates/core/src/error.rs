@@ -128,7 +128,9 @@ pub enum ModelError {
         got: usize,
     },
     /// A label is not below the class count.
-    #[error("label {label} at batch position {index} is out of range: the model has {classes} classes")]
+    #[error(
+        "label {label} at batch position {index} is out of range: the model has {classes} classes"
+    )]
     LabelOutOfRange {
         /// Batch position.
         index: usize,

@@ -98,7 +98,9 @@ pub fn log_sum_exp(z: &[f64]) -> f64 {
 /// Softmax of `z` into `out`.
 pub fn softmax(z: &[f64], out: &mut [f64]) {
     let lse = log_sum_exp(z);
-    out.iter_mut().zip(z).for_each(|(o, x)| *o = (x - lse).exp());
+    out.iter_mut()
+        .zip(z)
+        .for_each(|(o, x)| *o = (x - lse).exp());
 }
 
 /// `1 / (1 + e^{−x})`, stable for both signs.
@@ -136,10 +138,18 @@ mod tests {
             let (vm, mut dm) = (loss.value(&p, target), vec![0.0; k]);
             loss.derivative(&p, target, &mut dm);
             let fd = (vp - vm) / (2.0 * eps);
-            assert!((fd - d[i]).abs() < 1e-7, "{loss:?} d/dp{i}: {fd} vs {}", d[i]);
+            assert!(
+                (fd - d[i]).abs() < 1e-7,
+                "{loss:?} d/dp{i}: {fd} vs {}",
+                d[i]
+            );
             for j in 0..k {
                 let fd2 = (dp[j] - dm[j]) / (2.0 * eps);
-                assert!((fd2 - h[j * k + i]).abs() < 1e-7, "{loss:?} H[{j},{i}]: {fd2} vs {}", h[j * k + i]);
+                assert!(
+                    (fd2 - h[j * k + i]).abs() < 1e-7,
+                    "{loss:?} H[{j},{i}]: {fd2} vs {}",
+                    h[j * k + i]
+                );
             }
         }
     }

@@ -31,14 +31,24 @@ pub struct ArchConfig {
 
 impl Default for ArchConfig {
     fn default() -> Self {
-        Self { input: [3, 32, 32], classes: 10, width: 1.0, seed: 0, options: BTreeMap::new() }
+        Self {
+            input: [3, 32, 32],
+            classes: 10,
+            width: 1.0,
+            seed: 0,
+            options: BTreeMap::new(),
+        }
     }
 }
 
 impl ArchConfig {
     /// A configuration for the given input and class count (width 1, seed 0).
     pub fn new(input: [usize; 3], classes: usize) -> Self {
-        Self { input, classes, ..Self::default() }
+        Self {
+            input,
+            classes,
+            ..Self::default()
+        }
     }
 
     /// Sets the width multiplier.
@@ -75,15 +85,26 @@ impl ArchConfig {
 
     /// Checks the generic fields and returns an error naming the architecture otherwise.
     pub fn validate(&self, arch: &str) -> Result<(), ModelError> {
-        let bad = |message: String| Err(ModelError::InvalidConfig { arch: arch.into(), message });
+        let bad = |message: String| {
+            Err(ModelError::InvalidConfig {
+                arch: arch.into(),
+                message,
+            })
+        };
         if self.input.contains(&0) {
-            return bad(format!("input shape {:?} has a zero side; expected [C, H, W] with positive sides", self.input));
+            return bad(format!(
+                "input shape {:?} has a zero side; expected [C, H, W] with positive sides",
+                self.input
+            ));
         }
         if self.classes < 2 {
             return bad(format!("classes = {}; expected at least 2", self.classes));
         }
         if !(self.width.is_finite() && self.width > 0.0) {
-            return bad(format!("width = {}; expected a positive multiplier such as 1.0 or 0.25", self.width));
+            return bad(format!(
+                "width = {}; expected a positive multiplier such as 1.0 or 0.25",
+                self.width
+            ));
         }
         Ok(())
     }
@@ -108,10 +129,21 @@ fn parse_toml_like(text: &str) -> Result<ArchConfig, ModelError> {
         if line.is_empty() {
             continue;
         }
-        let err = |what: &str| ModelError::Other(format!("architecture configuration line {}: {what}: `{line}`", n + 1));
-        let (key, value) = line.split_once('=').ok_or_else(|| err("expected `key = value`"))?;
+        let err = |what: &str| {
+            ModelError::Other(format!(
+                "architecture configuration line {}: {what}: `{line}`",
+                n + 1
+            ))
+        };
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| err("expected `key = value`"))?;
         let (key, value) = (key.trim(), value.trim());
-        let num = |v: &str| v.trim().parse::<f64>().map_err(|_| err("expected a number"));
+        let num = |v: &str| {
+            v.trim()
+                .parse::<f64>()
+                .map_err(|_| err("expected a number"))
+        };
         match key {
             "input" => {
                 let inner = value.trim_start_matches('[').trim_end_matches(']');
@@ -125,12 +157,20 @@ fn parse_toml_like(text: &str) -> Result<ArchConfig, ModelError> {
             }
             "classes" => c.classes = num(value)? as usize,
             "width" => c.width = num(value)?,
-            "seed" => c.seed = value.parse().map_err(|_| err("expected an unsigned integer"))?,
+            "seed" => {
+                c.seed = value
+                    .parse()
+                    .map_err(|_| err("expected an unsigned integer"))?
+            }
             k if k.starts_with("option.") => {
                 let v = value.trim_matches('"').to_string();
                 c.options.insert(k["option.".len()..].to_string(), v);
             }
-            _ => return Err(err("unknown key (expected input, classes, width, seed or option.NAME)")),
+            _ => {
+                return Err(err(
+                    "unknown key (expected input, classes, width, seed or option.NAME)",
+                ))
+            }
         }
     }
     Ok(c)
@@ -177,12 +217,18 @@ pub trait Model: Send {
 
     /// The mean cross-entropy over the batch, with its gradient written into `grad` (length
     /// [`Model::num_params`]). In training mode this updates BatchNorm running statistics.
-    fn loss_and_gradient(&mut self, inputs: &[f32], labels: &[u32], grad: &mut [f32]) -> Result<f32, ModelError>;
+    fn loss_and_gradient(
+        &mut self,
+        inputs: &[f32],
+        labels: &[u32],
+        grad: &mut [f32],
+    ) -> Result<f32, ModelError>;
 
     /// The parameters as a new vector.
     fn params(&self) -> Vec<f32> {
         let mut p = vec![0.0; self.num_params()];
-        self.get_params(&mut p).expect("a buffer of num_params values");
+        self.get_params(&mut p)
+            .expect("a buffer of num_params values");
         p
     }
 
@@ -192,32 +238,53 @@ pub trait Model: Send {
         let logits = self.logits(inputs)?;
         let k = self.classes();
         if logits.len() != batch * k {
-            return Err(ModelError::BufferLength { what: "logits".into(), expected: batch * k, got: logits.len() });
+            return Err(ModelError::BufferLength {
+                what: "logits".into(),
+                expected: batch * k,
+                got: logits.len(),
+            });
         }
-        let mut out = Evaluation { losses: Vec::with_capacity(batch), predictions: Vec::with_capacity(batch) };
+        let mut out = Evaluation {
+            losses: Vec::with_capacity(batch),
+            predictions: Vec::with_capacity(batch),
+        };
         let mut z = vec![0.0f64; k];
         for (row, &label) in logits.chunks(k).zip(labels) {
             z.iter_mut().zip(row).for_each(|(a, b)| *a = *b as f64);
-            out.losses.push(Loss::CrossEntropyWithLogits.value(&z, label as f64) as f32);
+            out.losses
+                .push(Loss::CrossEntropyWithLogits.value(&z, label as f64) as f32);
             out.predictions.push(argmax(row) as u32);
         }
         Ok(out)
     }
 
     /// Per-sample cross-entropy losses.
-    fn per_sample_losses(&mut self, inputs: &[f32], labels: &[u32]) -> Result<Vec<f32>, ModelError> {
+    fn per_sample_losses(
+        &mut self,
+        inputs: &[f32],
+        labels: &[u32],
+    ) -> Result<Vec<f32>, ModelError> {
         Ok(self.evaluate(inputs, labels)?.losses)
     }
 
     /// Predicted classes (argmax of the logits).
     fn predict(&mut self, inputs: &[f32]) -> Result<Vec<u32>, ModelError> {
         let k = self.classes();
-        Ok(self.logits(inputs)?.chunks(k).map(|r| argmax(r) as u32).collect())
+        Ok(self
+            .logits(inputs)?
+            .chunks(k)
+            .map(|r| argmax(r) as u32)
+            .collect())
     }
 }
 
 /// Checks a batch against a model's input shape and class count; returns the batch size.
-pub fn check_batch(input: [usize; 3], classes: usize, inputs: &[f32], labels: &[u32]) -> Result<usize, ModelError> {
+pub fn check_batch(
+    input: [usize; 3],
+    classes: usize,
+    inputs: &[f32],
+    labels: &[u32],
+) -> Result<usize, ModelError> {
     let per: usize = input.iter().product();
     if inputs.len() != labels.len() * per {
         return Err(ModelError::BufferLength {
@@ -226,8 +293,16 @@ pub fn check_batch(input: [usize; 3], classes: usize, inputs: &[f32], labels: &[
             got: inputs.len(),
         });
     }
-    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= classes) {
-        return Err(ModelError::LabelOutOfRange { index, label, classes });
+    if let Some((index, &label)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= classes)
+    {
+        return Err(ModelError::LabelOutOfRange {
+            index,
+            label,
+            classes,
+        });
     }
     Ok(labels.len())
 }
@@ -276,16 +351,24 @@ mod tests {
 
     #[test]
     fn config_string_round_trips() {
-        let mut c = ArchConfig::new([1, 8, 8], 10).with_width(0.25).with_seed(99);
+        let mut c = ArchConfig::new([1, 8, 8], 10)
+            .with_width(0.25)
+            .with_seed(99);
         c.options.insert("dropout".into(), "0.5".into());
         let back = ArchConfig::from_config_string(&c.to_config_string()).unwrap();
         assert_eq!(back, c);
-        assert!(ArchConfig::from_config_string("depth = 3").unwrap_err().to_string().contains("unknown key"));
+        assert!(ArchConfig::from_config_string("depth = 3")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown key"));
     }
 
     #[test]
     fn validate_names_the_field() {
-        let e = ArchConfig::default().with_width(-1.0).validate("mlp").unwrap_err();
+        let e = ArchConfig::default()
+            .with_width(-1.0)
+            .validate("mlp")
+            .unwrap_err();
         assert!(e.to_string().contains("width = -1"), "{e}");
         assert_eq!(ArchConfig::default().with_width(0.5).scaled(96), 48);
     }

@@ -46,7 +46,12 @@ pub trait Objective {
 }
 
 /// Central finite difference of gradients along `v` (see [`Objective::hessian_vector_product`]).
-pub fn finite_difference_hvp<O: Objective + ?Sized>(f: &O, theta: &[f64], v: &[f64], out: &mut [f64]) {
+pub fn finite_difference_hvp<O: Objective + ?Sized>(
+    f: &O,
+    theta: &[f64],
+    v: &[f64],
+    out: &mut [f64],
+) {
     let d = f.dim();
     let v_norm = norm(v);
     if v_norm == 0.0 {
@@ -155,7 +160,9 @@ pub struct FnObjective<V, G> {
 
 impl<V, G> std::fmt::Debug for FnObjective<V, G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FnObjective").field("dim", &self.dim).finish_non_exhaustive()
+        f.debug_struct("FnObjective")
+            .field("dim", &self.dim)
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,7 +173,11 @@ where
 {
     /// An objective of dimension `dim` with the given value and gradient.
     pub fn new(dim: usize, value: V, gradient: G) -> Self {
-        Self { dim, value, gradient }
+        Self {
+            dim,
+            value,
+            gradient,
+        }
     }
 }
 
@@ -268,7 +279,10 @@ mod tests {
 
     #[test]
     fn sum_adds_values_and_gradients() {
-        let s = Sum { a: quartic(), b: quartic() };
+        let s = Sum {
+            a: quartic(),
+            b: quartic(),
+        };
         let theta = [0.3, 0.2];
         let mut g = [0.0; 2];
         let v = s.value_and_gradient(&theta, &mut g);

@@ -41,7 +41,10 @@ impl<M: Objective, N: Objective> Split<M, N> {
 
     /// The total `L = L1 + L0`.
     pub fn total(&self) -> Sum<&M, &N> {
-        Sum { a: &self.majority, b: &self.minority }
+        Sum {
+            a: &self.majority,
+            b: &self.minority,
+        }
     }
 
     /// The dimension of the parameters.
@@ -61,10 +64,16 @@ impl<O: Objective> Split<GroupPart<O>, GroupPart<O>> {
     pub fn from_samples(samples: Vec<(Group, O)>) -> Result<Self, DataError> {
         let n = samples.len();
         if n == 0 {
-            return Err(DataError::Invalid("no samples: the split needs at least one".into()));
+            return Err(DataError::Invalid(
+                "no samples: the split needs at least one".into(),
+            ));
         }
         let dim = samples[0].1.dim();
-        if let Some((i, _)) = samples.iter().enumerate().find(|(_, (_, o))| o.dim() != dim) {
+        if let Some((i, _)) = samples
+            .iter()
+            .enumerate()
+            .find(|(_, (_, o))| o.dim() != dim)
+        {
             return Err(DataError::Invalid(format!(
                 "sample {i} has dimension {} but sample 0 has dimension {dim}",
                 samples[i].1.dim()
@@ -77,8 +86,16 @@ impl<O: Objective> Split<GroupPart<O>, GroupPart<O>> {
                 Group::Minority => min.push(o),
             }
         }
-        let majority = GroupPart { dim, total: n, samples: maj };
-        let minority = GroupPart { dim, total: n, samples: min };
+        let majority = GroupPart {
+            dim,
+            total: n,
+            samples: maj,
+        };
+        let minority = GroupPart {
+            dim,
+            total: n,
+            samples: min,
+        };
         Split::new(majority, minority)
     }
 }
@@ -159,7 +176,11 @@ mod tests {
 
     fn sample(center: f64) -> impl Objective {
         let c = center;
-        FnObjective::new(1, move |x: &[f64]| (x[0] - c).powi(2), move |x: &[f64], g: &mut [f64]| g[0] = 2.0 * (x[0] - c))
+        FnObjective::new(
+            1,
+            move |x: &[f64]| (x[0] - c).powi(2),
+            move |x: &[f64], g: &mut [f64]| g[0] = 2.0 * (x[0] - c),
+        )
     }
 
     #[test]

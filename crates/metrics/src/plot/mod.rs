@@ -62,12 +62,20 @@ fn register_font() {
 /// Draws `figure` into `path` (`.svg` or `.png`), creating the parent folder.
 pub fn save(figure: &impl Figure, path: &Path) -> Result<(), PlotError> {
     register_font();
-    let err = |message: String| PlotError::Draw { path: path.to_path_buf(), message };
+    let err = |message: String| PlotError::Draw {
+        path: path.to_path_buf(),
+        message,
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
     }
     let size = figure.size();
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("svg") => {
             let root = SVGBackend::new(path, size).into_drawing_area();
             root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -80,7 +88,9 @@ pub fn save(figure: &impl Figure, path: &Path) -> Result<(), PlotError> {
             figure.draw(&root).map_err(err)?;
             root.present().map_err(|e| err(e.to_string()))
         }
-        _ => Err(PlotError::Format { path: path.to_path_buf() }),
+        _ => Err(PlotError::Format {
+            path: path.to_path_buf(),
+        }),
     }
 }
 
@@ -108,7 +118,8 @@ mod tests {
             (200, 60)
         }
         fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-            root.draw(&Text::new("majmin", (10, 10), text_style(30.0))).map_err(|e| e.to_string())
+            root.draw(&Text::new("majmin", (10, 10), text_style(30.0)))
+                .map_err(|e| e.to_string())
         }
     }
 
@@ -120,8 +131,15 @@ mod tests {
         // a PNG whose text rendered has dark pixels; a blank one is all white and compresses to little
         let bytes = std::fs::read(&png).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
-        assert!(bytes.len() > 400, "PNG of {} bytes: the text did not render", bytes.len());
-        assert!(matches!(save(&Label, &dir.join("x.jpg")), Err(PlotError::Format { .. })));
+        assert!(
+            bytes.len() > 400,
+            "PNG of {} bytes: the text did not render",
+            bytes.len()
+        );
+        assert!(matches!(
+            save(&Label, &dir.join("x.jpg")),
+            Err(PlotError::Format { .. })
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
