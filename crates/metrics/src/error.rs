@@ -1,0 +1,73 @@
+//! The metrics crate's error type: every variant says where (file and line, or run and group) and
+//! what was expected.
+
+use std::path::PathBuf;
+
+/// What went wrong while reading curves or computing a metric.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsError {
+    /// A curve file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A curve file is malformed at a given line (and column, when one is at fault).
+    #[error("{path}:{line}{}: {message}", column.as_ref().map(|c| format!(": column {c}")).unwrap_or_default())]
+    Csv {
+        /// The file (or the name given to the text).
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The column at fault: its 1-based number and header name, e.g. ``3 (`loss`)``.
+        column: Option<String>,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// A run's curves are unusable as a whole (a group has no points, …).
+    #[error("{source_name}: run `{run}`: {message}")]
+    Curves {
+        /// Where the curves came from (a file path, or "evaluation points").
+        source_name: String,
+        /// The run.
+        run: String,
+        /// What is missing or inconsistent.
+        message: String,
+    },
+    /// A threshold κ outside (0, 1).
+    #[error("threshold κ = {kappa} is outside (0, 1): κ is a fraction, e.g. 0.9 for 90 %")]
+    Kappa {
+        /// The value given.
+        kappa: f64,
+    },
+    /// The loss criterion needs the global mean loss at the first evaluation point, and the run
+    /// has no `all` curve.
+    #[error(
+        "run `{run}`: the loss criterion's global threshold (1 − κ)·L̄(θ0) needs the global mean loss \
+         at the first evaluation point, and the run has no `all` rows; add rows with group `all` \
+         (L̄ = (n1·L̄1 + n0·L̄0)/n, which cannot be recovered from the group means without the group \
+         sizes) or use the accuracy criterion"
+    )]
+    MissingGlobalLoss {
+        /// The run.
+        run: String,
+    },
+    /// A value the criterion needs is missing (an empty cell in a curve file).
+    #[error("run `{run}`, group {group}: no {quantity} at t = {t}, which the {quantity} criterion needs")]
+    MissingValue {
+        /// The run.
+        run: String,
+        /// `majority`, `minority` or `all`.
+        group: String,
+        /// The evaluation time.
+        t: f64,
+        /// `loss` or `accuracy`.
+        quantity: &'static str,
+    },
+    /// A table cell or figure series was given inconsistent input.
+    #[error("{0}")]
+    Invalid(String),
+}
