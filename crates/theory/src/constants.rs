@@ -258,7 +258,7 @@ pub fn compass_maximise(
             );
         }
     }
-    while h > min_step && evals < 4000 {
+    while h > min_step && evals < 1500 {
         let mut improved = false;
         for dir in &directions {
             {

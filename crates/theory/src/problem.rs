@@ -413,7 +413,7 @@ impl ProblemConfig {
                         )))
                     }
                     None => {
-                        synthetic = synthetic_two_group_data(kind, 400, seed);
+                        synthetic = synthetic_two_group_data(kind, 150, seed);
                         &synthetic
                     }
                 };
@@ -715,8 +715,8 @@ mod tests {
             cfg.zeta = Some(zeta);
             let p = cfg.build(None).unwrap();
             let s = p.data_summary.clone().unwrap();
-            assert_eq!(s.majority, 400);
-            assert_eq!(s.minority, (zeta * 400.0_f64).round() as usize);
+            assert_eq!(s.majority, 150);
+            assert_eq!(s.minority, (zeta * 150.0_f64).round() as usize);
             let h = p.minority.hessian_matrix(&[0.0, 0.0]);
             norms.push(h[0].abs() + h[3].abs());
         }

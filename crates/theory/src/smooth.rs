@@ -184,6 +184,8 @@ pub struct LinearModelPart {
     targets: Vec<f64>,
     total: usize,
     loss: LinearLoss,
+    /// Squared error only: `(G, b, c)` with `L = ½ θᵀGθ − bᵀθ + c` (exact, O(d²) per call).
+    quadratic: Option<(Vec<f64>, Vec<f64>, f64)>,
 }
 
 impl LinearModelPart {
@@ -201,13 +203,29 @@ impl LinearModelPart {
             dim * targets.len(),
             "feature rows of length dim"
         );
-        Self {
+        let mut part = Self {
             dim,
             features,
             targets,
             total,
             loss,
+            quadratic: None,
+        };
+        if loss == LinearLoss::Squared {
+            let inv = 1.0 / total as f64;
+            let (mut g, mut b, mut c) = (vec![0.0; dim * dim], vec![0.0; dim], 0.0);
+            for (x, y) in part.rows() {
+                for i in 0..dim {
+                    b[i] += inv * y * x[i];
+                    for j in 0..dim {
+                        g[i * dim + j] += inv * x[i] * x[j];
+                    }
+                }
+                c += inv * 0.5 * y * y;
+            }
+            part.quadratic = Some((g, b, c));
         }
+        part
     }
 
     /// Samples in this group.
@@ -237,15 +255,41 @@ impl Objective for LinearModelPart {
         self.dim
     }
     fn value(&self, theta: &[f64]) -> f64 {
+        if self.quadratic.is_some() {
+            let mut g = vec![0.0; self.dim];
+            return self.value_and_gradient(theta, &mut g);
+        }
         self.rows()
             .map(|(x, y)| self.derivs(theta, x, y)[0])
             .sum::<f64>()
             / self.total as f64
     }
     fn gradient(&self, theta: &[f64], grad: &mut [f64]) {
+        if self.loss == LinearLoss::Logistic {
+            // only ℓ' = σ(z) − y is needed: no softplus
+            grad.iter_mut().for_each(|g| *g = 0.0);
+            for (x, y) in self.rows() {
+                let z: f64 = x.iter().zip(theta).map(|(a, b)| a * b).sum();
+                let d1 = majmin_core::loss::sigmoid(z) - y;
+                grad.iter_mut().zip(x).for_each(|(g, xi)| *g += d1 * xi);
+            }
+            let inv = 1.0 / self.total as f64;
+            grad.iter_mut().for_each(|g| *g *= inv);
+            return;
+        }
         self.value_and_gradient(theta, grad);
     }
     fn value_and_gradient(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        if let Some((g, b, c)) = &self.quadratic {
+            let d = self.dim;
+            let mut value = *c;
+            for i in 0..d {
+                let gi: f64 = (0..d).map(|j| g[i * d + j] * theta[j]).sum();
+                grad[i] = gi - b[i];
+                value += 0.5 * gi * theta[i] - b[i] * theta[i];
+            }
+            return value;
+        }
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut value = 0.0;
         for (x, y) in self.rows() {
@@ -258,6 +302,9 @@ impl Objective for LinearModelPart {
         value * inv
     }
     fn hessian(&self, theta: &[f64]) -> Option<Vec<f64>> {
+        if let Some((g, _, _)) = &self.quadratic {
+            return Some(g.clone());
+        }
         let d = self.dim;
         let mut h = vec![0.0; d * d];
         for (x, y) in self.rows() {
@@ -401,6 +448,30 @@ mod tests {
         f.gradient(&[x, y], &mut gr);
         assert!((g[0] - gr[0]).abs() < 1e-14 && (g[1] - gr[1]).abs() < 1e-14);
         assert!((g[0] - (4.0 * x.powi(3) + y * y)).abs() < 1e-13);
+    }
+
+    #[test]
+    fn squared_part_closed_form_matches_the_sum() {
+        let features = vec![1.0, 0.5, -0.3, 1.0, 2.0, -1.0];
+        let targets = vec![1.0, 0.0, 2.5];
+        let part =
+            LinearModelPart::new(2, features.clone(), targets.clone(), 4, LinearLoss::Squared);
+        let theta = [0.4, -0.7];
+        let mut g = [0.0; 2];
+        let v = part.value_and_gradient(&theta, &mut g);
+        let (mut v_sum, mut g_sum) = (0.0, [0.0; 2]);
+        for (x, y) in features.chunks(2).zip(&targets) {
+            let r = x[0] * theta[0] + x[1] * theta[1] - y;
+            v_sum += 0.5 * r * r / 4.0;
+            g_sum[0] += r * x[0] / 4.0;
+            g_sum[1] += r * x[1] / 4.0;
+        }
+        assert!(
+            (v - v_sum).abs() < 1e-14
+                && (g[0] - g_sum[0]).abs() < 1e-14
+                && (g[1] - g_sum[1]).abs() < 1e-14
+        );
+        assert!((part.value(&theta) - v_sum).abs() < 1e-14);
     }
 
     #[test]
