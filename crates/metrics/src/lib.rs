@@ -10,7 +10,8 @@
 //! and [`OvercostSummary`] aggregates runs over seeds (median, min–max, quartiles, censored and
 //! undefined counts). [`OvercostTable`] lays summaries out like the poster (rows: architecture with
 //! its size; columns: κ, then ζ) as text, Markdown, LaTeX and CSV, and [`plot`] draws the
-//! per-group curves and the overcost against ζ as SVG or PNG.
+//! per-group curves ([`plot::CurvesFigure`]) and the overcost against ζ
+//! ([`plot::OvercostFigure`]) as SVG or PNG.
 //!
 //! Design: everything here is a pure function of recorded curves, so an overcost computed from a
 //! sweep and one computed from a PyTorch log go through the same code, and a censored or undefined

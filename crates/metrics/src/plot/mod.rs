@@ -13,6 +13,13 @@ use plotters::prelude::*;
 
 pub use plotters;
 
+pub mod curves;
+mod marks;
+pub mod overcost;
+
+pub use curves::{CurvesFigure, ThresholdMark};
+pub use overcost::{OvercostFigure, OvercostSeries};
+
 /// The font family every figure uses.
 pub const FONT: &str = "sans-serif";
 
