@@ -16,6 +16,7 @@ pub use plotters;
 pub mod curves;
 mod marks;
 pub mod overcost;
+pub mod zone;
 
 pub use curves::{CurvesFigure, ThresholdMark};
 pub use overcost::{OvercostFigure, OvercostSeries};
