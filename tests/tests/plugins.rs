@@ -1,0 +1,392 @@
+//! Plugins through the real loader: the two example plugins (`lenet`, `densenet-bc`) are built
+//! with cargo, listed in a manifest with their SHA-256, loaded, registered beside the built-ins
+//! and checked like any architecture; every failure mode gives its own clear error and leaves
+//! the process running.
+//!
+//! Failures that need a broken *declaration* (wrong magic, wrong ABI version, a panicking
+//! architecture list, a clash with a built-in name) are selected by an environment variable of
+//! the `testbad` fixture and tested in subprocesses by `crates/cli/tests/plugins_cli.rs`.
+
+#[path = "../../plugins/test_support.rs"]
+mod test_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use majmin_core::{ArchConfig, Architecture, Model};
+use majmin_models::plugin_loader::{register_plugins, sha256_hex, PluginError};
+use majmin_models::{Registry, Source};
+use test_support::library_file;
+
+/// Writes a manifest listing `(name, file, sha256)` into `dir` and returns its path; `file` is
+/// written relative to the manifest when it lies inside `dir`.
+fn manifest(dir: &Path, entries: &[(&str, &Path, &str)]) -> PathBuf {
+    let mut text = String::from("# written by tests/tests/plugins.rs\n");
+    for (name, file, sha) in entries {
+        let path = file.strip_prefix(dir).unwrap_or(file);
+        text.push_str(&format!(
+            "[[plugin]]\nname = \"{name}\"\npath = \"{}\"\nsha256 = \"{sha}\"\n\n",
+            path.display()
+        ));
+    }
+    let path = dir.join("plugins.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn hash(file: &Path) -> String {
+    sha256_hex(&std::fs::read(file).unwrap())
+}
+
+/// A registry with the built-ins and the plugins listed as `(name, crate name)`.
+fn load(entries: &[(&str, &str)]) -> Result<Registry, PluginError> {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<(String, PathBuf, String)> = entries
+        .iter()
+        .map(|(name, krate)| {
+            let file = library_file(krate);
+            let sha = hash(&file);
+            (name.to_string(), file, sha)
+        })
+        .collect();
+    let listed: Vec<(&str, &Path, &str)> = files
+        .iter()
+        .map(|(n, f, s)| (n.as_str(), f.as_path(), s.as_str()))
+        .collect();
+    let path = manifest(dir.path(), &listed);
+    let mut registry = Registry::builtin();
+    register_plugins(&mut registry, &path)?;
+    Ok(registry)
+}
+
+fn examples() -> Registry {
+    load(&[("lenet", "lenet_plugin"), ("densenet", "densenet_plugin")])
+        .expect("the example plugins load")
+}
+
+fn testbad() -> Arc<dyn Architecture> {
+    load(&[("testbad", "testbad_plugin")])
+        .unwrap()
+        .get("testbad")
+        .unwrap()
+}
+
+fn build_error(arch: &dyn Architecture, config: &ArchConfig) -> String {
+    match arch.build(config) {
+        Ok(_) => panic!("`{}` built with {config:?}", arch.name()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn example_plugins_register_beside_the_builtins() {
+    let registry = examples();
+    let builtins = Registry::builtin().len();
+    assert_eq!(registry.len(), builtins + 2);
+    assert_eq!(
+        registry.entry("lenet").unwrap().source,
+        Source::Plugin("lenet".into())
+    );
+    assert_eq!(
+        registry.entry("densenet-bc").unwrap().source.to_string(),
+        "plugin:densenet"
+    );
+    let list = registry.list();
+    let lenet = list.iter().find(|s| s.name == "lenet").unwrap();
+    // The classic LeNet-5 count on 1×32×32 with 10 classes.
+    assert_eq!(lenet.params, Ok(61_706));
+    let densenet = list.iter().find(|s| s.name == "densenet-bc").unwrap();
+    assert!(densenet.description.contains("DenseNet-BC"));
+    let mut config = ArchConfig::default();
+    config.options.insert("depth".into(), "100".into());
+    // The paper's DenseNet-BC (L = 100, k = 12): 0.8M parameters.
+    assert_eq!(
+        registry.get("densenet-bc").unwrap().param_count(&config),
+        Ok(769_162)
+    );
+}
+
+/// Central finite differences of the mean loss against the reported gradient, on a few
+/// coordinates, in evaluation mode.
+fn gradient_check(model: &mut dyn Model, x: &[f32], y: &[u32]) {
+    model.set_training(false);
+    let mut grad = vec![0.0; model.num_params()];
+    let loss = model.loss_and_gradient(x, y, &mut grad).unwrap();
+    assert!(loss.is_finite());
+    let theta = model.params();
+    let n = theta.len();
+    let largest = (0..n)
+        .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
+        .unwrap();
+    let mut scratch = vec![0.0; n];
+    for i in [0, n / 3, n / 2, n - 1, largest] {
+        let h = 1e-2f32;
+        let mut at = |v: f32| {
+            let mut p = theta.clone();
+            p[i] = v;
+            model.set_params(&p).unwrap();
+            model.loss_and_gradient(x, y, &mut scratch).unwrap() as f64
+        };
+        let numeric = (at(theta[i] + h) - at(theta[i] - h)) / (2.0 * h as f64);
+        let err = (numeric - grad[i] as f64).abs();
+        assert!(
+            err <= 2e-3 + 5e-2 * numeric.abs(),
+            "parameter {i}: finite difference {numeric}, gradient {}",
+            grad[i]
+        );
+    }
+    model.set_params(&theta).unwrap();
+}
+
+fn batch(config: &ArchConfig, n: usize) -> (Vec<f32>, Vec<u32>) {
+    let d = config.feature_len();
+    let x = (0..n * d)
+        .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 2.0)
+        .collect();
+    let y = (0..n).map(|i| (i % config.classes) as u32).collect();
+    (x, y)
+}
+
+/// What every architecture must do, checked on a plugin through the loader: seeded
+/// determinism, the parameter round trip, the gradient, per-sample losses that average to the
+/// loss, and L = L1 + L0 over a two-group batch.
+fn check_architecture(arch: &dyn Architecture, config: &ArchConfig) {
+    let mut a = arch.build(config).unwrap();
+    let mut b = arch.build(config).unwrap();
+    assert_eq!(a.num_params(), arch.param_count(config).unwrap());
+    assert_eq!(a.params(), b.params(), "same seed, same parameters");
+    assert_ne!(
+        arch.build(&config.clone().with_seed(config.seed + 1))
+            .unwrap()
+            .params(),
+        a.params()
+    );
+    let (x, y) = batch(config, 6);
+    let (mut ga, mut gb) = (vec![0.0; a.num_params()], vec![0.0; b.num_params()]);
+    assert_eq!(
+        a.loss_and_gradient(&x, &y, &mut ga).unwrap(),
+        b.loss_and_gradient(&x, &y, &mut gb).unwrap()
+    );
+    assert_eq!(ga, gb, "same seed, same gradient");
+    // Parameter round trip.
+    let p: Vec<f32> = a.params().iter().map(|v| v * 0.5 + 0.01).collect();
+    b.set_params(&p).unwrap();
+    assert_eq!(b.params(), p);
+    // Per-sample losses average to the loss; L = L1 + L0 with both parts over the total n.
+    a.set_training(false);
+    let eval = a.evaluate(&x, &y).unwrap();
+    assert_eq!(eval.predictions, a.predict(&x).unwrap());
+    let mean = eval.losses.iter().map(|&l| l as f64).sum::<f64>() / y.len() as f64;
+    let loss = a.loss_and_gradient(&x, &y, &mut ga).unwrap() as f64;
+    assert!(
+        (mean - loss).abs() < 1e-4 * (1.0 + loss),
+        "mean per-sample loss {mean} vs loss {loss}"
+    );
+    let majority: f64 = eval.losses[..4].iter().map(|&l| l as f64).sum::<f64>() / 6.0;
+    let minority: f64 = eval.losses[4..].iter().map(|&l| l as f64).sum::<f64>() / 6.0;
+    assert!((majority + minority - loss).abs() < 1e-4 * (1.0 + loss));
+    gradient_check(a.as_mut(), &x, &y);
+}
+
+#[test]
+fn lenet_passes_on_digits_and_32x32_through_the_loader() {
+    let registry = examples();
+    let lenet = registry.get("lenet").unwrap();
+    check_architecture(lenet.as_ref(), &ArchConfig::new([1, 8, 8], 10).with_seed(3));
+    check_architecture(
+        lenet.as_ref(),
+        &ArchConfig::new([3, 32, 32], 10).with_seed(4),
+    );
+}
+
+#[test]
+fn densenet_passes_through_the_loader() {
+    let registry = examples();
+    let densenet = registry.get("densenet-bc").unwrap();
+    let mut config = ArchConfig::new([3, 16, 16], 10)
+        .with_width(0.5)
+        .with_seed(5);
+    config.options.insert("depth".into(), "10".into());
+    check_architecture(densenet.as_ref(), &config);
+    check_architecture(
+        densenet.as_ref(),
+        &ArchConfig::new([1, 8, 8], 10).with_seed(6),
+    );
+}
+
+#[test]
+fn lenet_learns_the_digits_through_the_boundary() {
+    let data = majmin_data::digits::load_digits().unwrap();
+    let registry = examples();
+    let config = ArchConfig::new(data.shape(), data.classes()).with_seed(1);
+    let mut model = registry.get("lenet").unwrap().build(&config).unwrap();
+    let n = 256;
+    let x = &data.features()[..n * data.feature_len()];
+    let y = &data.labels()[..n];
+    let mut grad = vec![0.0; model.num_params()];
+    let mut theta = model.params();
+    let mut velocity = vec![0.0f32; theta.len()];
+    // Full-batch gradient descent with momentum until the loss falls below 60 % of its start.
+    let mut losses: Vec<f32> = Vec::new();
+    for _ in 0..150 {
+        let loss = model.loss_and_gradient(x, y, &mut grad).unwrap();
+        losses.push(loss);
+        if loss < 0.6 * losses[0] {
+            break;
+        }
+        for ((t, v), g) in theta.iter_mut().zip(&mut velocity).zip(&grad) {
+            *v = 0.9 * *v + g;
+            *t -= 0.05 * *v;
+        }
+        model.set_params(&theta).unwrap();
+    }
+    let last = *losses.last().unwrap();
+    assert!(
+        last < 0.6 * losses[0],
+        "no learning through the plugin in 150 steps: {losses:?}"
+    );
+}
+#[test]
+fn missing_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("libnothing.so");
+    let path = manifest(dir.path(), &[("ghost", &missing, &"0".repeat(64))]);
+    let e = register_plugins(&mut Registry::builtin(), &path).unwrap_err();
+    assert!(matches!(e, PluginError::FileMissing { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("plugin `ghost`")
+            && text.contains("libnothing.so")
+            && text.contains("does not exist"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_library_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("libtext.so");
+    std::fs::write(&file, "just some text\n").unwrap();
+    let path = manifest(dir.path(), &[("text", &file, &hash(&file))]);
+    let e = register_plugins(&mut Registry::builtin(), &path).unwrap_err();
+    assert!(matches!(e, PluginError::NotALibrary { .. }), "{e}");
+    assert!(
+        e.to_string().contains("plugin `text`")
+            && e.to_string().contains("not a loadable dynamic library"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_library_without_the_symbol_is_refused() {
+    let e = load(&[("nosymbol", "nosymbol_plugin")]).unwrap_err();
+    assert!(matches!(e, PluginError::SymbolMissing { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no symbol `majmin_plugin_declaration`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_changed_byte_is_a_hash_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = library_file("lenet_plugin");
+    let expected = hash(&original);
+    let mut bytes = std::fs::read(&original).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    let copy = dir.path().join("liblenet_plugin.so");
+    std::fs::write(&copy, &bytes).unwrap();
+    let path = manifest(dir.path(), &[("lenet", &copy, &expected)]);
+    let mut registry = Registry::builtin();
+    let e = register_plugins(&mut registry, &path).unwrap_err();
+    let PluginError::HashMismatch {
+        expected: said,
+        actual,
+        ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    assert_eq!(said, &expected);
+    assert_eq!(actual, &sha256_hex(&bytes));
+    assert!(
+        e.to_string().contains("sha256 mismatch") && e.to_string().contains(&expected),
+        "{e}"
+    );
+    assert_eq!(
+        registry.len(),
+        Registry::builtin().len(),
+        "nothing registered"
+    );
+}
+
+#[test]
+fn duplicate_architecture_names_are_refused() {
+    let e = load(&[("lenet", "lenet_plugin"), ("lenet-again", "lenet_plugin")]).unwrap_err();
+    let PluginError::DuplicateName {
+        plugin,
+        arch,
+        other,
+        ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    assert_eq!(
+        (plugin.as_str(), arch.as_str(), other.as_str()),
+        ("lenet-again", "lenet", "plugin:lenet")
+    );
+    assert!(
+        e.to_string()
+            .contains("architecture `lenet` is already registered by plugin:lenet"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_panicking_constructor_is_an_error_and_the_host_goes_on() {
+    let arch = testbad();
+    let mut config = ArchConfig::new([1, 2, 2], 2);
+    config.options.insert("fail".into(), "build-panic".into());
+    let e = build_error(arch.as_ref(), &config);
+    assert!(
+        e.contains("plugin `testbad`")
+            && e.contains("build panicked: the testbad constructor exploded"),
+        "{e}"
+    );
+    let e = arch.param_count(&config).unwrap_err().to_string();
+    assert!(e.contains("panicked"), "{e}");
+    config.options.insert("fail".into(), "build-error".into());
+    let e = build_error(arch.as_ref(), &config);
+    assert!(
+        e.contains("build failed") && e.contains("refused on purpose"),
+        "{e}"
+    );
+    // The same architecture still builds afterwards.
+    let model = arch.build(&ArchConfig::new([1, 2, 2], 2)).unwrap();
+    assert_eq!(model.num_params(), 8);
+}
+
+#[test]
+fn a_panicking_loss_is_an_error_and_the_model_goes_on() {
+    let arch = testbad();
+    let mut config = ArchConfig::new([1, 2, 2], 2);
+    config.options.insert("fail".into(), "loss-panic".into());
+    let mut model = arch.build(&config).unwrap();
+    let mut grad = vec![0.0; 8];
+    let e = model
+        .loss_and_gradient(&[0.5; 4], &[1], &mut grad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("loss_and_gradient panicked: testbad loss exploded"),
+        "{e}"
+    );
+    // Other entry points of the same model still work, and so does a fresh model.
+    assert_eq!(model.evaluate(&[0.5; 4], &[1]).unwrap().losses.len(), 1);
+    let mut fine = arch.build(&ArchConfig::new([1, 2, 2], 2)).unwrap();
+    let loss = fine.loss_and_gradient(&[0.5; 4], &[1], &mut grad).unwrap();
+    assert!((loss - 2f32.ln()).abs() < 1e-6, "{loss}");
+}
