@@ -487,6 +487,14 @@ mod tests {
         assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule"));
 
         let text = t.to_text();
+        let widths: Vec<usize> = text.lines().skip(1).map(|l| l.chars().count()).collect();
+        assert!(
+            widths.windows(2).all(|w| w[0] == w[1]),
+            "aligned rows: {text}"
+        );
+        let empty = OvercostTable::new();
+        assert_eq!(empty.to_csv().lines().count(), 1);
+        assert!(empty.to_text().contains("architecture"));
         assert!(text.lines().nth(1).unwrap().contains("1 %"), "{text}");
         assert!(text.contains("resnet18 (11.2M)"));
         assert!(t

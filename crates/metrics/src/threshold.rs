@@ -236,6 +236,25 @@ mod tests {
     }
 
     #[test]
+    fn a_linear_curve_sampled_irregularly_is_crossed_where_the_line_is() {
+        // v(t) = 1 − t/10 at irregular times: every level in (0, 1) is crossed at 10·(1 − level),
+        // whichever pair of samples brackets it
+        let ts = [0.0, 0.07, 0.9, 1.3, 2.75, 4.0, 4.01, 6.6, 9.2, 10.0];
+        let pts: Vec<(f64, f64)> = ts.iter().map(|&t| (t, 1.0 - t / 10.0)).collect();
+        let acc: Vec<(f64, f64)> = ts.iter().map(|&t| (t, t / 10.0)).collect();
+        for i in 1..100 {
+            let level = i as f64 / 100.0;
+            let t = first_crossing(&pts, level, Direction::AtOrBelow).unwrap();
+            assert!(
+                (t - 10.0 * (1.0 - level)).abs() < 1e-9,
+                "level {level}: {t}"
+            );
+            let t = first_crossing(&acc, level, Direction::AtOrAbove).unwrap();
+            assert!((t - 10.0 * level).abs() < 1e-9, "accuracy {level}: {t}");
+        }
+    }
+
+    #[test]
     fn a_point_exactly_at_the_level_counts() {
         let pts = [(0.0, 1.0), (1.5, 0.5), (2.0, 0.5), (3.0, 0.1)];
         assert_eq!(first_crossing(&pts, 0.5, Direction::AtOrBelow), Some(1.5));
