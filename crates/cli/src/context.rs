@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use majmin_models::plugin_loader::PluginError;
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -71,12 +72,18 @@ impl Context {
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty());
         if let Some(manifest) = manifest {
+            // A plugin carries its own copy of rayon, whose pool reads RAYON_NUM_THREADS when
+            // first used: pass `--threads` on so that plugin architectures honour it too.
+            if let (Some(n), None) = (self.threads, std::env::var_os("RAYON_NUM_THREADS")) {
+                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            }
             majmin_models::plugin_loader::register_plugins(&mut registry, manifest).map_err(
-                |e| {
-                    CliError::usage(format!(
-                        "{e} (plugin manifest {}, from --plugins or MAJMIN_PLUGINS)",
+                |e| match e {
+                    PluginError::Manifest { .. } => CliError::usage(e),
+                    _ => CliError::usage(format!(
+                        "{e} (listed in {}, from --plugins or MAJMIN_PLUGINS)",
                         manifest.display()
-                    ))
+                    )),
                 },
             )?;
         }
