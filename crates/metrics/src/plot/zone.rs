@@ -146,7 +146,7 @@ impl Figure for ZoneFigure {
             .map_err(|e| err(&e))?;
 
         // the adversarial zone: one cell per adversarial grid point
-        let shade = RGBColor(230, 60, 60).mix(0.45);
+        let shade = RGBColor(235, 40, 40).mix(0.8);
         let (hx, hy) = (
             (x1 - x0) / (nx - 1) as f64 / 2.0,
             (y1 - y0) / (ny - 1) as f64 / 2.0,
@@ -283,7 +283,7 @@ impl Figure for ZoneFigure {
             .draw_series(
                 self.majority_points
                     .iter()
-                    .map(|&p| Circle::new(p, 5, BLACK.filled())),
+                    .map(|&p| Circle::new(p, 3, BLACK.filled())),
             )
             .map_err(|e| err(&e))?
             .label("critical points of L1 (majority)")
@@ -293,7 +293,7 @@ impl Figure for ZoneFigure {
             .draw_series(
                 self.total_points
                     .iter()
-                    .map(|&p| Cross::new(p, 6, red.stroke_width(2))),
+                    .map(|&p| Cross::new(p, 5, red.stroke_width(2))),
             )
             .map_err(|e| err(&e))?
             .label("critical points of L = L1 + L0")
