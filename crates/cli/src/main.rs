@@ -12,6 +12,7 @@ mod error;
 mod output;
 mod report;
 mod sweep;
+mod theory_report;
 
 use std::path::PathBuf;
 

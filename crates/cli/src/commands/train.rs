@@ -1,13 +1,169 @@
-//! `majmin train` — placeholder while the command is being built in this change.
+//! `majmin train --arch A --data SPEC --zeta Z [...] --out DIR`: one training run with per-group
+//! curves (SPEC §7).
+//!
+//! Writes into DIR: `curves.csv` (long format `t,group,loss,accuracy`, groups `majority`,
+//! `minority`, `all`: the input of `majmin metrics overcost --curves`), `curves_wide.csv` (one row
+//! per evaluation point, with the zone probe when `--zone`), `run.json` (the run record: settings,
+//! status, points), `curves.svg`/`curves.png` and `manifest.json`. Prints one summary line (or
+//! the record's summary as JSON with `--json`). A diverged run is written like any other and exits
+//! with code 1; SIGINT stops the run, writes what was recorded and exits with code 130.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
 
 use crate::context::Context;
 use crate::error::CliError;
+use crate::output::{print_json, write_atomic, write_json};
+use crate::report;
+use crate::sweep::{self, RunSpec, TrainOptions, EXIT_INTERRUPTED};
+use majmin_core::RunStatus;
+use majmin_metrics::Criterion;
 
 /// Options of `majmin train`.
-#[derive(Debug, clap::Args, serde::Serialize)]
-pub struct Args {}
+#[derive(Debug, clap::Args, Serialize)]
+pub struct Args {
+    /// Architecture name (`majmin models list`).
+    #[arg(long, value_name = "A")]
+    pub arch: String,
+    /// Data spec, e.g. `digits`, `digits,resize=32,channels=3`, `cifar10:DIR`, `gaussian:d=2`.
+    #[arg(long, value_name = "SPEC", default_value = "digits")]
+    pub data: String,
+    /// Imbalance level ζ = n0/n1 in (0, 1] (default: the data set as loaded).
+    #[arg(long, value_name = "Z")]
+    pub zeta: Option<f64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub train: TrainOptions,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
 
 /// Runs the command.
-pub fn run(_args: &Args, _ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::run("`majmin train` is not available in this build"))
+pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
+    let config = args.train.train_config(ctx.seed)?;
+    if let Some(z) = args.zeta {
+        if !(z > 0.0 && z <= 1.0) {
+            return Err(CliError::usage(format!(
+                "--zeta {z}: expected n0/n1 in (0, 1], e.g. 0.1"
+            )));
+        }
+    }
+    let data = sweep::load_data(&args.data, args.train.minority_classes.as_deref())?;
+    let arch = sweep::resolve_arch(ctx, &args.arch)?;
+    sweep::check_arch(arch.as_ref(), &data, args.train.width)?;
+    if let Some(z) = args.zeta {
+        sweep::imbalanced(&data, z, ctx.seed)?;
+    }
+    crate::output::ensure_dir(&args.out)?;
+    ctx.write_manifest(
+        &args.out,
+        "train",
+        &serde_json::json!({ "args": args, "train_config": config }),
+    )?;
+
+    let bar = ctx.progress(1, format!("train {}", args.arch));
+    let spec = RunSpec {
+        arch: arch.as_ref(),
+        width: args.train.width,
+        data_spec: &args.data,
+        zeta: args.zeta,
+        seed_index: 0,
+        seed: ctx.seed,
+        config: &config,
+    };
+    let record = sweep::run_one(&spec, &data, Some(sweep::interrupt_flag()), &bar)?;
+    bar.finish_and_clear();
+
+    write_json(&args.out.join("run.json"), &record)?;
+    write_atomic(
+        &args.out.join("curves.csv"),
+        sweep::long_csv(&[&record], false).as_bytes(),
+    )?;
+    write_atomic(
+        &args.out.join("curves_wide.csv"),
+        sweep::wide_csv(&record).as_bytes(),
+    )?;
+    let figures = report::curves_figure(
+        &record,
+        &args.out.join("curves"),
+        &report::FIGURE_KAPPAS,
+        Criterion::Loss,
+    )?;
+
+    let last = record.points.last();
+    let summary = Summary {
+        arch: &record.arch,
+        params: record.params,
+        data: &record.data,
+        zeta: record.zeta,
+        majority: record.majority,
+        minority: record.minority,
+        status: record.status.to_string(),
+        steps: record.steps,
+        seconds: record.seconds,
+        points: record.points.len(),
+        final_loss: last.map(|p| p.loss),
+        final_majority_loss: last.map(|p| p.majority_loss),
+        final_minority_loss: last.map(|p| p.minority_loss),
+        final_majority_accuracy: last.map(|p| p.majority_accuracy),
+        final_minority_accuracy: last.map(|p| p.minority_accuracy),
+        out: args.out.display().to_string(),
+        figures: figures.iter().map(|p| p.display().to_string()).collect(),
+    };
+    if ctx.json {
+        print_json(&summary)?;
+    } else {
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{} ({} params) on {} ζ={} (n1={}, n0={}): {} after {} steps in {:.1}s; final loss {} (majority {}, minority {}), accuracy majority {} minority {}; curves in {}",
+            summary.arch,
+            summary.params,
+            summary.data,
+            summary.zeta.map(|z| z.to_string()).unwrap_or_else(|| "as loaded".into()),
+            summary.majority,
+            summary.minority,
+            summary.status,
+            summary.steps,
+            summary.seconds,
+            f(summary.final_loss),
+            f(summary.final_majority_loss),
+            f(summary.final_minority_loss),
+            f(summary.final_majority_accuracy),
+            f(summary.final_minority_accuracy),
+            summary.out
+        );
+    }
+    match record.status {
+        RunStatus::Finished => Ok(()),
+        RunStatus::Diverged { t } => {
+            Err(CliError::run(format!("the run diverged at t = {t} epochs (loss NaN or infinite); the curves up to then are in {}; try a smaller --lr", args.out.display())))
+        }
+        RunStatus::Interrupted { t } => Err(CliError {
+            code: EXIT_INTERRUPTED,
+            message: format!("interrupted at t = {t} epochs; the curves so far are in {}", args.out.display()),
+        }),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    arch: &'a str,
+    params: usize,
+    data: &'a str,
+    zeta: Option<f64>,
+    majority: usize,
+    minority: usize,
+    status: String,
+    steps: u64,
+    seconds: f64,
+    points: usize,
+    final_loss: Option<f64>,
+    final_majority_loss: Option<f64>,
+    final_minority_loss: Option<f64>,
+    final_majority_accuracy: Option<f64>,
+    final_minority_accuracy: Option<f64>,
+    out: String,
+    figures: Vec<String>,
 }

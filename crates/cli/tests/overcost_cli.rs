@@ -1,0 +1,282 @@
+//! `majmin overcost` end to end: a seconds-long sweep, resume after SIGKILL, a diverged run,
+//! bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+fn majmin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_majmin"))
+        .args(args)
+        .output()
+        .expect("the majmin binary runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("majmin-overcost-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn run_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("runs"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        p.extension().is_some_and(|e| e == "json")
+            && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+    });
+    files.sort();
+    files
+}
+
+const TINY: &[&str] = &[
+    "--archs",
+    "mlp",
+    "--data",
+    "digits",
+    "--width",
+    "0.25",
+    "--eval-points",
+    "12",
+    "-q",
+];
+
+#[test]
+fn seconds_long_sweep_writes_the_table() {
+    let out = tmp("e2e");
+    let o = majmin(
+        &[
+            &[
+                "overcost",
+                "--zetas",
+                "0.1,0.8",
+                "--kappas",
+                "0.9,0.99",
+                "--seeds",
+                "2",
+                "--epochs",
+                "2",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            TINY,
+        ]
+        .concat(),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("10 %") && stdout.contains("80 %"),
+        "table columns headed by ζ in %: {stdout}"
+    );
+    assert!(stdout.contains("mlp"), "{stdout}");
+    let files = run_files(&out);
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mlp_z0.1_s0.json",
+            "mlp_z0.1_s1.json",
+            "mlp_z0.8_s0.json",
+            "mlp_z0.8_s1.json"
+        ]
+    );
+    for f in [
+        "table.md",
+        "table.csv",
+        "table.tex",
+        "overcost_vs_zeta.svg",
+        "overcost_vs_zeta.png",
+        "curves.csv",
+        "manifest.json",
+        "summary.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing in {}", out.display());
+    }
+    let tex = std::fs::read_to_string(out.join("table.tex")).unwrap();
+    assert!(tex.contains("tabular"), "{tex}");
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    assert!(curves.starts_with("run,t,group,loss,accuracy\n"));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert_eq!(run["status"]["status"], "finished");
+    assert_eq!(
+        (run["majority"].as_u64(), run["minority"].as_u64()),
+        (Some(901), Some(90))
+    );
+    // the same folder again without --resume: refused, finished runs untouched
+    let again = majmin(
+        &[
+            &[
+                "overcost",
+                "--zetas",
+                "0.1,0.8",
+                "--seeds",
+                "2",
+                "--epochs",
+                "2",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            TINY,
+        ]
+        .concat(),
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn sigkill_mid_sweep_then_resume_keeps_finished_runs() {
+    let out = tmp("kill");
+    // width 1 and 20 epochs: about a second per run, so the kill lands mid-sweep
+    let out_text = out.to_str().unwrap();
+    let args: Vec<&str> = vec![
+        "overcost",
+        "--archs",
+        "mlp",
+        "--data",
+        "digits",
+        "--zetas",
+        "0.1,0.3,0.8",
+        "--seeds",
+        "2",
+        "--epochs",
+        "20",
+        "--eval-points",
+        "12",
+        "-q",
+        "--out",
+        out_text,
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_majmin"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_files(&out).is_empty() {
+        assert!(Instant::now() < deadline, "no run file after 60 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let before: Vec<(PathBuf, Vec<u8>, SystemTime)> = run_files(&out)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p, bytes, mtime)
+        })
+        .collect();
+    assert!(
+        !before.is_empty() && before.len() < 6,
+        "killed mid-sweep: {} of 6 runs",
+        before.len()
+    );
+    for (p, bytes, _) in &before {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .unwrap_or_else(|e| panic!("{} is a whole JSON file: {e}", p.display()));
+    }
+    // without --resume the folder is refused
+    let refused = majmin(&args);
+    assert_eq!(refused.status.code(), Some(2));
+    let resumed = majmin(&[args.as_slice(), &["--resume"]].concat());
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(run_files(&out).len(), 6);
+    for (p, bytes, mtime) in &before {
+        assert_eq!(
+            &std::fs::read(p).unwrap(),
+            bytes,
+            "{} rewritten",
+            p.display()
+        );
+        assert_eq!(
+            std::fs::metadata(p).unwrap().modified().unwrap(),
+            *mtime,
+            "{} touched",
+            p.display()
+        );
+    }
+    assert!(out.join("table.md").is_file());
+    std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn diverged_run_is_recorded_and_the_sweep_completes() {
+    let out = tmp("div");
+    let o = majmin(
+        &[
+            &[
+                "overcost",
+                "--zetas",
+                "0.3",
+                "--seeds",
+                "1",
+                "--epochs",
+                "1",
+                "--lr",
+                "1e30",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            TINY,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = run_files(&out);
+    assert_eq!(files.len(), 1);
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert_eq!(run["status"]["status"], "diverged", "{run}");
+    assert!(run["status"]["t"].as_f64().is_some());
+    assert!(out.join("table.md").is_file());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("diverged"),
+        "the diverged run is reported: {stdout}"
+    );
+    std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let out = tmp("bad");
+    let o = out.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["overcost", "--archs", "mlp,nosuchnet", "--out", o],
+        vec![
+            "overcost", "--archs", "mlp", "--zetas", "0.1,1.5", "--out", o,
+        ],
+        vec!["overcost", "--archs", "mlp", "--zetas", "0", "--out", o],
+        vec![
+            "overcost", "--archs", "mlp", "--kappas", "0.9,1.0", "--out", o,
+        ],
+        vec!["overcost", "--archs", "mlp", "--kappas", "abc", "--out", o],
+        vec!["overcost", "--archs", "mlp", "--seeds", "0", "--out", o],
+    ];
+    for args in cases {
+        let r = majmin(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains("internal error"), "{args:?}: {err}");
+    }
+    assert!(run_files(&out).is_empty(), "nothing trained on bad input");
+    std::fs::remove_dir_all(out).ok();
+}
