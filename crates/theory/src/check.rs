@@ -471,7 +471,7 @@ pub fn check(problem: &Problem, config: &CheckConfig) -> Result<TheoryReport, Ch
             ));
         }
     } else {
-        let mut rng = Rng::for_stream(config.seed, 0x6c6f_63);
+        let mut rng = Rng::for_stream(config.seed, 0x006c_6f63);
         for c in crit1.iter().chain(crit.iter()) {
             for _ in 0..2000 {
                 let mut p: Vec<f64> = c

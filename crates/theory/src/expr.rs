@@ -626,8 +626,14 @@ impl Parser<'_> {
                     return Ok(());
                 }
                 let function = match name.as_str() {
-                    "pi" => return Ok(self.ops.push(Op::Const(std::f64::consts::PI))),
-                    "e" => return Ok(self.ops.push(Op::Const(std::f64::consts::E))),
+                    "pi" => {
+                        self.ops.push(Op::Const(std::f64::consts::PI));
+                        return Ok(());
+                    }
+                    "e" => {
+                        self.ops.push(Op::Const(std::f64::consts::E));
+                        return Ok(());
+                    }
                     "exp" => Some(Function::Exp),
                     "ln" | "log" => Some(Function::Ln),
                     "sqrt" => Some(Function::Sqrt),
@@ -745,8 +751,8 @@ mod tests {
         )
         .unwrap();
         let (x, y) = (0.7, -1.1);
-        let s = 1.0 / (1.0 + (-x as f64).exp());
-        let sy = 1.0 / (1.0 + (-y as f64).exp());
+        let s = 1.0 / (1.0 + (-x).exp());
+        let sy = 1.0 / (1.0 + (-y).exp());
         let r = (x * x + 1.0f64).sqrt();
         let fx = 3.0 * x * x * y + y * (x * y).cos() + s * (1.0 - s) + x / r;
         let fy = x.powi(3) + x * (x * y).cos() + sy;

@@ -238,7 +238,9 @@ fn check_domain(path: &Path, domain: &Domain, d: usize) -> Result<(), ProblemErr
         )));
     }
     if let Some(i) = (0..d).find(|&i| {
-        !(domain.lower[i] < domain.upper[i])
+        domain.lower[i] >= domain.upper[i]
+            || domain.lower[i].is_nan()
+            || domain.upper[i].is_nan()
             || !domain.upper[i].is_finite()
             || !domain.lower[i].is_finite()
     }) {

@@ -153,12 +153,15 @@ pub enum Direction {
     Both,
 }
 
+/// The boxed event function `g(t, y)`.
+pub type EventFn<'a> = Box<dyn Fn(f64, &[f64]) -> f64 + 'a>;
+
 /// A scalar event function `g(t, y)` whose sign changes are located.
 pub struct Event<'a> {
     /// The name reported with each hit.
     pub name: String,
     /// `g(t, y)`.
-    pub function: Box<dyn Fn(f64, &[f64]) -> f64 + 'a>,
+    pub function: EventFn<'a>,
     /// Which crossings count.
     pub direction: Direction,
     /// Stop the integration at the first hit.
@@ -326,7 +329,11 @@ pub fn integrate<S: OdeSystem + ?Sized>(
             got: y0.len(),
         });
     }
-    if !(config.t_end > config.t_start) || !config.t_end.is_finite() || !config.t_start.is_finite()
+    if config.t_end <= config.t_start
+        || config.t_end.is_nan()
+        || config.t_start.is_nan()
+        || !config.t_end.is_finite()
+        || !config.t_start.is_finite()
     {
         return Err(IntegrateError::Setting(format!(
             "need finite t_start < t_end, got {} and {}",
