@@ -498,6 +498,7 @@ pub fn execute(
         }
     }
     ensure_dir(&runs)?;
+    remove_stale_temporaries(&runs);
     write_json(
         &settings_path,
         &serde_json::json!({ "settings": plan.settings(), "plan": plan }),
@@ -617,6 +618,25 @@ pub fn execute(
         interrupted: interrupted.load(Ordering::SeqCst),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Removes the temporary files a killed process may have left in `runs` (`.NAME.tmp-PID`, see
+/// [`write_atomic`]); they were never renamed, so no finished run is lost.
+fn remove_stale_temporaries(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, "removed a temporary file left by an interrupted sweep")
+                }
+                Err(e) => tracing::warn!(file = %name, "cannot remove a stale temporary file: {e}"),
+            }
+        }
+    }
 }
 
 /// Reads a run file; a damaged one is a usage error naming the file (delete it to rerun).

@@ -277,6 +277,33 @@ fn bad_input_exits_2() {
         assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
         assert!(!err.contains("internal error"), "{args:?}: {err}");
     }
-    assert!(run_files(&out).is_empty(), "nothing trained on bad input");
+    assert!(
+        !out.exists(),
+        "bad input is refused before anything is written"
+    );
     std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn reproduce_paper_needs_cifar10() {
+    let out = tmp("paper");
+    let o = out.to_str().unwrap();
+    for args in [
+        vec!["reproduce", "--preset", "paper", "--out", o],
+        vec![
+            "reproduce",
+            "--preset",
+            "paper",
+            "--data",
+            "digits",
+            "--out",
+            o,
+        ],
+    ] {
+        let r = majmin(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("cifar10:DIR"), "{err}");
+    }
+    assert!(!out.exists());
 }

@@ -124,13 +124,15 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         seed: ctx.seed,
         train: args.train.train_config(ctx.seed)?,
     };
+    // bad input fails before anything is written
+    sweep::validate_plan(ctx, &plan)?;
     ensure_dir(&args.out)?;
-    let outcome = sweep::execute(ctx, &plan, &args.out, args.resume, args.jobs)?;
     ctx.write_manifest(
         &args.out,
         "overcost",
         &serde_json::json!({ "args": args, "plan": plan }),
     )?;
+    let outcome = sweep::execute(ctx, &plan, &args.out, args.resume, args.jobs)?;
     let written = write_results(ctx, &plan, &outcome, &kappas, criterion, &args.out)?;
     if ctx.json {
         print_json(&written.summary)?;

@@ -417,3 +417,72 @@ fn pattern_lines(table: &OvercostTable) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use majmin_metrics::{ArchLabel, Overcost, OvercostSummary};
+
+    fn table(rows: &[(&str, [Overcost; 4])]) -> OvercostTable {
+        let mut t = OvercostTable::new();
+        for (name, values) in rows {
+            for (z, v) in ZETAS.iter().zip(values) {
+                let arch = ArchLabel {
+                    name: name.to_string(),
+                    params: None,
+                };
+                t.insert(arch, 0.9, *z, OvercostSummary::new([v])).unwrap();
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn pattern_sentences_follow_the_numbers() {
+        let v = |pct| Overcost::Value { pct };
+        let lb = |pct| Overcost::LowerBound { pct };
+        let t = table(&[
+            ("falling", [lb(900.0), v(300.0), v(100.0), v(20.0)]),
+            ("bumpy", [v(900.0), v(300.0), v(350.0), v(20.0)]),
+            ("flat", [v(100.0), v(90.0), v(80.0), v(70.0)]),
+            ("rising", [v(10.0), v(30.0), v(50.0), v(80.0)]),
+            ("censored", [lb(900.0), lb(500.0), lb(300.0), lb(100.0)]),
+        ]);
+        let lines = pattern_lines(&t);
+        assert_eq!(lines.len(), 5);
+        assert!(
+            lines[0].starts_with(
+                "`falling`, κ = 90 %: >900 → 300 → 100 → 20: falls monotonically, to 20 %"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].contains("not monotonically"), "{}", lines[1]);
+        assert!(lines[2].contains("only to 70 %"), "{}", lines[2]);
+        assert!(lines[3].contains("differs from the poster"), "{}", lines[3]);
+        assert!(lines[4].contains("only a lower bound"), "{}", lines[4]);
+    }
+
+    #[test]
+    fn presets_cover_the_poster_grid() {
+        let quick = plan(Preset::Quick, "digits", 0);
+        assert!(quick.archs.len() >= 3 && quick.archs.iter().any(|a| a.name == "resnet18"));
+        assert_eq!(quick.zetas, ZETAS);
+        assert!(quick.seeds >= 2);
+        let paper = plan(Preset::Paper, "cifar10:/data", 0);
+        let names: Vec<&str> = paper.archs.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "mobilenetv2",
+                "squeezenet",
+                "vgg11",
+                "vgg19",
+                "resnet18",
+                "resnet50",
+                "resnet101"
+            ]
+        );
+        assert!(paper.archs.iter().all(|a| a.width == 1.0));
+    }
+}
