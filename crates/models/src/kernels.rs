@@ -11,7 +11,7 @@ use rayon::prelude::*;
 /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row and column strides for `a` and `b` and a
 /// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn sgemm(
+pub fn sgemm(
     m: usize,
     n: usize,
     k: usize,

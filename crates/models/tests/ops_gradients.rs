@@ -166,6 +166,45 @@ fn conv2d_gradient_matches_finite_differences() {
 }
 
 #[test]
+fn conv2d_gradient_on_maps_smaller_than_the_kernel() {
+    // MobileNet and ResNet at small inputs: a 3×3 kernel with padding 1 on 1×1 and 2×2 maps.
+    for (case, (hw, stride, depthwise)) in [
+        (1, 2, true),
+        (2, 2, true),
+        (1, 1, true),
+        (2, 1, false),
+        (1, 2, false),
+        (3, 2, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (cin, cout, groups) = if depthwise { (3, 3, 3) } else { (2, 3, 1) };
+        let spec = Conv2dSpec {
+            in_channels: cin,
+            out_channels: cout,
+            kernel: 3,
+            stride,
+            padding: 1,
+            dilation: 1,
+            groups,
+        };
+        let (ho, wo) = spec.geometry(2, (hw, hw)).out_hw().unwrap();
+        let wl = spec.weight_len();
+        let f =
+            move |x: Act<T>, s: &ParamStore| ops::conv2d(x, &spec, 0..wl, Some(wl..wl + cout), s);
+        check(
+            &format!("conv2d {spec:?} on {hw}×{hw}"),
+            &f,
+            [2, cin, hw, hw],
+            wl + cout,
+            2 * cout * ho * wo,
+            100 + case as u64,
+        );
+    }
+}
+
+#[test]
 fn pools_gradient_match_finite_differences() {
     let mut rng = Rng::seed_from_u64(2);
     for case in 0..10 {

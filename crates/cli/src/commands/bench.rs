@@ -1,13 +1,250 @@
-//! `majmin bench` — placeholder while the command is being built in this change.
+//! `majmin bench`: images per second of one training step (forward, backward, SGD update with
+//! momentum, as `shared/peers/torch_bench.py` times it), or with `--kernel` the convolution
+//! kernel's GFLOP/s beside the machine's single-precision GEMM.
+
+use std::time::Instant;
+
+use majmin_core::{ArchConfig, Rng};
+use majmin_models::kernels::{self, ConvGeometry};
+use serde::Serialize;
 
 use crate::context::Context;
 use crate::error::CliError;
+use crate::output::print_json;
 
-/// Options of `majmin bench`.
+/// Options of `majmin bench` (threads: the global `--threads`).
 #[derive(Debug, clap::Args, serde::Serialize)]
-pub struct Args {}
+pub struct Args {
+    /// Architecture to time (see `majmin models list`).
+    #[arg(long, required_unless_present = "kernel")]
+    pub arch: Option<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Input height and width.
+    #[arg(long, default_value_t = 32)]
+    pub hw: usize,
+    /// Input channels.
+    #[arg(long, default_value_t = 3)]
+    pub channels: usize,
+    /// Classes.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Width multiplier.
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// Timed steps (after two warm-up steps).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Time the convolution kernel against SGEMM instead of a training step.
+    #[arg(long, conflicts_with = "arch")]
+    pub kernel: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct StepResult {
+    arch: String,
+    params: usize,
+    batch: usize,
+    hw: usize,
+    channels: usize,
+    threads: usize,
+    steps: usize,
+    step_s: f64,
+    images_per_s: f64,
+}
 
 /// Runs the command.
-pub fn run(_args: &Args, _ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::run("`majmin bench` is not available in this build"))
+pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
+    if args.kernel {
+        return kernel_bench(args, ctx);
+    }
+    let name = args
+        .arch
+        .as_deref()
+        .ok_or_else(|| CliError::usage("bench: give --arch NAME or --kernel"))?;
+    if args.batch == 0 || args.hw == 0 || args.channels == 0 || args.steps == 0 {
+        return Err(CliError::usage(
+            "bench: --batch, --hw, --channels and --steps must be positive",
+        ));
+    }
+    let registry = super::models::registry(ctx)?;
+    let arch = registry
+        .get(name)
+        .map_err(|e| CliError::usage(format!("--arch: {e}")))?;
+    let config = ArchConfig {
+        input: [args.channels, args.hw, args.hw],
+        classes: args.classes,
+        width: args.width,
+        seed: ctx.seed,
+        ..ArchConfig::default()
+    };
+    let mut model = arch
+        .build(&config)
+        .map_err(|e| CliError::usage(format!("--arch {name}: {e}")))?;
+    model.set_training(true);
+    let mut rng = Rng::seed_from_u64(ctx.seed);
+    let inputs: Vec<f32> = (0..args.batch * config.feature_len())
+        .map(|_| rng.normal() as f32)
+        .collect();
+    let labels: Vec<u32> = (0..args.batch)
+        .map(|_| rng.below(args.classes) as u32)
+        .collect();
+    let n = model.num_params();
+    let (mut params, mut grad, mut velocity) = (model.params(), vec![0.0f32; n], vec![0.0f32; n]);
+    let mut step = |model: &mut Box<dyn majmin_core::Model>| -> Result<(), CliError> {
+        model
+            .loss_and_gradient(&inputs, &labels, &mut grad)
+            .map_err(|e| CliError::run(format!("bench {name}: {e}")))?;
+        for ((p, v), g) in params.iter_mut().zip(&mut velocity).zip(&grad) {
+            *v = 0.9 * *v + g;
+            *p -= 0.01 * *v;
+        }
+        model
+            .set_params(&params)
+            .map_err(|e| CliError::run(e.to_string()))
+    };
+    step(&mut model)?;
+    step(&mut model)?;
+    let t = Instant::now();
+    for _ in 0..args.steps {
+        step(&mut model)?;
+    }
+    let step_s = t.elapsed().as_secs_f64() / args.steps as f64;
+    let result = StepResult {
+        arch: name.to_string(),
+        params: n,
+        batch: args.batch,
+        hw: args.hw,
+        channels: args.channels,
+        threads: ctx.thread_count(),
+        steps: args.steps,
+        step_s,
+        images_per_s: args.batch as f64 / step_s,
+    };
+    if ctx.json {
+        return print_json(&result);
+    }
+    println!(
+        "{name}: {:.1} images/s ({:.3} s per step of {} images, {}×{}×{}, {} threads, {} parameters)",
+        result.images_per_s, step_s, args.batch, args.channels, args.hw, args.hw, result.threads, n
+    );
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct KernelRow {
+    layer: String,
+    pass: &'static str,
+    gflop_per_s: f64,
+    ratio_to_sgemm: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct KernelResult {
+    threads: usize,
+    sgemm_gflop_per_s: f64,
+    convolutions: Vec<KernelRow>,
+}
+
+/// Best-of-`reps` seconds of `f`.
+fn best_time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
+    let mut rng = Rng::seed_from_u64(ctx.seed);
+    let mut random = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.normal() as f32).collect() };
+    let s = 1024;
+    let (a, b) = (random(s * s), random(s * s));
+    let mut c = vec![0.0f32; s * s];
+    let t = best_time(5, || {
+        kernels::sgemm(s, s, s, &a, s, 1, &b, s, 1, &mut c, s, false, true)
+    });
+    let sgemm = 2.0 * (s * s * s) as f64 / t / 1e9;
+    let batch = args.batch;
+    let layers = [
+        ("resnet 3×3 64→64 @32×32", 64, 64, 32, 3, 1, 1),
+        ("resnet 3×3 128→128 @16×16", 128, 128, 16, 3, 1, 1),
+        ("resnet 3×3 256→256 @8×8", 256, 256, 8, 3, 1, 1),
+        ("resnet 3×3 512→512 @4×4", 512, 512, 4, 3, 1, 1),
+        ("bottleneck 1×1 256→64 @32×32", 256, 64, 32, 1, 1, 1),
+        (
+            "mobilenet depthwise 3×3 144 @16×16",
+            144,
+            144,
+            16,
+            3,
+            1,
+            144,
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (label, cin, cout, hw, k, stride, groups) in layers {
+        let geo = ConvGeometry {
+            batch,
+            in_channels: cin,
+            out_channels: cout,
+            in_hw: (hw, hw),
+            kernel: k,
+            stride,
+            padding: k / 2,
+            dilation: 1,
+            groups,
+        };
+        let x = random(batch * cin * hw * hw);
+        let w = random(cout * cin / groups * k * k);
+        let flops = geo.forward_flops();
+        let mut dy = Vec::new();
+        let tf = best_time(3, || dy = kernels::conv2d_forward(&geo, &x, &w, None));
+        let tb = best_time(3, || {
+            kernels::conv2d_backward(&geo, &x, &w, &dy, true);
+        });
+        let (f, b) = (flops / tf / 1e9, 2.0 * flops / tb / 1e9);
+        rows.push(KernelRow {
+            layer: label.into(),
+            pass: "forward",
+            gflop_per_s: f,
+            ratio_to_sgemm: f / sgemm,
+        });
+        rows.push(KernelRow {
+            layer: label.into(),
+            pass: "backward",
+            gflop_per_s: b,
+            ratio_to_sgemm: b / sgemm,
+        });
+    }
+    let result = KernelResult {
+        threads: ctx.thread_count(),
+        sgemm_gflop_per_s: sgemm,
+        convolutions: rows,
+    };
+    if ctx.json {
+        return print_json(&result);
+    }
+    println!(
+        "SGEMM 1024³: {sgemm:.1} GFLOP/s ({} threads); convolutions at batch {batch}:",
+        result.threads
+    );
+    println!(
+        "{:<36} {:<9} {:>10} {:>9}",
+        "layer", "pass", "GFLOP/s", "vs SGEMM"
+    );
+    for r in &result.convolutions {
+        println!(
+            "{:<36} {:<9} {:>10.1} {:>8.0}%",
+            r.layer,
+            r.pass,
+            r.gflop_per_s,
+            100.0 * r.ratio_to_sgemm
+        );
+    }
+    Ok(())
 }

@@ -1,13 +1,109 @@
-//! `majmin models` — placeholder while the command is being built in this change.
+//! `majmin models list`: the architecture registry with exact parameter counts.
+
+use majmin_models::Registry;
+use serde::Serialize;
 
 use crate::context::Context;
 use crate::error::CliError;
+use crate::output::print_json;
 
 /// Options of `majmin models`.
 #[derive(Debug, clap::Args, serde::Serialize)]
-pub struct Args {}
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+/// Subcommands of `majmin models`.
+#[derive(Debug, clap::Subcommand, serde::Serialize)]
+pub enum ModelsCommand {
+    /// Built-in and plugin architectures with their exact parameter counts (10 classes, 3×32×32).
+    List,
+}
+
+/// One line of `models list --json`.
+#[derive(Debug, Serialize)]
+struct Row {
+    name: String,
+    params: Option<usize>,
+    source: String,
+    poster_size: Option<String>,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The registry every command uses: the built-in architectures (plugins from `ctx.plugins` are
+/// added by the plugin loader).
+pub fn registry(_ctx: &Context) -> Result<Registry, CliError> {
+    Ok(Registry::builtin())
+}
 
 /// Runs the command.
-pub fn run(_args: &Args, _ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::run("`majmin models` is not available in this build"))
+pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
+    match args.command {
+        ModelsCommand::List => list(ctx),
+    }
+}
+
+fn list(ctx: &Context) -> Result<(), CliError> {
+    let registry = registry(ctx)?;
+    let rows: Vec<Row> = registry
+        .list()
+        .into_iter()
+        .map(|s| Row {
+            name: s.name,
+            params: s.params.as_ref().ok().copied(),
+            error: s.params.as_ref().err().map(|e| e.to_string()),
+            source: s.source.to_string(),
+            poster_size: s.poster_size,
+            description: s.description,
+        })
+        .collect();
+    if ctx.json {
+        return print_json(&rows);
+    }
+    println!(
+        "{:<14} {:>12}  {:>6}  {:<10} structure",
+        "name", "params", "poster", "source"
+    );
+    for r in &rows {
+        let params = match (r.params, &r.error) {
+            (Some(p), _) => group_thousands(p),
+            (None, Some(e)) => format!("error: {e}"),
+            (None, None) => "?".into(),
+        };
+        println!(
+            "{:<14} {:>12}  {:>6}  {:<10} {}",
+            r.name,
+            params,
+            r.poster_size.as_deref().unwrap_or("-"),
+            r.source,
+            r.description
+        );
+    }
+    println!("(parameter counts for 10 classes and 3×32×32 input; ResNet-50 with 10 classes has 23.5M, the poster rounds to 25M)");
+    Ok(())
+}
+
+fn group_thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::group_thousands(11173962), "11,173,962");
+        assert_eq!(super::group_thousands(543), "543");
+    }
 }
