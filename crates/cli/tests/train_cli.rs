@@ -206,3 +206,47 @@ fn bad_input_exits_2() {
     }
     std::fs::remove_dir_all(out).ok();
 }
+
+#[test]
+fn zone_probe_columns_with_zone() {
+    let out = tmp("zone");
+    let o = majmin(&[
+        "train",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--width",
+        "0.25",
+        "--epochs",
+        "1",
+        "--zeta",
+        "0.3",
+        "--zone",
+        "--eval-every",
+        "5",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let wide = text(&out.join("curves_wide.csv"));
+    let header = wide.lines().next().unwrap();
+    assert!(
+        header.ends_with(",inner_product,majority_grad_norm,minority_grad_norm"),
+        "{header}"
+    );
+    // at initialisation both groups' gradients point the same way: inside the majority-training zone
+    let first: Vec<f64> = wide
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        first[8] > 0.0 && first[9] > 0.0 && first[10] > 0.0,
+        "{first:?}"
+    );
+    std::fs::remove_dir_all(out).ok();
+}

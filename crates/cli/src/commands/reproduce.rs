@@ -6,7 +6,8 @@
 //! minority), nothing downloaded: `mlp`, `smallcnn` and the poster's `resnet18` at width 1/8
 //! (CIFAR-style, 176K parameters on 1×8×8 input), ζ ∈ {1, 10, 30, 80} %, κ ∈ {90, 99} %, two seeds,
 //! SGD (lr 0.05, momentum 0.9, weight decay 5·10⁻⁴, batch 64) for 60 epochs with 40 log-spaced
-//! evaluation points, two runs at a time. Measured on 2 cores: see the README.
+//! evaluation points, two runs at a time. Measured: `majmin reproduce --threads 2` (release build,
+//! 2 cores shared with other compilations, load average 3–9) took 321 s wall, 289 s CPU.
 //!
 //! **paper** runs the poster's seven networks (`mobilenetv2`, `squeezenet`, `vgg11`, `vgg19`,
 //! `resnet18`, `resnet50`, `resnet101`, width 1) on CIFAR-10 given with `--data cifar10:DIR`
