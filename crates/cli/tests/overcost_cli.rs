@@ -98,6 +98,47 @@ fn seconds_long_sweep_writes_the_table() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing in {}", out.display());
     }
+    // the sweep's curves.csv gives `metrics overcost` the same numbers as the sweep's summary
+    let curves_path = out.join("curves.csv");
+    let m = majmin(&[
+        "metrics",
+        "overcost",
+        "--curves",
+        curves_path.to_str().unwrap(),
+        "--kappas",
+        "0.9",
+        "--json",
+    ]);
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let from_file: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let ours: Vec<(String, Option<f64>)> = summary["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kappa"] == 0.9)
+        .map(|r| {
+            (
+                r["run"].as_str().unwrap().to_string(),
+                r["overcost_pct"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(ours.len(), 4);
+    assert!(
+        ours.iter().any(|(_, p)| p.is_some()),
+        "some run has a number: {ours:?}"
+    );
+    for (run, pct) in &ours {
+        let theirs = from_file["0.9"]["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run"] == run.as_str());
+        let theirs = theirs.unwrap_or_else(|| panic!("run {run} missing from metrics overcost"));
+        assert_eq!(theirs["overcost_pct"].as_f64(), *pct, "{run}");
+    }
     let tex = std::fs::read_to_string(out.join("table.tex")).unwrap();
     assert!(tex.contains("tabular"), "{tex}");
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
