@@ -57,7 +57,8 @@ pub struct Args {
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Continue a sweep in DIR: skip runs whose file exists, never rewrite them.
+    /// Continue a sweep in DIR: skip runs whose file exists, never rewrite them. (Ctrl-C stops a
+    /// sweep with exit code 130: finished runs are kept, the run in progress is discarded.)
     #[arg(long)]
     pub resume: bool,
 }
