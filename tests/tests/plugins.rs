@@ -13,7 +13,7 @@ mod test_support;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use majmin_core::{ArchConfig, Architecture, Model};
+use majmin_core::{ArchConfig, Architecture};
 use majmin_models::plugin_loader::{register_plugins, sha256_hex, PluginError};
 use majmin_models::{Registry, Source};
 use test_support::library_file;
@@ -106,112 +106,119 @@ fn example_plugins_register_beside_the_builtins() {
     );
 }
 
-/// Central finite differences of the mean loss against the reported gradient, on a few
-/// coordinates, in evaluation mode.
-fn gradient_check(model: &mut dyn Model, x: &[f32], y: &[u32]) {
+/// The conformance suite every architecture passes (`majmin_tests::check_conformance`), run on
+/// a plugin architecture loaded through the real loader.
+fn conformance(arch: &dyn Architecture, config: &ArchConfig) {
+    if let Err(e) = majmin_tests::check_conformance(arch, config) {
+        panic!("{e}");
+    }
+}
+
+/// The checks the suite does not make because they only matter across the boundary: the
+/// per-sample path (`evaluate`, one call) agrees with the loss path and with `predict`.
+fn boundary_paths_agree(arch: &dyn Architecture, config: &ArchConfig) {
+    let mut model = arch.build(config).unwrap();
     model.set_training(false);
+    let (x, y) = majmin_tests::batch(config, 5, 3);
+    let eval = model.evaluate(&x, &y).unwrap();
+    assert_eq!(eval.predictions, model.predict(&x).unwrap());
+    let mean = eval.losses.iter().map(|&l| l as f64).sum::<f64>() / y.len() as f64;
     let mut grad = vec![0.0; model.num_params()];
-    let loss = model.loss_and_gradient(x, y, &mut grad).unwrap();
-    assert!(loss.is_finite());
+    let loss = model.loss_and_gradient(&x, &y, &mut grad).unwrap() as f64;
+    assert!(
+        (mean - loss).abs() < 1e-4 * (1.0 + loss),
+        "mean per-sample loss {mean} vs loss {loss}"
+    );
+}
+
+/// Per-parameter finite differences of the mean per-sample loss (summed in f64) against the
+/// gradient, on every `stride`-th parameter, in evaluation mode. ReLU and max-pool make the
+/// loss piecewise smooth: where a kink lies within the central step (1e-3), the gradient must
+/// match the one-sided difference (step 1e-4) on one side of it.
+fn per_parameter_gradient_check(
+    model: &mut dyn majmin_core::Model,
+    config: &ArchConfig,
+    stride: usize,
+) {
+    model.set_training(false);
+    let (x, y) = majmin_tests::batch(config, 6, 1);
+    let mut grad = vec![0.0; model.num_params()];
+    model.loss_and_gradient(&x, &y, &mut grad).unwrap();
     let theta = model.params();
-    let n = theta.len();
-    let largest = (0..n)
-        .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
-        .unwrap();
-    let mut scratch = vec![0.0; n];
-    for i in [0, n / 3, n / 2, n - 1, largest] {
-        let h = 1e-2f32;
-        let mut at = |v: f32| {
-            let mut p = theta.clone();
-            p[i] = v;
-            model.set_params(&p).unwrap();
-            model.loss_and_gradient(x, y, &mut scratch).unwrap() as f64
-        };
-        let numeric = (at(theta[i] + h) - at(theta[i] - h)) / (2.0 * h as f64);
-        let err = (numeric - grad[i] as f64).abs();
+    let mean_loss = |model: &mut dyn majmin_core::Model, i: usize, v: f32| {
+        let mut p = theta.clone();
+        p[i] = v;
+        model.set_params(&p).unwrap();
+        let losses = model.per_sample_losses(&x, &y).unwrap();
+        losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64
+    };
+    for i in (0..theta.len()).step_by(stride) {
+        let g = grad[i] as f64;
+        let close = |numeric: f64| (numeric - g).abs() <= 5e-4 + 0.02 * numeric.abs();
+        let (h, t) = (1e-3f32, theta[i]);
+        let central = (mean_loss(model, i, t + h) - mean_loss(model, i, t - h)) / (2.0 * h as f64);
+        if close(central) {
+            continue;
+        }
+        let (h, at) = (1e-4f32, mean_loss(model, i, t));
+        let right = (mean_loss(model, i, t + h) - at) / h as f64;
+        let left = (at - mean_loss(model, i, t - h)) / h as f64;
         assert!(
-            err <= 2e-3 + 5e-2 * numeric.abs(),
-            "parameter {i}: finite difference {numeric}, gradient {}",
-            grad[i]
+            close(right) || close(left),
+            "parameter {i}: gradient {g}, central difference {central}, one-sided {left} / {right}"
         );
     }
     model.set_params(&theta).unwrap();
 }
 
-fn batch(config: &ArchConfig, n: usize) -> (Vec<f32>, Vec<u32>) {
-    let d = config.feature_len();
-    let x = (0..n * d)
-        .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 2.0)
-        .collect();
-    let y = (0..n).map(|i| (i % config.classes) as u32).collect();
-    (x, y)
-}
-
-/// What every architecture must do, checked on a plugin through the loader: seeded
-/// determinism, the parameter round trip, the gradient, per-sample losses that average to the
-/// loss, and L = L1 + L0 over a two-group batch.
-fn check_architecture(arch: &dyn Architecture, config: &ArchConfig) {
-    let mut a = arch.build(config).unwrap();
-    let mut b = arch.build(config).unwrap();
-    assert_eq!(a.num_params(), arch.param_count(config).unwrap());
-    assert_eq!(a.params(), b.params(), "same seed, same parameters");
-    assert_ne!(
-        arch.build(&config.clone().with_seed(config.seed + 1))
-            .unwrap()
-            .params(),
-        a.params()
-    );
-    let (x, y) = batch(config, 6);
-    let (mut ga, mut gb) = (vec![0.0; a.num_params()], vec![0.0; b.num_params()]);
+/// LeNet has no BatchNorm, so at PyTorch's initialisation its logits are small, the loss is
+/// nearly flat and the suite's two calibrated checks do not fit it: the directional gradient
+/// check (step 1e-2 along a random unit direction, absolute floor 5e-5) measures the max-pool
+/// and ReLU kinks it crosses more than the gradient, and 15 steps of size 0.05 move the loss
+/// by about 10 % only. So LeNet runs the suite's other checks as they are, the gradient check
+/// per parameter (see [`per_parameter_gradient_check`]), and the loss-fall check with 40 steps.
+fn lenet_conformance(arch: &dyn Architecture, config: &ArchConfig) {
+    let (x, y) = majmin_tests::batch(config, 6, 1);
+    let mut model = arch.build(config).unwrap();
     assert_eq!(
-        a.loss_and_gradient(&x, &y, &mut ga).unwrap(),
-        b.loss_and_gradient(&x, &y, &mut gb).unwrap()
+        (model.input_shape(), model.classes()),
+        (config.input, config.classes)
     );
-    assert_eq!(ga, gb, "same seed, same gradient");
-    // Parameter round trip.
-    let p: Vec<f32> = a.params().iter().map(|v| v * 0.5 + 0.01).collect();
-    b.set_params(&p).unwrap();
-    assert_eq!(b.params(), p);
-    // Per-sample losses average to the loss; L = L1 + L0 with both parts over the total n.
-    a.set_training(false);
-    let eval = a.evaluate(&x, &y).unwrap();
-    assert_eq!(eval.predictions, a.predict(&x).unwrap());
-    let mean = eval.losses.iter().map(|&l| l as f64).sum::<f64>() / y.len() as f64;
-    let loss = a.loss_and_gradient(&x, &y, &mut ga).unwrap() as f64;
-    assert!(
-        (mean - loss).abs() < 1e-4 * (1.0 + loss),
-        "mean per-sample loss {mean} vs loss {loss}"
-    );
-    let majority: f64 = eval.losses[..4].iter().map(|&l| l as f64).sum::<f64>() / 6.0;
-    let minority: f64 = eval.losses[4..].iter().map(|&l| l as f64).sum::<f64>() / 6.0;
-    assert!((majority + minority - loss).abs() < 1e-4 * (1.0 + loss));
-    gradient_check(a.as_mut(), &x, &y);
+    majmin_tests::check_param_round_trip(model.as_mut(), &x).unwrap();
+    majmin_tests::check_loss_split(model.as_mut(), &x, &y).unwrap();
+    majmin_tests::check_determinism(arch, config, &x, &y).unwrap();
+    per_parameter_gradient_check(model.as_mut(), config, 7);
+    let (xs, ys) = majmin_tests::batch(config, 4, 2);
+    majmin_tests::check_loss_falls(model.as_mut(), &xs, &ys, 40, 0.05).unwrap();
 }
 
 #[test]
-fn lenet_passes_on_digits_and_32x32_through_the_loader() {
+fn lenet_passes_the_conformance_checks_through_the_loader() {
     let registry = examples();
     let lenet = registry.get("lenet").unwrap();
-    check_architecture(lenet.as_ref(), &ArchConfig::new([1, 8, 8], 10).with_seed(3));
-    check_architecture(
+    let digits = ArchConfig::new([1, 8, 8], 10).with_seed(3);
+    // (Not at `tiny_config`: one and two channels of LeNet barely learn in a few steps.)
+    lenet_conformance(lenet.as_ref(), &digits);
+    lenet_conformance(
         lenet.as_ref(),
-        &ArchConfig::new([3, 32, 32], 10).with_seed(4),
+        &ArchConfig::new([3, 32, 32], 10)
+            .with_width(0.5)
+            .with_seed(4),
     );
+    boundary_paths_agree(lenet.as_ref(), &digits);
 }
 
 #[test]
-fn densenet_passes_through_the_loader() {
+fn densenet_passes_the_conformance_suite_through_the_loader() {
     let registry = examples();
     let densenet = registry.get("densenet-bc").unwrap();
-    let mut config = ArchConfig::new([3, 16, 16], 10)
-        .with_width(0.5)
-        .with_seed(5);
-    config.options.insert("depth".into(), "10".into());
-    check_architecture(densenet.as_ref(), &config);
-    check_architecture(
+    conformance(
         densenet.as_ref(),
-        &ArchConfig::new([1, 8, 8], 10).with_seed(6),
+        &majmin_tests::tiny_config(densenet.as_ref()),
     );
+    let digits = ArchConfig::new([1, 8, 8], 10).with_seed(5);
+    conformance(densenet.as_ref(), &digits);
+    boundary_paths_agree(densenet.as_ref(), &digits);
 }
 
 #[test]

@@ -36,8 +36,8 @@ struct Row {
 
 /// The registry every command uses: the built-in architectures (plugins from `ctx.plugins` are
 /// added by the plugin loader).
-pub fn registry(_ctx: &Context) -> Result<Registry, CliError> {
-    Ok(Registry::builtin())
+pub fn registry(ctx: &Context) -> Result<Registry, CliError> {
+    ctx.registry()
 }
 
 /// Runs the command.
