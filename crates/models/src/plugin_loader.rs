@@ -188,7 +188,12 @@ impl Manifest {
                 e.to_string().trim_end()
             ))
         })?;
-        let base = path.parent().unwrap_or(Path::new(""));
+        // `./` for a manifest in the working directory: a bare file name would make the
+        // dynamic loader search its library path instead of the manifest's directory.
+        let base = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
         let mut seen = BTreeSet::new();
         let mut plugins = Vec::with_capacity(raw.plugin.len());
         for (i, entry) in raw.plugin.into_iter().enumerate() {
@@ -410,6 +415,9 @@ mod tests {
             .unwrap()
             .plugins
             .is_empty());
+        let here = format!("[[plugin]]\nname = \"x\"\npath = \"libx.so\"\nsha256 = \"{HASH}\"\n");
+        let m = Manifest::parse(&here, Path::new("plugins.toml")).unwrap();
+        assert_eq!(m.plugins[0].path, Path::new("./libx.so"));
     }
 
     #[test]
