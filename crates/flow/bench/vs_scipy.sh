@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Right-hand-side evaluations per second of `majmin flow` (Dormand–Prince 5(4)) beside SciPy's
 # solve_ivp(method="RK45") on the same problem (the built-in `cosine-grid` gradient flow), start,
-# interval and tolerances; both take the best of REPEATS runs. Prints both rates and the ratio.
+# interval and tolerances, without event location on either side; both take the best of REPEATS runs. Prints both rates and the ratio.
 #
 # Usage: crates/flow/bench/vs_scipy.sh [PYTHON]
 #   PYTHON: an interpreter with numpy and scipy (default: the peer venv of ../shared/peers/setup.sh,
@@ -14,7 +14,7 @@ x0=0.3 y0=0.4 t_end=200 rtol=1e-10 atol=1e-12 repeats=20
 target=${CARGO_TARGET_DIR:-$root/target}
 (cd "$root" && cargo build --release -q -p majmin)
 rust=$("$target/release/majmin" --json flow --problem cosine-grid --init "$x0,$y0" --t-end "$t_end" \
-  --rtol "$rtol" --atol "$atol" --bench "$repeats")
+  --rtol "$rtol" --atol "$atol" --bench "$repeats" --no-events)
 scipy=$("$python" "$here/vs_scipy.py" "$x0" "$y0" "$t_end" "$rtol" "$atol" "$repeats")
 RUST="$rust" SCIPY="$scipy" "$python" - <<'PY'
 import json, os

@@ -54,6 +54,9 @@ pub struct Args {
     /// Stop at the first zone event.
     #[arg(long)]
     pub stop_at_event: bool,
+    /// Do not locate zone events (as in a plain ODE solve; used by the SciPy comparison).
+    #[arg(long)]
+    pub no_events: bool,
     /// Repeat the integration N times and report the best time and RHS evaluations per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
@@ -118,6 +121,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     let total = problem.total();
     let majority = problem.majority.as_ref();
     let mut events = zone_events(&total, &majority);
+    if args.no_events {
+        events.clear();
+    }
     if args.stop_at_event {
         events = events.into_iter().map(|e| e.terminal()).collect();
     }
