@@ -134,7 +134,9 @@ pub fn check_determinism(
     x: &[f32],
     y: &[u32],
 ) -> Result<(), String> {
-    let run = |c: &ArchConfig| -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), String> {
+    // (parameters, logits, gradient) of a freshly built model
+    type Fingerprint = (Vec<f32>, Vec<f32>, Vec<f32>);
+    let run = |c: &ArchConfig| -> Result<Fingerprint, String> {
         let mut m = arch.build(c).map_err(|e| e.to_string())?;
         m.set_training(true);
         let mut g = vec![0.0; m.num_params()];

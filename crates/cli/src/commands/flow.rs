@@ -105,7 +105,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             args.t_end
         )));
     }
-    if !(args.step > 0.0) || !(args.rtol > 0.0) || !(args.atol >= 0.0) {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let valid =
+        positive(args.step) && positive(args.rtol) && args.atol.is_finite() && args.atol >= 0.0;
+    if !valid {
         return Err(CliError::usage(
             "--step and --rtol must be positive and --atol non-negative",
         ));
