@@ -11,7 +11,9 @@
 //! Options: `depth` (default 22, i.e. n = 3; the paper's CIFAR networks use 100, 250, 190;
 //! must be 6n + 4) and `growth` (k, default 12), which the width multiplier scales.
 //!
-//! ```
+//! The paper's size is checked through the real loader in `tests/tests/plugins.rs`:
+//!
+//! ```text
 //! use majmin_core::{ArchConfig, Architecture};
 //! use densenet_plugin::DenseNetBc;
 //!
