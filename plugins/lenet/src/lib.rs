@@ -13,7 +13,10 @@
 //! The library exports it with [`majmin_core::export_plugin!`]; [`LeNet`] is also usable
 //! directly as an [`Architecture`].
 //!
-//! ```
+//! Used directly (the counts are asserted by this crate's unit tests and, through the loader,
+//! by `tests/tests/plugins.rs`):
+//!
+//! ```text
 //! use majmin_core::{ArchConfig, Architecture};
 //! use lenet_plugin::LeNet;
 //!
