@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use indicatif::{MultiProgress, ProgressBar};
-use majmin_core::{ArchConfig, Architecture, Dataset, EvalPoint, GroupRule, RunStatus};
+use majmin_core::{ArchConfig, Architecture, Dataset, EvalPoint, GroupRule, ModelError, RunStatus};
 use majmin_flow::optim::{LrSchedule, SgdConfig};
 use majmin_flow::train::{
     default_sgd_config, Budget, EvalSchedule, Optimizer, TrainConfig, TrainError, Trainer,
@@ -269,6 +269,11 @@ pub fn run_one(
         TrainError::Config(_) | TrainError::EmptyGroup { .. } | TrainError::Mismatch { .. } => {
             CliError::usage(e.to_string())
         }
+        // A plugin that fails (or panics) mid-run is a bad input the user supplied: exit 2.
+        TrainError::Model {
+            source: ModelError::Plugin { .. },
+            ..
+        } => CliError::usage(format!("{}: {e}", spec.arch.name())),
         other => CliError::run(format!("{}: {other}", spec.arch.name())),
     })?;
     let sizes = data.group_sizes();

@@ -95,7 +95,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     let mut step = |model: &mut Box<dyn majmin_core::Model>| -> Result<(), CliError> {
         model
             .loss_and_gradient(&inputs, &labels, &mut grad)
-            .map_err(|e| CliError::run(format!("bench {name}: {e}")))?;
+            .map_err(|e| match e {
+                // a failing plugin is the user's input: exit 2
+                majmin_core::ModelError::Plugin { .. } => {
+                    CliError::usage(format!("bench {name}: {e}"))
+                }
+                _ => CliError::run(format!("bench {name}: {e}")),
+            })?;
         for ((p, v), g) in params.iter_mut().zip(&mut velocity).zip(&grad) {
             *v = 0.9 * *v + g;
             *p -= 0.01 * *v;
