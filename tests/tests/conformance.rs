@@ -27,9 +27,7 @@ macro_rules! conformance {
 
 conformance! {
     mlp => "mlp",
-    #[ignore = "known failure: the eval-mode directional derivative is ~15 % off finite differences (see issue 4 note)"]
     smallcnn => "smallcnn",
-    #[ignore = "known failure: the eval-mode directional derivative disagrees with finite differences (see issue 4 note)"]
     mobilenetv2 => "mobilenetv2",
     squeezenet => "squeezenet",
     vgg11 => "vgg11",
@@ -63,4 +61,70 @@ fn unknown_names_list_the_known_ones() {
         .unwrap()
         .to_string();
     assert!(e.contains("resnet7") && e.contains("mobilenetv2"), "{e}");
+}
+
+/// A model with a corrupted gradient — the kind of bug the gradient check exists for.
+struct Corrupted(Box<dyn majmin_core::Model>, fn(&mut [f32]));
+
+impl majmin_core::Model for Corrupted {
+    fn num_params(&self) -> usize {
+        self.0.num_params()
+    }
+    fn input_shape(&self) -> [usize; 3] {
+        self.0.input_shape()
+    }
+    fn classes(&self) -> usize {
+        self.0.classes()
+    }
+    fn get_params(&self, out: &mut [f32]) -> Result<(), majmin_core::ModelError> {
+        self.0.get_params(out)
+    }
+    fn set_params(&mut self, params: &[f32]) -> Result<(), majmin_core::ModelError> {
+        self.0.set_params(params)
+    }
+    fn set_training(&mut self, training: bool) {
+        self.0.set_training(training)
+    }
+    fn is_training(&self) -> bool {
+        self.0.is_training()
+    }
+    fn logits(&mut self, inputs: &[f32]) -> Result<Vec<f32>, majmin_core::ModelError> {
+        self.0.logits(inputs)
+    }
+    fn loss_and_gradient(
+        &mut self,
+        inputs: &[f32],
+        labels: &[u32],
+        grad: &mut [f32],
+    ) -> Result<f32, majmin_core::ModelError> {
+        let loss = self.0.loss_and_gradient(inputs, labels, grad)?;
+        (self.1)(grad);
+        Ok(loss)
+    }
+}
+
+#[test]
+fn the_gradient_check_catches_wrong_gradients() {
+    let corruptions: [(&str, fn(&mut [f32])); 3] = [
+        ("every other component missing", |g| {
+            g.iter_mut().step_by(2).for_each(|a| *a = 0.0)
+        }),
+        ("scaled by 1.3", |g| g.iter_mut().for_each(|a| *a *= 1.3)),
+        ("the second half missing", |g| {
+            let half = g.len() / 2;
+            g[half..].iter_mut().for_each(|a| *a = 0.0)
+        }),
+    ];
+    let registry = Registry::builtin();
+    for name in ["smallcnn", "mobilenetv2"] {
+        let arch = registry.get(name).unwrap();
+        let config = tiny_config(arch.as_ref());
+        let (x, y) = majmin_tests::batch(&config, 6, 1);
+        for (what, corrupt) in corruptions {
+            let mut model = Corrupted(arch.build(&config).unwrap(), corrupt);
+            let e = majmin_tests::check_gradient(&mut model, &x, &y)
+                .expect_err(&format!("{name}: a gradient with {what} passed the check"));
+            assert!(e.contains("finite differences"), "{name}: {e}");
+        }
+    }
 }
