@@ -128,6 +128,11 @@ impl ConvGeometry {
     fn is_pointwise(&self) -> bool {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
     }
+    /// A 1×1 convolution on planes large enough (16×16 and up) for one GEMM per sample and group
+    /// to run near full speed; those skip im2col and work on the NCHW buffers directly.
+    fn is_direct_pointwise(&self, out_pixels: usize) -> bool {
+        self.is_pointwise() && out_pixels >= 256
+    }
     /// Multiply-adds of the forward pass times two (the FLOP count benchmarks report).
     pub fn forward_flops(&self) -> f64 {
         let (ho, wo) = self.out_hw().unwrap_or((0, 0));
@@ -232,6 +237,19 @@ fn col2im(geo: &ConvGeometry, col: &[f32], ns: usize, g: usize, dx: &mut [f32]) 
                         let drow = &mut dst[iy as usize * w..(iy as usize + 1) * w];
                         let srow = &src[oy * wo..(oy + 1) * wo];
                         let off = (kj * d) as isize - pad;
+                        if s == 1 {
+                            // ix = ox + off: add the in-range middle as one slice.
+                            let lo = (-off).clamp(0, wo as isize) as usize;
+                            let hi = (w as isize - off).clamp(lo as isize, wo as isize) as usize;
+                            if hi > lo {
+                                let a = (lo as isize + off) as usize;
+                                drow[a..a + (hi - lo)]
+                                    .iter_mut()
+                                    .zip(&srow[lo..hi])
+                                    .for_each(|(x, v)| *x += v);
+                            }
+                            continue;
+                        }
                         for (ox, v) in srow.iter().enumerate() {
                             let ix = (ox * s) as isize + off;
                             if ix >= 0 && ix < w as isize {
@@ -262,6 +280,31 @@ pub fn conv2d_forward(
     }
     if geo.is_depthwise() {
         depthwise_forward(geo, x, weight, &mut out);
+    } else if geo.is_direct_pointwise(p) {
+        let in_sample = geo.in_channels * p;
+        let (cg, og) = (geo.cg(), geo.og());
+        out.par_chunks_mut(o * p)
+            .zip(x.par_chunks(in_sample))
+            .for_each(|(out, x)| {
+                // One sample: out_g[og × P] = W_g[og × cg] · x_g[cg × P], in place.
+                for g in 0..geo.groups {
+                    sgemm(
+                        og,
+                        p,
+                        cg,
+                        &weight[g * og * cg..(g + 1) * og * cg],
+                        cg,
+                        1,
+                        &x[g * cg * p..(g + 1) * cg * p],
+                        p,
+                        1,
+                        &mut out[g * og * p..(g + 1) * og * p],
+                        p,
+                        false,
+                        false,
+                    );
+                }
+            });
     } else {
         let ns = geo.samples_per_task(p);
         let in_sample = geo.in_channels * geo.in_hw.0 * geo.in_hw.1;
@@ -343,6 +386,10 @@ pub fn conv2d_backward(
         let dw = depthwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
         return (dx, dw, dbias);
     }
+    if geo.is_direct_pointwise(p) {
+        let dw = pointwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
+        return (dx, dw, dbias);
+    }
     let ns = geo.samples_per_task(p);
     let (og, kr) = (geo.og(), geo.col_rows());
     let task = |x: &[f32], dy: &[f32], dx: Option<&mut [f32]>| -> Vec<f32> {
@@ -416,6 +463,83 @@ pub fn conv2d_backward(
         dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
     }
     (dx, dw, dbias)
+}
+
+/// Gradients of a 1×1 convolution (stride 1, no padding) straight on the NCHW buffers: per
+/// sample, `dW_g += dY_g · X_gᵀ` and `dX_g = W_gᵀ · dY_g` — no im2col, col2im or transposition.
+/// Returns `dweight`; writes `dx` when given.
+fn pointwise_backward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+) -> Vec<f32> {
+    let p = geo.in_hw.0 * geo.in_hw.1;
+    let (o, cg, og) = (geo.out_channels, geo.cg(), geo.og());
+    let in_sample = geo.in_channels * p;
+    let ns = geo.samples_per_task(p);
+    let task = |x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>| -> Vec<f32> {
+        let mut dw = vec![0.0f32; weight.len()];
+        for (n, dy) in dy.chunks(o * p).enumerate() {
+            let x = &x[n * in_sample..(n + 1) * in_sample];
+            for g in 0..geo.groups {
+                let dyg = &dy[g * og * p..(g + 1) * og * p];
+                sgemm(
+                    og,
+                    cg,
+                    p,
+                    dyg,
+                    p,
+                    1,
+                    &x[g * cg * p..(g + 1) * cg * p],
+                    1,
+                    p,
+                    &mut dw[g * og * cg..(g + 1) * og * cg],
+                    cg,
+                    true,
+                    false,
+                );
+                if let Some(dx) = dx.as_deref_mut() {
+                    let dxg = &mut dx[n * in_sample + g * cg * p..n * in_sample + (g + 1) * cg * p];
+                    sgemm(
+                        cg,
+                        p,
+                        og,
+                        &weight[g * og * cg..(g + 1) * og * cg],
+                        1,
+                        cg,
+                        dyg,
+                        p,
+                        1,
+                        dxg,
+                        p,
+                        false,
+                        false,
+                    );
+                }
+            }
+        }
+        dw
+    };
+    let partials: Vec<Vec<f32>> = match dx {
+        Some(dx) => dx
+            .par_chunks_mut(ns * in_sample)
+            .zip(x.par_chunks(ns * in_sample))
+            .zip(dy.par_chunks(ns * o * p))
+            .map(|((dx, x), dy)| task(x, dy, Some(dx)))
+            .collect(),
+        None => x
+            .par_chunks(ns * in_sample)
+            .zip(dy.par_chunks(ns * o * p))
+            .map(|(x, dy)| task(x, dy, None))
+            .collect(),
+    };
+    let mut dw = vec![0.0f32; weight.len()];
+    for part in &partials {
+        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    dw
 }
 
 /// Direct depthwise convolution (one input and one output channel per group).
@@ -753,4 +877,111 @@ pub(crate) fn channel_map(
                 *v = f(ch, base + i);
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use majmin_core::Rng;
+
+    /// Brute-force forward convolution and its gradients, straight from the definition.
+    fn reference(
+        geo: &ConvGeometry,
+        x: &[f32],
+        weight: &[f32],
+        dy: &[f32],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (h, w) = geo.in_hw;
+        let (ho, wo) = geo.out_hw().unwrap();
+        let (cg, og, k) = (geo.cg(), geo.og(), geo.kernel);
+        let mut y = vec![0.0f64; geo.batch * geo.out_channels * ho * wo];
+        let mut dx = vec![0.0f64; x.len()];
+        let mut dw = vec![0.0f64; weight.len()];
+        for n in 0..geo.batch {
+            for oc in 0..geo.out_channels {
+                let g = oc / og;
+                for (oy, ox) in (0..ho).flat_map(|a| (0..wo).map(move |b| (a, b))) {
+                    let yi = ((n * geo.out_channels + oc) * ho + oy) * wo + ox;
+                    for (c, ki, kj) in (0..cg)
+                        .flat_map(|c| (0..k).flat_map(move |i| (0..k).map(move |j| (c, i, j))))
+                    {
+                        let iy =
+                            (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
+                        let ix =
+                            (ox * geo.stride + kj * geo.dilation) as isize - geo.padding as isize;
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                            continue;
+                        }
+                        let ch = g * cg + c;
+                        let xi = ((n * geo.in_channels + ch) * h + iy as usize) * w + ix as usize;
+                        let wi = ((oc * cg + c) * k + ki) * k + kj;
+                        y[yi] += x[xi] as f64 * weight[wi] as f64;
+                        dx[xi] += dy[yi] as f64 * weight[wi] as f64;
+                        dw[wi] += dy[yi] as f64 * x[xi] as f64;
+                    }
+                }
+            }
+        }
+        (y, dx, dw)
+    }
+
+    fn close(what: &str, got: &[f32], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (*a as f64 - b).abs() <= 1e-4 * scale,
+                "{what}[{i}]: {a} vs {b}"
+            );
+        }
+    }
+
+    /// im2col/col2im (both the stride-1 slice paths and the general path), the pointwise path and
+    /// the direct depthwise kernels against the definition, on maps larger than the kernel.
+    #[test]
+    fn convolution_kernels_match_the_definition() {
+        let mut rng = Rng::seed_from_u64(7);
+        let cases = [
+            // (batch, cin, cout, groups, hw, kernel, stride, padding, dilation)
+            (3, 4, 5, 1, (7, 9), 3, 1, 1, 1),
+            (2, 4, 6, 2, (8, 8), 3, 2, 1, 1),
+            (2, 3, 4, 1, (9, 7), 3, 1, 2, 2),
+            (2, 3, 4, 1, (6, 6), 5, 1, 0, 1),
+            (5, 6, 4, 1, (5, 5), 1, 1, 0, 1),
+            (2, 6, 6, 6, (7, 8), 3, 1, 1, 1),
+            (2, 6, 6, 6, (8, 8), 3, 2, 1, 1),
+            (4, 3, 4, 1, (11, 11), 3, 1, 0, 1),
+            (3, 6, 4, 1, (16, 16), 1, 1, 0, 1),
+            (2, 4, 6, 2, (16, 17), 1, 1, 0, 1),
+        ];
+        for (batch, cin, cout, groups, hw, kernel, stride, padding, dilation) in cases {
+            let geo = ConvGeometry {
+                batch,
+                in_channels: cin,
+                out_channels: cout,
+                in_hw: hw,
+                kernel,
+                stride,
+                padding,
+                dilation,
+                groups,
+            };
+            let (ho, wo) = geo.out_hw().unwrap();
+            let mut draw =
+                |len: usize| -> Vec<f32> { (0..len).map(|_| rng.normal() as f32).collect() };
+            let x = draw(batch * cin * hw.0 * hw.1);
+            let weight = draw(cout * (cin / groups) * kernel * kernel);
+            let dy = draw(batch * cout * ho * wo);
+            let (y, dx, dw) = reference(&geo, &x, &weight, &dy);
+            let what = format!("{geo:?}");
+            close(
+                &format!("{what} forward"),
+                &conv2d_forward(&geo, &x, &weight, None),
+                &y,
+            );
+            let (gx, gw, _) = conv2d_backward(&geo, &x, &weight, &dy, true);
+            close(&format!("{what} dx"), &gx, &dx);
+            close(&format!("{what} dweight"), &gw, &dw);
+        }
+    }
 }
