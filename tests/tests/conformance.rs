@@ -63,8 +63,11 @@ fn unknown_names_list_the_known_ones() {
     assert!(e.contains("resnet7") && e.contains("mobilenetv2"), "{e}");
 }
 
+/// Rewrites a gradient in place.
+type Corruption = fn(&mut [f32]);
+
 /// A model with a corrupted gradient — the kind of bug the gradient check exists for.
-struct Corrupted(Box<dyn majmin_core::Model>, fn(&mut [f32]));
+struct Corrupted(Box<dyn majmin_core::Model>, Corruption);
 
 impl majmin_core::Model for Corrupted {
     fn num_params(&self) -> usize {
@@ -105,7 +108,7 @@ impl majmin_core::Model for Corrupted {
 
 #[test]
 fn the_gradient_check_catches_wrong_gradients() {
-    let corruptions: [(&str, fn(&mut [f32])); 3] = [
+    let corruptions: [(&str, Corruption); 3] = [
         ("every other component missing", |g| {
             g.iter_mut().step_by(2).for_each(|a| *a = 0.0)
         }),
