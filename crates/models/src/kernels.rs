@@ -6,7 +6,36 @@
 //! shapes (never on scheduling) and reduces partial sums in a fixed order, so results are
 //! bit-identical for the same inputs and thread count.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
+
+thread_local! {
+    /// Work buffers of the im2col convolutions (the column matrix and a transposed output or
+    /// output gradient), kept per thread between calls so that a training step does not zero
+    /// and fault in tens of megabytes of fresh pages for every layer. They grow to the largest
+    /// layer seen on the thread and are not shrunk.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` on two work buffers of `a` and `b` values, reused across calls on this thread. Their
+/// contents are unspecified: `f` must write every value before reading it. (A nested call on the
+/// same thread gets fresh buffers.)
+fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => {
+            let (x, y) = &mut *buffers;
+            if x.len() < a {
+                x.resize(a, 0.0);
+            }
+            if y.len() < b {
+                y.resize(b, 0.0);
+            }
+            f(&mut x[..a], &mut y[..b])
+        }
+        Err(_) => f(&mut vec![0.0; a], &mut vec![0.0; b]),
+    })
+}
 
 /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row and column strides for `a` and `b` and a
 /// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool.
@@ -313,34 +342,34 @@ pub fn conv2d_forward(
             .zip(x.par_chunks(ns * in_sample))
             .for_each(|(out, x)| {
                 let ns = out.len() / (o * p);
-                let mut col = vec![0.0f32; kr * ns * p];
-                let mut tmp = vec![0.0f32; og * ns * p];
-                for g in 0..geo.groups {
-                    im2col(geo, x, ns, g, &mut col);
-                    let wg = &weight[g * og * kr..(g + 1) * og * kr];
-                    sgemm(
-                        og,
-                        ns * p,
-                        kr,
-                        wg,
-                        kr,
-                        1,
-                        &col,
-                        ns * p,
-                        1,
-                        &mut tmp,
-                        ns * p,
-                        false,
-                        false,
-                    );
-                    for n in 0..ns {
-                        for oc in 0..og {
-                            let src = &tmp[oc * ns * p + n * p..oc * ns * p + (n + 1) * p];
-                            let ch = g * og + oc;
-                            out[(n * o + ch) * p..(n * o + ch + 1) * p].copy_from_slice(src);
+                with_scratch(kr * ns * p, og * ns * p, |col, tmp| {
+                    for g in 0..geo.groups {
+                        im2col(geo, x, ns, g, col);
+                        let wg = &weight[g * og * kr..(g + 1) * og * kr];
+                        sgemm(
+                            og,
+                            ns * p,
+                            kr,
+                            wg,
+                            kr,
+                            1,
+                            col,
+                            ns * p,
+                            1,
+                            tmp,
+                            ns * p,
+                            false,
+                            false,
+                        );
+                        for n in 0..ns {
+                            for oc in 0..og {
+                                let src = &tmp[oc * ns * p + n * p..oc * ns * p + (n + 1) * p];
+                                let ch = g * og + oc;
+                                out[(n * o + ch) * p..(n * o + ch + 1) * p].copy_from_slice(src);
+                            }
                         }
                     }
-                }
+                });
             });
     }
     if let Some(b) = bias {
@@ -394,57 +423,57 @@ pub fn conv2d_backward(
     let (og, kr) = (geo.og(), geo.col_rows());
     let task = |x: &[f32], dy: &[f32], dx: Option<&mut [f32]>| -> Vec<f32> {
         let ns = dy.len() / (o * p);
-        let mut col = vec![0.0f32; kr * ns * p];
-        let mut dyt = vec![0.0f32; o * ns * p];
-        for n in 0..ns {
-            for ch in 0..o {
-                dyt[ch * ns * p + n * p..ch * ns * p + (n + 1) * p]
-                    .copy_from_slice(&dy[(n * o + ch) * p..(n * o + ch + 1) * p]);
+        with_scratch(kr * ns * p, o * ns * p, |col, dyt| {
+            for n in 0..ns {
+                for ch in 0..o {
+                    dyt[ch * ns * p + n * p..ch * ns * p + (n + 1) * p]
+                        .copy_from_slice(&dy[(n * o + ch) * p..(n * o + ch + 1) * p]);
+                }
             }
-        }
-        let mut dw = vec![0.0f32; weight.len()];
-        let mut dx = dx;
-        for g in 0..geo.groups {
-            im2col(geo, x, ns, g, &mut col);
-            let dyg = &dyt[g * og * ns * p..(g + 1) * og * ns * p];
-            // dW_g[og × kr] = dY_g[og × cols] · col^T[cols × kr]
-            sgemm(
-                og,
-                kr,
-                ns * p,
-                dyg,
-                ns * p,
-                1,
-                &col,
-                1,
-                ns * p,
-                &mut dw[g * og * kr..(g + 1) * og * kr],
-                kr,
-                false,
-                false,
-            );
-            if let Some(dx) = dx.as_deref_mut() {
-                // dcol[kr × cols] = W_g^T[kr × og] · dY_g[og × cols]
-                let wg = &weight[g * og * kr..(g + 1) * og * kr];
+            let mut dw = vec![0.0f32; weight.len()];
+            let mut dx = dx;
+            for g in 0..geo.groups {
+                im2col(geo, x, ns, g, col);
+                let dyg = &dyt[g * og * ns * p..(g + 1) * og * ns * p];
+                // dW_g[og × kr] = dY_g[og × cols] · col^T[cols × kr]
                 sgemm(
+                    og,
                     kr,
                     ns * p,
-                    og,
-                    wg,
-                    1,
-                    kr,
                     dyg,
                     ns * p,
                     1,
-                    &mut col,
+                    col,
+                    1,
                     ns * p,
+                    &mut dw[g * og * kr..(g + 1) * og * kr],
+                    kr,
                     false,
                     false,
                 );
-                col2im(geo, &col, ns, g, dx);
+                if let Some(dx) = dx.as_deref_mut() {
+                    // dcol[kr × cols] = W_g^T[kr × og] · dY_g[og × cols]
+                    let wg = &weight[g * og * kr..(g + 1) * og * kr];
+                    sgemm(
+                        kr,
+                        ns * p,
+                        og,
+                        wg,
+                        1,
+                        kr,
+                        dyg,
+                        ns * p,
+                        1,
+                        col,
+                        ns * p,
+                        false,
+                        false,
+                    );
+                    col2im(geo, col, ns, g, dx);
+                }
             }
-        }
-        dw
+            dw
+        })
     };
     let partials: Vec<Vec<f32>> = if need_dx {
         dx.par_chunks_mut(ns * in_sample)
