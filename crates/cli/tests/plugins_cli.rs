@@ -102,7 +102,22 @@ fn models_list_shows_the_example_plugins() {
         &["--plugins", path.to_str().unwrap(), "models", "list"],
         &[],
     );
-    assert!(String::from_utf8_lossy(&text.stdout).contains("plugin:lenet"));
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(text.contains("plugin:lenet"));
+    // The table stays aligned with plugin sources: every row's structure column starts where
+    // the header's does.
+    let header = text.lines().next().unwrap();
+    let start = header.find("structure").unwrap();
+    for line in text.lines().skip(1) {
+        let Some(source) = line.find(" builtin ").or_else(|| line.find(" plugin:")) else {
+            continue;
+        };
+        let after = &line[source + 1..];
+        let token = after.find(' ').unwrap();
+        let gap = after[token..].len() - after[token..].trim_start().len();
+        let at = line[..source + 1 + token + gap].chars().count();
+        assert_eq!(at, start, "misaligned row: {line}");
+    }
 }
 
 #[test]

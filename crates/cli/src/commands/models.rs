@@ -64,8 +64,17 @@ fn list(ctx: &Context) -> Result<(), CliError> {
     if ctx.json {
         return print_json(&rows);
     }
+    // Column widths fit the longest name and source (plugin sources read `plugin:NAME`).
+    let name_w = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .fold(14, usize::max);
+    let source_w = rows
+        .iter()
+        .map(|r| r.source.chars().count())
+        .fold(10, usize::max);
     println!(
-        "{:<14} {:>12}  {:>6}  {:<10} structure",
+        "{:<name_w$} {:>12}  {:>6}  {:<source_w$} structure",
         "name", "params", "poster", "source"
     );
     for r in &rows {
@@ -75,7 +84,7 @@ fn list(ctx: &Context) -> Result<(), CliError> {
             (None, None) => "?".into(),
         };
         println!(
-            "{:<14} {:>12}  {:>6}  {:<10} {}",
+            "{:<name_w$} {:>12}  {:>6}  {:<source_w$} {}",
             r.name,
             params,
             r.poster_size.as_deref().unwrap_or("-"),
