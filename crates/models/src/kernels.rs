@@ -493,23 +493,53 @@ pub fn conv2d_backward(
             dw
         })
     };
-    let partials: Vec<Vec<f32>> = if need_dx {
-        dx.par_chunks_mut(ns * in_sample)
-            .zip(x.par_chunks(ns * in_sample))
-            .zip(dy.par_chunks(ns * o * p))
-            .map(|((dx, x), dy)| task(x, dy, Some(dx)))
-            .collect()
-    } else {
-        x.par_chunks(ns * in_sample)
-            .zip(dy.par_chunks(ns * o * p))
-            .map(|(x, dy)| task(x, dy, None))
-            .collect()
-    };
-    let mut dw = vec![0.0f32; weight.len()];
-    for part in &partials {
+    let partials = per_chunk(
+        x,
+        ns * in_sample,
+        dy,
+        ns * o * p,
+        need_dx.then_some(&mut dx[..]),
+        |_, x, dy, dx| task(x, dy, dx),
+    );
+    let dw = sum_partials(weight.len(), &partials);
+    (dx, dw, dbias)
+}
+
+/// Runs `task(index, x, dy, dx)` in parallel on matching chunks of the input (`x_chunk` values
+/// each), the output gradient (`dy_chunk`) and, when given, the input gradient (`x_chunk`), and
+/// returns the results in chunk order (so reductions over them are deterministic).
+fn per_chunk<R: Send>(
+    x: &[f32],
+    x_chunk: usize,
+    dy: &[f32],
+    dy_chunk: usize,
+    dx: Option<&mut [f32]>,
+    task: impl Fn(usize, &[f32], &[f32], Option<&mut [f32]>) -> R + Sync + Send,
+) -> Vec<R> {
+    match dx {
+        Some(dx) => dx
+            .par_chunks_mut(x_chunk)
+            .zip(x.par_chunks(x_chunk))
+            .zip(dy.par_chunks(dy_chunk))
+            .enumerate()
+            .map(|(i, ((dx, x), dy))| task(i, x, dy, Some(dx)))
+            .collect(),
+        None => x
+            .par_chunks(x_chunk)
+            .zip(dy.par_chunks(dy_chunk))
+            .enumerate()
+            .map(|(i, (x, dy))| task(i, x, dy, None))
+            .collect(),
+    }
+}
+
+/// The sum of per-chunk weight gradients, in chunk order.
+fn sum_partials(len: usize, partials: &[Vec<f32>]) -> Vec<f32> {
+    let mut dw = vec![0.0f32; len];
+    for part in partials {
         dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
     }
-    (dx, dw, dbias)
+    dw
 }
 
 /// Gradients of a 1×1 convolution (stride 1, no padding) straight on the NCHW buffers: per
@@ -569,24 +599,10 @@ fn pointwise_backward(
         }
         dw
     };
-    let partials: Vec<Vec<f32>> = match dx {
-        Some(dx) => dx
-            .par_chunks_mut(ns * in_sample)
-            .zip(x.par_chunks(ns * in_sample))
-            .zip(dy.par_chunks(ns * o * p))
-            .map(|((dx, x), dy)| task(x, dy, Some(dx)))
-            .collect(),
-        None => x
-            .par_chunks(ns * in_sample)
-            .zip(dy.par_chunks(ns * o * p))
-            .map(|(x, dy)| task(x, dy, None))
-            .collect(),
-    };
-    let mut dw = vec![0.0f32; weight.len()];
-    for part in &partials {
-        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-    }
-    dw
+    let partials = per_chunk(x, ns * in_sample, dy, ns * o * p, dx, |_, x, dy, dx| {
+        task(x, dy, dx)
+    });
+    sum_partials(weight.len(), &partials)
 }
 
 /// Direct depthwise convolution (one input and one output channel per group).
@@ -701,21 +717,7 @@ fn depthwise_backward(
             }
             dw
         };
-    let partials: Vec<Vec<f32>> = match dx {
-        Some(dx) => dx
-            .par_chunks_mut(h * w)
-            .zip(x.par_chunks(h * w))
-            .zip(dy.par_chunks(ho * wo))
-            .enumerate()
-            .map(|(plane, ((dx, x), dy))| plane_task(plane, x, dy, Some(dx)))
-            .collect(),
-        None => x
-            .par_chunks(h * w)
-            .zip(dy.par_chunks(ho * wo))
-            .enumerate()
-            .map(|(plane, (x, dy))| plane_task(plane, x, dy, None))
-            .collect(),
-    };
+    let partials = per_chunk(x, h * w, dy, ho * wo, dx, plane_task);
     let mut dw = vec![0.0f32; weight.len()];
     for (plane, part) in partials.iter().enumerate() {
         let ch = plane % c;
