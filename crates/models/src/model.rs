@@ -132,7 +132,7 @@ impl Model for DfdxModel {
             training: self.training,
             rng: &mut self.rng,
         };
-        Ok(forward(&mut self.layers, x, &mut ctx).tensor.as_vec())
+        Ok(forward(&mut self.layers, x, &mut ctx).values())
     }
 
     /// # Shapes
