@@ -85,7 +85,25 @@ enum Command {
 }
 
 fn main() {
+    keep_freed_memory();
     std::process::exit(real_main());
+}
+
+/// Keeps freed blocks of up to 32 MiB in the process instead of returning them to the kernel.
+///
+/// A training step frees and reallocates activations and gradients of tens of megabytes at every
+/// layer. With glibc's defaults each such block is unmapped (or trimmed off the heap) when freed
+/// and faulted back in, page by page and zeroed by the kernel, when the next layer allocates it.
+/// `majmin bench --arch resnet18` (batch 64, five steps) took 1.7 million page faults; with
+/// these two settings it takes 0.4 million and runs about 25 % faster.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only changes allocator parameters; it is called before any other thread
+    // exists and the values are within glibc's documented ranges.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }
 
 fn real_main() -> i32 {

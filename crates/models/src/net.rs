@@ -7,7 +7,7 @@ use std::ops::Range;
 use dfdx::prelude::{Cpu, Tape};
 use majmin_core::Rng;
 
-use crate::ops::{self, Act, BatchNormState, Conv2dSpec, ParamStore, PoolSpec};
+use crate::ops::{self, Act, Activation, BatchNormState, Conv2dSpec, ParamStore, PoolSpec};
 
 /// One layer; containers hold sub-sequences.
 #[derive(Debug, Clone)]
@@ -17,10 +17,12 @@ pub(crate) enum Layer {
         weight: Range<usize>,
         bias: Option<Range<usize>>,
     },
+    /// BatchNorm, then `act` in the same pass (the builder folds a ReLU or ReLU6 that follows).
     BatchNorm {
         gamma: Range<usize>,
         beta: Range<usize>,
         state: BatchNormState,
+        act: Activation,
     },
     Relu,
     Relu6,
@@ -161,15 +163,26 @@ impl NetBuilder {
             gamma,
             beta,
             state: BatchNormState::new(c),
+            act: Activation::Identity,
         });
     }
 
+    /// Appends `act`, folded into the BatchNorm just before it when there is one.
+    fn activation(&mut self, act: Activation, alone: Layer) {
+        match self.layers.last_mut() {
+            Some(Layer::BatchNorm { act: fused, .. }) if *fused == Activation::Identity => {
+                *fused = act
+            }
+            _ => self.layers.push(alone),
+        }
+    }
+
     pub fn relu(&mut self) {
-        self.layers.push(Layer::Relu);
+        self.activation(Activation::Relu, Layer::Relu);
     }
 
     pub fn relu6(&mut self) {
-        self.layers.push(Layer::Relu6);
+        self.activation(Activation::Relu6, Layer::Relu6);
     }
 
     fn pool(&mut self, spec: PoolSpec, max: bool) -> BuildResult {
@@ -349,12 +362,18 @@ pub(crate) fn forward<T: Tape<f32, Cpu>>(
             Layer::Conv { spec, weight, bias } => {
                 ops::conv2d(x, spec, weight.clone(), bias.clone(), ctx.store)
             }
-            Layer::BatchNorm { gamma, beta, state } => ops::batch_norm2d(
+            Layer::BatchNorm {
+                gamma,
+                beta,
+                state,
+                act,
+            } => ops::batch_norm2d(
                 x,
                 gamma.clone(),
                 beta.clone(),
                 state,
                 ctx.training,
+                *act,
                 ctx.store,
             ),
             Layer::Relu => ops::relu(x),

@@ -20,7 +20,8 @@ use dfdx::shapes::HasShape;
 use dfdx::tensor::CpuError;
 use majmin_core::Rng;
 
-use crate::kernels::{self, ConvGeometry, PoolGeometry};
+pub use crate::kernels::Activation;
+use crate::kernels::{self, BatchNormCoefficients, ConvGeometry, PoolGeometry};
 
 /// A flat 1-D dfdx tensor on the CPU with tape `T`.
 pub type Flat<T> = Tensor<(usize,), f32, Cpu, T>;
@@ -527,7 +528,8 @@ pub const BN_MOMENTUM: f32 = 0.1;
 /// BatchNorm epsilon (PyTorch's default).
 pub const BN_EPS: f32 = 1e-5;
 
-/// 2-D batch normalisation with scale `gamma` and shift `beta` (both `C`) in `store`.
+/// 2-D batch normalisation with scale `gamma` and shift `beta` (both `C`) in `store`, followed
+/// in the same pass by `act` (ResNet's and VGG's BatchNorm → ReLU, MobileNetV2's → ReLU6).
 /// Training mode normalises with the batch statistics (biased variance) and updates `state`
 /// (momentum [`BN_MOMENTUM`], unbiased variance, as PyTorch); evaluation mode uses `state`.
 ///
@@ -539,27 +541,18 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
     beta: Range<usize>,
     state: &mut BatchNormState,
     training: bool,
+    act: Activation,
     store: &ParamStore,
 ) -> Act<T> {
     let [n, c, h, w] = x.shape;
     let p = h * w;
-    let m = (n * p) as f64;
     let xs = x.values();
     let (mean, inv_std): (Vec<f32>, Vec<f32>) = if training {
-        let mean: Vec<f64> = kernels::channel_reduce(n, c, p, |i| xs[i] as f64)
-            .into_iter()
-            .map(|s| s / m)
-            .collect();
-        let var: Vec<f64> = kernels::channel_reduce(n, c, p, |i| {
-            let d = xs[i] as f64 - mean[(i / p) % c];
-            d * d
-        })
-        .into_iter()
-        .map(|s| s / m)
-        .collect();
+        let (mean, var) = kernels::channel_moments(&xs, n, c, p);
+        let m = (n * p) as f64;
         let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
+        let mo = BN_MOMENTUM as f64;
         for ch in 0..c {
-            let mo = BN_MOMENTUM as f64;
             state.running_mean[ch] =
                 ((1.0 - mo) * state.running_mean[ch] as f64 + mo * mean[ch]) as f32;
             state.running_var[ch] =
@@ -581,38 +574,14 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
                 .collect(),
         )
     };
-    let (g, b) = (store.slice(&gamma), store.slice(&beta));
-    let mut xhat = vec![0.0f32; xs.len()];
-    kernels::channel_map(&mut xhat, c, p, |ch, i| (xs[i] - mean[ch]) * inv_std[ch]);
-    let mut out = vec![0.0f32; xs.len()];
-    kernels::channel_map(&mut out, c, p, |ch, i| xhat[i] * g[ch] + b[ch]);
-    let (values, sink) = (store.values.clone(), store.grad.clone());
+    let coef = BatchNormCoefficients::new(mean, inv_std, store.slice(&gamma), store.slice(&beta));
+    let out = kernels::batch_norm_forward(&xs, c, p, &coef, act);
+    let sink = store.grad.clone();
     unary_op(x, out, [n, c, h, w], move |dy| {
-        let g = &values[gamma.clone()];
-        let dbeta: Vec<f64> = kernels::channel_reduce(n, c, p, |i| dy[i] as f64);
-        let dgamma: Vec<f64> = kernels::channel_reduce(n, c, p, |i| (dy[i] * xhat[i]) as f64);
-        add_param_grad(
-            &sink,
-            &gamma,
-            &dgamma.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-        );
-        add_param_grad(
-            &sink,
-            &beta,
-            &dbeta.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-        );
-        let mut dx = vec![0.0f32; dy.len()];
-        if training {
-            let (mb, mg): (Vec<f32>, Vec<f32>) = (
-                dbeta.iter().map(|&v| (v / m) as f32).collect(),
-                dgamma.iter().map(|&v| (v / m) as f32).collect(),
-            );
-            kernels::channel_map(&mut dx, c, p, |ch, i| {
-                g[ch] * inv_std[ch] * (dy[i] - mb[ch] - xhat[i] * mg[ch])
-            });
-        } else {
-            kernels::channel_map(&mut dx, c, p, |ch, i| g[ch] * inv_std[ch] * dy[i]);
-        }
+        let (dx, dgamma, dbeta) =
+            kernels::batch_norm_backward(&xs, dy, n, c, p, &coef, act, training);
+        add_param_grad(&sink, &gamma, &dgamma);
+        add_param_grad(&sink, &beta, &dbeta);
         Some(dx)
     })
 }

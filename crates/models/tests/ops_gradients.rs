@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dfdx::prelude::{Backward, Cpu, NoneTape, OwnedTape};
 use majmin_core::Rng;
-use majmin_models::ops::{self, Act, BatchNormState, Conv2dSpec, ParamStore, PoolSpec};
+use majmin_models::ops::{self, Act, Activation, BatchNormState, Conv2dSpec, ParamStore, PoolSpec};
 
 type T = OwnedTape<f32, Cpu>;
 
@@ -332,20 +332,22 @@ fn small_ops_gradient_match_finite_differences() {
         7,
     );
     for training in [true, false] {
-        check(
-            &format!("batch_norm training={training}"),
-            &move |x: Act<T>, s: &ParamStore| {
-                let mut st = BatchNormState {
-                    running_mean: vec![0.1, -0.2, 0.3],
-                    running_var: vec![0.5, 1.5, 2.0],
-                };
-                ops::batch_norm2d(x, 0..3, 3..6, &mut st, training, s)
-            },
-            shape,
-            6,
-            len,
-            8,
-        );
+        for act in [Activation::Identity, Activation::Relu, Activation::Relu6] {
+            check(
+                &format!("batch_norm training={training} then {act:?}"),
+                &move |x: Act<T>, s: &ParamStore| {
+                    let mut st = BatchNormState {
+                        running_mean: vec![0.1, -0.2, 0.3],
+                        running_var: vec![0.5, 1.5, 2.0],
+                    };
+                    ops::batch_norm2d(x, 0..3, 3..6, &mut st, training, act, s)
+                },
+                shape,
+                6,
+                len,
+                8,
+            );
+        }
     }
 }
 
@@ -355,7 +357,7 @@ fn batch_norm_updates_running_statistics_like_pytorch() {
     let store = ParamStore::new(Arc::new(vec![1.0, 0.0]));
     let x = Act::<NoneTape>::input(&dev, vec![1.0, 2.0, 3.0, 6.0], [2, 1, 1, 2]);
     let mut st = BatchNormState::new(1);
-    let y = ops::batch_norm2d(x, 0..1, 1..2, &mut st, true, &store)
+    let y = ops::batch_norm2d(x, 0..1, 1..2, &mut st, true, Activation::Identity, &store)
         .tensor
         .as_vec();
     // mean 3, biased var 3.5, unbiased 14/3.

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use dfdx::prelude::{Backward, Cpu, NoneTape, OwnedTape, Tape};
 use majmin_core::model::check_batch;
 use majmin_core::{ArchConfig, Model, ModelError, Rng};
-use majmin_models::ops::{self, Act, BatchNormState, Conv2dSpec, ParamStore, PoolSpec};
+use majmin_models::ops::{self, Act, Activation, BatchNormState, Conv2dSpec, ParamStore, PoolSpec};
 
 /// How a parameter range starts.
 #[derive(Debug, Clone)]
@@ -192,6 +192,7 @@ impl BatchNorm {
             self.beta.clone(),
             &mut self.state,
             training,
+            Activation::Identity,
             store,
         )
     }

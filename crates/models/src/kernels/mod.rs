@@ -10,6 +10,12 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+mod norm;
+pub use norm::Activation;
+pub(crate) use norm::{
+    batch_norm_backward, batch_norm_forward, channel_moments, BatchNormCoefficients,
+};
+
 thread_local! {
     /// Work buffers of the im2col convolutions (the column matrix and a transposed output or
     /// output gradient), kept per thread between calls so that a training step does not zero
@@ -884,48 +890,6 @@ pub fn avg_pool_backward(geo: &PoolGeometry, dy: &[f32]) -> Vec<f32> {
             }
         });
     dx
-}
-
-/// Per-channel sums over batch and plane of `f(index)`, channel-parallel.
-pub(crate) fn channel_reduce(
-    n: usize,
-    c: usize,
-    p: usize,
-    f: impl Fn(usize) -> f64 + Sync,
-) -> Vec<f64> {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let mut acc = 0.0f64;
-            for b in 0..n {
-                let base = (b * c + ch) * p;
-                let mut part = 0.0f32;
-                for i in base..base + p {
-                    part += f(i) as f32;
-                }
-                acc += part as f64;
-            }
-            acc
-        })
-        .collect()
-}
-
-/// Applies `f(channel, index) -> value` to every element of an `n × c × p` buffer in parallel.
-pub(crate) fn channel_map(
-    out: &mut [f32],
-    c: usize,
-    p: usize,
-    f: impl Fn(usize, usize) -> f32 + Sync,
-) {
-    out.par_chunks_mut(p)
-        .enumerate()
-        .for_each(|(plane, chunk)| {
-            let ch = plane % c;
-            let base = plane * p;
-            for (i, v) in chunk.iter_mut().enumerate() {
-                *v = f(ch, base + i);
-            }
-        });
 }
 
 #[cfg(test)]
