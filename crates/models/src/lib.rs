@@ -7,7 +7,8 @@
 //! train/eval modes). dfdx 0.13 compiles its own convolution and pooling only with its broken
 //! `nightly` feature, so [`ops`] adds them — and BatchNorm, Linear, dropout, concatenation — as
 //! tape operations over fast kernels ([`kernels`]: im2col + the `gemm` crate, direct depthwise,
-//! rayon over the batch); element-wise ReLU and residual sums are dfdx's own operations.
+//! rayon over the batch; BatchNorm and residual sums with the following ReLU fused in), with dfdx
+//! as the tape and the gradient map and the values in majmin's own buffers.
 //!
 //! Built-in architectures: `mlp`, `smallcnn` and the poster's seven (SPEC §4): `mobilenetv2`,
 //! `squeezenet`, `vgg11`, `vgg19`, `resnet18`, `resnet50`, `resnet101`, with the structures of

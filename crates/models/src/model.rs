@@ -132,7 +132,7 @@ impl Model for DfdxModel {
             training: self.training,
             rng: &mut self.rng,
         };
-        Ok(forward(&mut self.layers, x, &mut ctx).values())
+        Ok(forward(&mut self.layers, x, &mut ctx).into_values())
     }
 
     /// # Shapes

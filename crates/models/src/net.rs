@@ -409,12 +409,12 @@ pub(crate) fn forward<T: Tape<f32, Cpu>>(
             } => {
                 let b = forward(body, x.branch(), ctx);
                 let s = forward(shortcut, x, ctx);
-                let sum = ops::add(b, s);
-                if *relu {
-                    ops::relu(sum)
+                let act = if *relu {
+                    Activation::Relu
                 } else {
-                    sum
-                }
+                    Activation::Identity
+                };
+                ops::add(b, s, act)
             }
             Layer::Fire {
                 squeeze,

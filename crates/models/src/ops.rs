@@ -1,14 +1,18 @@
 //! Layers as dfdx tape operations on stable Rust.
 //!
 //! Each operation computes its output with a kernel from [`crate::kernels`], then, when the
-//! input carries an [`OwnedTape`], registers its backward pass with `Tape::add_backward_op`: it
-//! reads the output gradient from dfdx's `Gradients` and accumulates the input gradient there.
-//! Activations are flat dfdx tensors ([`Flat`]) with their NCHW shape carried beside them in
-//! [`Act`]. Trainable parameters live in one flat vector ([`ParamStore`]): an operation names its
-//! parameters by offset and, on the backward pass, adds their gradient into the store's gradient
-//! sink — so `Model::get_params`/`set_params` and the flat gradient need no copies.
+//! input carries an [`OwnedTape`](dfdx::prelude::OwnedTape), registers its backward pass with `Tape::add_backward_op`.
+//! dfdx supplies the tape (the order of the backward passes) and the gradient map; the values
+//! are majmin's own. An activation ([`Act`]) holds its NCHW values in a shared buffer, its shape,
+//! and an empty dfdx tensor whose id keys its gradient. An operation therefore reads its input by
+//! reference and keeps it for the backward pass without copying it, and a gradient is moved,
+//! not copied, from the operation that writes it to the one that reads it. Trainable parameters
+//! live in one flat vector ([`ParamStore`]): an operation names its parameters by offset and, on
+//! the backward pass, adds their gradient into the store's gradient sink — so
+//! `Model::get_params`/`set_params` and the flat gradient need no copies.
 //!
-//! Element-wise ReLU and the residual sum are dfdx's own `relu` and `+`.
+//! ReLU and ReLU6 are fused into the BatchNorm or residual sum they follow when the network
+//! builder sees the pair; alone they are [`relu`], [`relu6`] and [`activation`].
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -16,7 +20,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use dfdx::prelude::{Cpu, Gradients, NoneTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
-use dfdx::shapes::HasShape;
 use dfdx::tensor::CpuError;
 use majmin_core::Rng;
 
@@ -26,27 +29,46 @@ use crate::kernels::{self, BatchNormCoefficients, ConvGeometry, PoolGeometry};
 /// A flat 1-D dfdx tensor on the CPU with tape `T`.
 pub type Flat<T> = Tensor<(usize,), f32, Cpu, T>;
 
-/// An activation: a flat dfdx tensor and its shape `[N, C, H, W]` (features are `[N, F, 1, 1]`).
+/// An activation: its values in majmin's own buffer, its NCHW shape, and a dfdx key.
+///
+/// The key is an empty dfdx tensor. Its id names the activation's gradient in dfdx's
+/// `Gradients`, and it carries the tape from operation to operation. The values never enter dfdx:
+/// an operation reads its input by reference and keeps it for its backward pass by sharing the
+/// buffer, never by copying it. On the backward pass the first gradient written for an
+/// activation is moved into place, and later ones are added to it.
 pub struct Act<T> {
-    /// The values, NCHW order.
-    pub tensor: Flat<T>,
-    /// `[N, C, H, W]`.
+    values: Arc<Vec<f32>>,
+    key: Flat<T>,
+    /// `[N, C, H, W]` (features are `[N, F, 1, 1]`).
     pub shape: [usize; 4],
     /// Whether a gradient with respect to this activation is wanted (false for network inputs).
     pub requires_grad: bool,
 }
 
+/// A handle on an activation's gradient, for reading it after the backward pass.
+pub struct ActKey {
+    key: Ghost,
+    len: usize,
+}
+
+impl ActKey {
+    /// The gradient with respect to the activation (zeros when nothing depended on it).
+    pub fn gradient(&self, grads: &mut Gradients<f32, Cpu>) -> Result<Vec<f32>, CpuError> {
+        take_grad(grads, &self.key, self.len)
+    }
+}
+
 impl<T: Tape<f32, Cpu>> Act<T> {
     /// Wraps a buffer of shape `[N, C, H, W]` as a network input (no input gradient).
     pub fn input(device: &Cpu, values: Vec<f32>, shape: [usize; 4]) -> Self {
-        let len = values.len();
         assert_eq!(
-            len,
+            values.len(),
             shape.iter().product::<usize>(),
             "Act::input: length does not match shape"
         );
         Self {
-            tensor: device.tensor_from_vec(values, (len,)).retaped::<T>(),
+            values: Arc::new(values),
+            key: new_key(device).retaped::<T>(),
             shape,
             requires_grad: false,
         }
@@ -55,19 +77,31 @@ impl<T: Tape<f32, Cpu>> Act<T> {
     /// A second handle on the same values with an empty tape (for a branch, as in a residual).
     pub fn branch(&self) -> Self {
         Self {
-            tensor: self.tensor.retaped::<T>(),
+            values: self.values.clone(),
+            key: self.key.retaped::<T>(),
             shape: self.shape,
             requires_grad: self.requires_grad,
         }
     }
 
-    /// A copy of the values. A memcpy of dfdx's buffer (`copy_into`): activations are always
-    /// contiguous 1-D tensors, so physical and logical order agree; dfdx's `as_vec` walks a
-    /// strided iterator element by element and cost 4 % of a ResNet training step.
-    pub fn values(&self) -> Vec<f32> {
-        let mut v = vec![0.0f32; self.tensor.shape().0];
-        self.tensor.copy_into(&mut v);
-        v
+    /// A handle for reading this activation's gradient after the backward pass.
+    pub fn key(&self) -> ActKey {
+        ActKey {
+            key: self.key.retaped::<NoneTape>(),
+            len: self.len(),
+        }
+    }
+}
+
+impl<T> Act<T> {
+    /// The values, NCHW order.
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+
+    /// The values, without a copy unless they are shared.
+    pub fn into_values(self) -> Vec<f32> {
+        Arc::try_unwrap(self.values).unwrap_or_else(|shared| shared.to_vec())
     }
 
     /// The number of values.
@@ -126,41 +160,90 @@ fn add_param_grad(sink: &Option<GradSink>, range: &Range<usize>, g: &[f32]) {
 /// A tape-free handle on a tensor: its id keys the gradient (dfdx keeps its ghost type private).
 type Ghost = Tensor<(usize,), f32, Cpu, NoneTape>;
 
-/// Takes the gradient of an output produced by one of these operations (only its producer reads
-/// it, so it is moved out rather than copied).
-fn take_grad(grads: &mut Gradients<f32, Cpu>, t: &Ghost) -> Result<Vec<f32>, CpuError> {
-    Ok(std::mem::take(&mut **grads.get_or_alloc_mut(t)?))
+/// An empty tensor with a fresh id: an activation's key.
+fn new_key(device: &Cpu) -> Ghost {
+    device.tensor_from_vec(Vec::new(), (0,))
 }
 
-fn add_grad(grads: &mut Gradients<f32, Cpu>, t: &Ghost, g: &[f32]) -> Result<(), CpuError> {
-    let dst = grads.get_or_alloc_mut(t)?;
-    dst.iter_mut().zip(g).for_each(|(a, b)| *a += b);
+/// Takes the gradient of an activation of `len` values out of `grads` (only its producer reads
+/// it, so it is moved rather than copied); zeros if no consumer wrote one.
+fn take_grad(
+    grads: &mut Gradients<f32, Cpu>,
+    key: &Ghost,
+    len: usize,
+) -> Result<Vec<f32>, CpuError> {
+    let g = std::mem::take(&mut **grads.get_or_alloc_mut(key)?);
+    Ok(if g.len() == len { g } else { vec![0.0; len] })
+}
+
+/// Adds `g` to the gradient of the activation `key`; the first gradient is moved in.
+fn add_grad(grads: &mut Gradients<f32, Cpu>, key: &Ghost, g: Vec<f32>) -> Result<(), CpuError> {
+    let dst = grads.get_or_alloc_mut(key)?;
+    if dst.is_empty() {
+        **dst = g;
+    } else {
+        dst.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+    }
     Ok(())
 }
 
-/// Wraps `out` (computed from `x`) as a tensor on `x`'s tape, with `backward(dy) -> dx`
-/// (`None`: no input gradient) run on the backward pass.
+/// Wraps `out` (computed from `x`) as the activation of shape `shape` on `x`'s tape, with
+/// `backward(dy) -> dx` (`None`: no input gradient) run on the backward pass.
 fn unary_op<T: Tape<f32, Cpu>>(
     x: Act<T>,
-    out: Vec<f32>,
+    out: impl Into<Arc<Vec<f32>>>,
     shape: [usize; 4],
     backward: impl FnOnce(Vec<f32>) -> Option<Vec<f32>> + 'static,
 ) -> Act<T> {
-    let (xt, mut tape) = x.tensor.split_tape();
+    let (xk, mut tape) = x.key.split_tape();
+    let key = new_key(xk.device());
+    let out = out.into();
     let len = out.len();
-    let out = xt.device().tensor_from_vec(out, (len,));
     if T::OWNS_TAPE {
-        let (xg, og) = (xt, out.clone());
+        let ok = key.clone();
         tape.add_backward_op(move |grads| {
-            let dy = take_grad(grads, &og)?;
-            if let Some(dx) = backward(dy) {
-                add_grad(grads, &xg, &dx)?;
+            let dy = take_grad(grads, &ok, len)?;
+            match backward(dy) {
+                Some(dx) => add_grad(grads, &xk, dx),
+                None => Ok(()),
             }
-            Ok(())
         });
     }
     Act {
-        tensor: out.put_tape(tape),
+        values: out,
+        key: key.put_tape(tape),
+        shape,
+        requires_grad: true,
+    }
+}
+
+/// Wraps `out` (computed from `a` and `b`) as an activation on their merged tapes, with
+/// `backward(dy) -> (da, db)` run on the backward pass.
+fn binary_op<T: Tape<f32, Cpu>>(
+    a: Act<T>,
+    b: Act<T>,
+    out: impl Into<Arc<Vec<f32>>>,
+    shape: [usize; 4],
+    backward: impl FnOnce(Vec<f32>) -> (Vec<f32>, Vec<f32>) + 'static,
+) -> Act<T> {
+    let (ak, tape_a) = a.key.split_tape();
+    let (bk, tape_b) = b.key.split_tape();
+    let mut tape = tape_a.merge(tape_b);
+    let key = new_key(ak.device());
+    let out = out.into();
+    let len = out.len();
+    if T::OWNS_TAPE {
+        let ok = key.clone();
+        tape.add_backward_op(move |grads| {
+            let dy = take_grad(grads, &ok, len)?;
+            let (da, db) = backward(dy);
+            add_grad(grads, &ak, da)?;
+            add_grad(grads, &bk, db)
+        });
+    }
+    Act {
+        values: out,
+        key: key.put_tape(tape),
         shape,
         requires_grad: true,
     }
@@ -231,7 +314,7 @@ pub fn conv2d<T: Tape<f32, Cpu>>(
     );
     let geo = spec.geometry(n, (h, w));
     let (ho, wo) = geo.out_hw().expect("conv2d: input smaller than the kernel");
-    let xs = Arc::new(x.values());
+    let xs = x.values.clone();
     let out = kernels::conv2d_forward(
         &geo,
         &xs,
@@ -288,7 +371,7 @@ pub fn max_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
     let (ho, wo) = geo
         .out_hw()
         .expect("max_pool2d: input smaller than the window");
-    let (out, arg) = kernels::max_pool_forward(&geo, &x.values());
+    let (out, arg) = kernels::max_pool_forward(&geo, x.values());
     unary_op(x, out, [n, c, ho, wo], move |dy| {
         Some(kernels::max_pool_backward(&geo, &arg, &dy))
     })
@@ -304,7 +387,7 @@ pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
     let (ho, wo) = geo
         .out_hw()
         .expect("avg_pool2d: input smaller than the window");
-    let out = kernels::avg_pool_forward(&geo, &x.values());
+    let out = kernels::avg_pool_forward(&geo, x.values());
     unary_op(x, out, [n, c, ho, wo], move |dy| {
         Some(kernels::avg_pool_backward(&geo, &dy))
     })
@@ -317,8 +400,8 @@ pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
 pub fn global_avg_pool<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
     let [n, c, h, w] = x.shape;
     let p = h * w;
-    let xs = x.values();
-    let out: Vec<f32> = xs
+    let out: Vec<f32> = x
+        .values()
         .chunks(p)
         .map(|plane| plane.iter().sum::<f32>() / p as f32)
         .collect();
@@ -343,15 +426,12 @@ pub fn flatten<T>(x: Act<T>) -> Act<T> {
     }
 }
 
-/// ReLU, dfdx's own operation.
+/// ReLU: `max(x, 0)`; the gradient is 1 for `x > 0` and 0 elsewhere.
 ///
 /// # Shapes
 /// Unchanged.
 pub fn relu<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
-    Act {
-        tensor: dfdx::tensor_ops::relu(x.tensor),
-        ..x
-    }
+    activation(x, Activation::Relu)
 }
 
 /// ReLU6: `min(max(x, 0), 6)`; the gradient is 1 strictly inside (0, 6) and 0 elsewhere.
@@ -359,15 +439,34 @@ pub fn relu<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
 /// # Shapes
 /// Unchanged.
 pub fn relu6<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
-    let xs = x.values();
-    let out: Vec<f32> = xs.iter().map(|v| v.clamp(0.0, 6.0)).collect();
+    activation(x, Activation::Relu6)
+}
+
+/// `act` element-wise. The backward pass reads the output: for ReLU and ReLU6 the derivative is
+/// 1 exactly where the output lies strictly inside the clipping range.
+///
+/// # Shapes
+/// Unchanged.
+pub fn activation<T: Tape<f32, Cpu>>(x: Act<T>, act: Activation) -> Act<T> {
+    if act == Activation::Identity {
+        return x;
+    }
+    let out = Arc::new(kernels::activation_forward(x.values(), act));
+    let (kept, shape) = (out.clone(), x.shape);
+    unary_op(x, out, shape, move |dy| {
+        Some(kernels::activation_backward(&kept, dy, act))
+    })
+}
+
+/// Multiplication by a constant `k`.
+///
+/// # Shapes
+/// Unchanged.
+pub fn scale<T: Tape<f32, Cpu>>(x: Act<T>, k: f32) -> Act<T> {
+    let out: Vec<f32> = x.values().iter().map(|v| v * k).collect();
     let shape = x.shape;
     unary_op(x, out, shape, move |mut dy| {
-        dy.iter_mut().zip(&xs).for_each(|(g, v)| {
-            if *v <= 0.0 || *v >= 6.0 {
-                *g = 0.0
-            }
-        });
+        dy.iter_mut().for_each(|g| *g *= k);
         Some(dy)
     })
 }
@@ -378,9 +477,9 @@ pub fn relu6<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
 /// Unchanged.
 pub fn dropout<T: Tape<f32, Cpu>>(x: Act<T>, p: f32, rng: &mut Rng) -> Act<T> {
     let xs = x.values();
-    let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
+    let keep = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
     let mask: Vec<f32> = (0..xs.len())
-        .map(|_| if rng.uniform() < p as f64 { 0.0 } else { scale })
+        .map(|_| if rng.uniform() < p as f64 { 0.0 } else { keep })
         .collect();
     let out: Vec<f32> = xs.iter().zip(&mask).map(|(a, m)| a * m).collect();
     let shape = x.shape;
@@ -409,46 +508,31 @@ pub fn concat_channels<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
         out.extend_from_slice(&av[i * c1 * p..(i + 1) * c1 * p]);
         out.extend_from_slice(&bv[i * c2 * p..(i + 1) * c2 * p]);
     }
-    let (at, tape_a) = a.tensor.split_tape();
-    let (bt, tape_b) = b.tensor.split_tape();
-    let mut tape = tape_a.merge(tape_b);
-    let len = out.len();
-    let out = at.device().tensor_from_vec(out, (len,));
-    if T::OWNS_TAPE {
-        let (ag, bg, og) = (at, bt, out.clone());
-        tape.add_backward_op(move |grads| {
-            let dy = take_grad(grads, &og)?;
-            let (mut da, mut db) = (
-                Vec::with_capacity(n * c1 * p),
-                Vec::with_capacity(n * c2 * p),
-            );
-            for i in 0..n {
-                let s = &dy[i * (c1 + c2) * p..(i + 1) * (c1 + c2) * p];
-                da.extend_from_slice(&s[..c1 * p]);
-                db.extend_from_slice(&s[c1 * p..]);
-            }
-            add_grad(grads, &ag, &da)?;
-            add_grad(grads, &bg, &db)
-        });
-    }
-    Act {
-        tensor: out.put_tape(tape),
-        shape: [n, c1 + c2, h, w],
-        requires_grad: true,
-    }
+    binary_op(a, b, out, [n, c1 + c2, h, w], move |dy| {
+        let (mut da, mut db) = (
+            Vec::with_capacity(n * c1 * p),
+            Vec::with_capacity(n * c2 * p),
+        );
+        for s in dy.chunks(((c1 + c2) * p).max(1)) {
+            da.extend_from_slice(&s[..c1 * p]);
+            db.extend_from_slice(&s[c1 * p..]);
+        }
+        (da, db)
+    })
 }
 
-/// Element-wise sum (residual connections), dfdx's own `+`.
+/// Element-wise sum (residual connections), then `act` in the same pass.
 ///
 /// # Shapes
 /// `[N, C, H, W]`, `[N, C, H, W]` → `[N, C, H, W]`.
-pub fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
+pub fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>, act: Activation) -> Act<T> {
     assert_eq!(a.shape, b.shape, "add: shapes differ");
-    Act {
-        tensor: a.tensor + b.tensor,
-        shape: a.shape,
-        requires_grad: true,
-    }
+    let out = Arc::new(kernels::add_forward(a.values(), b.values(), act));
+    let (kept, shape) = (out.clone(), a.shape);
+    binary_op(a, b, out, shape, move |dy| {
+        let db = kernels::activation_backward(&kept, dy, act);
+        (db.clone(), db)
+    })
 }
 
 /// Fully connected layer `y = x Wᵀ + b`, weight `O × I` (PyTorch's layout) at `weight`, bias `O`.
@@ -471,7 +555,7 @@ pub fn linear<T: Tape<f32, Cpu>>(
         "linear: input has {} features, the layer expects {i_f}",
         x.len() / n.max(1)
     );
-    let xs = Arc::new(x.values());
+    let xs = x.values.clone();
     let wv = store.slice(&weight);
     let mut out = vec![0.0f32; n * o_f];
     for row in out.chunks_mut(o_f) {
@@ -546,7 +630,7 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
 ) -> Act<T> {
     let [n, c, h, w] = x.shape;
     let p = h * w;
-    let xs = x.values();
+    let xs = x.values.clone();
     let (mean, inv_std): (Vec<f32>, Vec<f32>) = if training {
         let (mean, var) = kernels::channel_moments(&xs, n, c, p);
         let m = (n * p) as f64;
@@ -618,7 +702,7 @@ pub fn cross_entropy<T: Tape<f32, Cpu>>(
         losses.push((s.ln() + mx as f64 - row[y as usize] as f64) as f32);
     }
     let mean = (losses.iter().map(|&l| l as f64).sum::<f64>() / n.max(1) as f64) as f32;
-    let (zt, mut tape) = logits.tensor.split_tape();
+    let (zt, mut tape) = logits.key.split_tape();
     let out = zt.device().tensor_from_vec(vec![mean], ());
     if T::OWNS_TAPE {
         let (zg, og) = (zt, out.clone());
@@ -630,8 +714,33 @@ pub fn cross_entropy<T: Tape<f32, Cpu>>(
                 row[y as usize] -= 1.0;
                 row.iter_mut().for_each(|v| *v *= g / n as f32);
             }
-            add_grad(grads, &zg, &dz)
+            add_grad(grads, &zg, dz)
         });
     }
     (out.put_tape(tape), losses)
+}
+
+/// The scalar `Σ rᵢ · xᵢ` on the tape: a linear probe whose gradient with respect to `x` is `r`
+/// (gradient checks use it as their loss).
+///
+/// # Shapes
+/// `[N, C, H, W]` and `r` of the same length → scalar.
+pub fn dot<T: Tape<f32, Cpu>>(x: Act<T>, r: &[f32]) -> Tensor<(), f32, Cpu, T> {
+    assert_eq!(x.len(), r.len(), "dot: lengths differ");
+    let value = x
+        .values()
+        .iter()
+        .zip(r)
+        .map(|(&a, &b)| a as f64 * b as f64)
+        .sum::<f64>() as f32;
+    let (xk, mut tape) = x.key.split_tape();
+    let out = xk.device().tensor_from_vec(vec![value], ());
+    if T::OWNS_TAPE {
+        let (og, r) = (out.clone(), r.to_vec());
+        tape.add_backward_op(move |grads| {
+            let g = grads.get_or_alloc_mut(&og)?[0];
+            add_grad(grads, &xk, r.iter().map(|v| v * g).collect())
+        });
+    }
+    out.put_tape(tape)
 }

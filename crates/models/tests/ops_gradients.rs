@@ -38,20 +38,16 @@ fn run(
     let store = ParamStore::with_grad(Arc::new(params.to_vec()));
     let mut input = Act::<T>::input(&dev, x.to_vec(), shape);
     input.requires_grad = true;
-    let leaf = input.tensor.retaped::<NoneTape>();
+    let leaf = input.key();
     let out = f(input, &store);
-    let n = out.len();
-    assert_eq!(n, r.len());
-    let rt = dev.tensor_from_vec(r.to_vec(), (n,));
-    let value = (out.tensor * rt).sum::<(), _>();
+    assert_eq!(out.len(), r.len());
+    let value = ops::dot(out, r);
     let v = value.as_vec()[0] as f64;
-    let grads = value.backward();
-    let gx = grads.get(&leaf).as_vec();
+    let mut grads = value.backward();
+    let gx = leaf.gradient(&mut grads).unwrap();
     let gp = store.grad.as_ref().unwrap().borrow().clone();
     (v, gx, gp)
 }
-
-use dfdx::prelude::{SumTo, TensorFromVec};
 
 fn check(
     name: &str,
@@ -270,23 +266,23 @@ fn small_ops_gradient_match_finite_differences() {
     let len = 36;
     check(
         "relu6",
-        &|x: Act<T>, _: &ParamStore| {
-            let Act {
-                tensor,
-                shape,
-                requires_grad,
-            } = x;
-            ops::relu6(Act {
-                tensor: tensor * 8.0,
-                shape,
-                requires_grad,
-            })
-        },
+        &|x: Act<T>, _: &ParamStore| ops::relu6(ops::scale(x, 8.0)),
         shape,
         0,
         len,
         3,
     );
+    for act in [Activation::Identity, Activation::Relu, Activation::Relu6] {
+        // Two uses of one input: its gradient is moved in once, then added to.
+        check(
+            &format!("add then {act:?}"),
+            &move |x: Act<T>, _: &ParamStore| ops::add(ops::scale(x.branch(), 7.0), x, act),
+            shape,
+            0,
+            len,
+            9,
+        );
+    }
     check(
         "global_avg_pool",
         &|x: Act<T>, _: &ParamStore| ops::global_avg_pool(x),
@@ -357,9 +353,8 @@ fn batch_norm_updates_running_statistics_like_pytorch() {
     let store = ParamStore::new(Arc::new(vec![1.0, 0.0]));
     let x = Act::<NoneTape>::input(&dev, vec![1.0, 2.0, 3.0, 6.0], [2, 1, 1, 2]);
     let mut st = BatchNormState::new(1);
-    let y = ops::batch_norm2d(x, 0..1, 1..2, &mut st, true, Activation::Identity, &store)
-        .tensor
-        .as_vec();
+    let y =
+        ops::batch_norm2d(x, 0..1, 1..2, &mut st, true, Activation::Identity, &store).into_values();
     // mean 3, biased var 3.5, unbiased 14/3.
     assert!((st.running_mean[0] - 0.3).abs() < 1e-6);
     assert!((st.running_var[0] - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-5);

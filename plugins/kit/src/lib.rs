@@ -395,7 +395,7 @@ impl<N: Network> Model for OpsModel<N> {
         let shape = self.batch_shape(inputs)?;
         let store = ParamStore::new(self.params.clone());
         let x = Act::<NoneTape>::input(&self.device, inputs.to_vec(), shape);
-        Ok(self.net.forward(x, &store, self.training).tensor.as_vec())
+        Ok(self.net.forward(x, &store, self.training).into_values())
     }
 
     /// # Shapes

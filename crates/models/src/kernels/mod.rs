@@ -13,7 +13,8 @@ use rayon::prelude::*;
 mod norm;
 pub use norm::Activation;
 pub(crate) use norm::{
-    batch_norm_backward, batch_norm_forward, channel_moments, BatchNormCoefficients,
+    activation_backward, activation_forward, add_forward, batch_norm_backward, batch_norm_forward,
+    channel_moments, BatchNormCoefficients,
 };
 
 thread_local! {

@@ -1,5 +1,5 @@
 //! Batch normalisation over `N × C × P` buffers (`P` = H·W), with an optional activation fused
-//! into the same pass.
+//! into the same pass; the activations alone and fused into a residual sum.
 //!
 //! Statistics are reduced per channel in parallel: f32 with 16 independent lanes inside a plane
 //! (so the loops vectorise), f64 across planes, the variance in a second pass around the mean.
@@ -39,6 +39,58 @@ impl Activation {
             Activation::Relu6 => v > 0.0 && v < 6.0,
         }
     }
+}
+
+/// Values per parallel task of the element-wise passes.
+const ELEMENTWISE_CHUNK: usize = 1 << 15;
+
+/// `act(x)` element-wise, in parallel.
+pub(crate) fn activation_forward(x: &[f32], act: Activation) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(x.par_chunks(ELEMENTWISE_CHUNK))
+        .for_each(|(o, x)| match act {
+            Activation::Identity => o.copy_from_slice(x),
+            Activation::Relu => affine(o, x, |v| v.max(0.0)),
+            Activation::Relu6 => affine(o, x, |v| v.clamp(0.0, 6.0)),
+        });
+    out
+}
+
+/// `act(a + b)` element-wise, in parallel.
+pub(crate) fn add_forward(a: &[f32], b: &[f32], act: Activation) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "add_forward: lengths differ");
+    let mut out = vec![0.0f32; a.len()];
+    out.par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(a.par_chunks(ELEMENTWISE_CHUNK))
+        .zip(b.par_chunks(ELEMENTWISE_CHUNK))
+        .for_each(|((o, a), b)| {
+            let pairs = o.iter_mut().zip(a.iter().zip(b));
+            match act {
+                Activation::Identity => pairs.for_each(|(o, (a, b))| *o = a + b),
+                Activation::Relu => pairs.for_each(|(o, (a, b))| *o = (a + b).max(0.0)),
+                Activation::Relu6 => pairs.for_each(|(o, (a, b))| *o = (a + b).clamp(0.0, 6.0)),
+            }
+        });
+    out
+}
+
+/// The gradient through `act` given its output `y`: `dy` where the derivative is 1, else 0.
+/// (For ReLU and ReLU6 the output lies strictly inside the clipping range exactly where the
+/// input does.)
+pub(crate) fn activation_backward(y: &[f32], mut dy: Vec<f32>, act: Activation) -> Vec<f32> {
+    if act != Activation::Identity {
+        dy.par_chunks_mut(ELEMENTWISE_CHUNK)
+            .zip(y.par_chunks(ELEMENTWISE_CHUNK))
+            .for_each(|(g, y)| {
+                g.iter_mut().zip(y).for_each(|(g, &y)| {
+                    if !act.passes(y) {
+                        *g = 0.0
+                    }
+                })
+            });
+    }
+    dy
 }
 
 const LANES: usize = 16;
