@@ -12,10 +12,12 @@ use crate::ops::{self, Act, Activation, BatchNormState, Conv2dSpec, ParamStore, 
 /// One layer; containers hold sub-sequences.
 #[derive(Debug, Clone)]
 pub(crate) enum Layer {
+    /// Convolution, then `act` on its output (the builder folds a ReLU that follows).
     Conv {
         spec: Conv2dSpec,
         weight: Range<usize>,
         bias: Option<Range<usize>>,
+        act: Activation,
     },
     /// BatchNorm, then `act` in the same pass (the builder folds a ReLU or ReLU6 that follows).
     BatchNorm {
@@ -150,7 +152,12 @@ impl NetBuilder {
         let fan_in = (c / groups * kernel * kernel) as f64;
         let weight = self.uniform(spec.weight_len(), 1.0 / fan_in.sqrt());
         let bias = bias.then(|| self.uniform(out, 1.0 / fan_in.sqrt()));
-        self.layers.push(Layer::Conv { spec, weight, bias });
+        self.layers.push(Layer::Conv {
+            spec,
+            weight,
+            bias,
+            act: Activation::Identity,
+        });
         self.shape = [out, ho, wo];
         Ok(())
     }
@@ -167,10 +174,12 @@ impl NetBuilder {
         });
     }
 
-    /// Appends `act`, folded into the BatchNorm just before it when there is one.
+    /// Appends `act`, folded into the convolution or BatchNorm just before it when there is one.
     fn activation(&mut self, act: Activation, alone: Layer) {
         match self.layers.last_mut() {
-            Some(Layer::BatchNorm { act: fused, .. }) if *fused == Activation::Identity => {
+            Some(Layer::BatchNorm { act: fused, .. } | Layer::Conv { act: fused, .. })
+                if *fused == Activation::Identity =>
+            {
                 *fused = act
             }
             _ => self.layers.push(alone),
@@ -359,9 +368,12 @@ pub(crate) fn forward<T: Tape<f32, Cpu>>(
 ) -> Act<T> {
     for layer in layers.iter_mut() {
         x = match layer {
-            Layer::Conv { spec, weight, bias } => {
-                ops::conv2d(x, spec, weight.clone(), bias.clone(), ctx.store)
-            }
+            Layer::Conv {
+                spec,
+                weight,
+                bias,
+                act,
+            } => ops::conv2d_activated(x, spec, weight.clone(), bias.clone(), *act, ctx.store),
             Layer::BatchNorm {
                 gamma,
                 beta,

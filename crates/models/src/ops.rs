@@ -150,10 +150,7 @@ impl ParamStore {
 fn add_param_grad(sink: &Option<GradSink>, range: &Range<usize>, g: &[f32]) {
     if let Some(sink) = sink {
         let mut s = sink.borrow_mut();
-        s[range.clone()]
-            .iter_mut()
-            .zip(g)
-            .for_each(|(a, b)| *a += b);
+        kernels::add_assign(&mut s[range.clone()], g);
     }
 }
 
@@ -182,7 +179,7 @@ fn add_grad(grads: &mut Gradients<f32, Cpu>, key: &Ghost, g: Vec<f32>) -> Result
     if dst.is_empty() {
         **dst = g;
     } else {
-        dst.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+        kernels::add_assign(dst, &g);
     }
     Ok(())
 }
@@ -306,6 +303,21 @@ pub fn conv2d<T: Tape<f32, Cpu>>(
     bias: Option<Range<usize>>,
     store: &ParamStore,
 ) -> Act<T> {
+    conv2d_activated(x, spec, weight, bias, Activation::Identity, store)
+}
+
+/// [`conv2d`], then `act` applied in place on its output (SqueezeNet's convolution → ReLU).
+///
+/// # Shapes
+/// As [`conv2d`].
+pub fn conv2d_activated<T: Tape<f32, Cpu>>(
+    x: Act<T>,
+    spec: &Conv2dSpec,
+    weight: Range<usize>,
+    bias: Option<Range<usize>>,
+    act: Activation,
+    store: &ParamStore,
+) -> Act<T> {
     let [n, c, h, w] = x.shape;
     assert_eq!(
         c, spec.in_channels,
@@ -315,19 +327,26 @@ pub fn conv2d<T: Tape<f32, Cpu>>(
     let geo = spec.geometry(n, (h, w));
     let (ho, wo) = geo.out_hw().expect("conv2d: input smaller than the kernel");
     let xs = x.values.clone();
-    let out = kernels::conv2d_forward(
+    let mut out = kernels::conv2d_forward(
         &geo,
         &xs,
         store.slice(&weight),
         bias.as_ref().map(|b| store.slice(b)),
     );
-    let need_dx = x.requires_grad;
+    kernels::activation_in_place(&mut out, act);
+    let out = Arc::new(out);
+    let kept = (act != Activation::Identity).then(|| out.clone());
+    let (need_dx, o) = (x.requires_grad, spec.out_channels);
     let (values, sink) = (store.values.clone(), store.grad.clone());
-    unary_op(x, out, [n, spec.out_channels, ho, wo], move |dy| {
-        let (dx, dw, db) =
-            kernels::conv2d_backward(&geo, &xs, &values[weight.clone()], &dy, need_dx);
+    unary_op(x, out, [n, o, ho, wo], move |dy| {
+        let dy = match &kept {
+            Some(y) => kernels::activation_backward(y, dy, act),
+            None => dy,
+        };
+        let (dx, dw) = kernels::conv2d_backward(&geo, &xs, &values[weight.clone()], &dy, need_dx);
         add_param_grad(&sink, &weight, &dw);
         if let Some(b) = &bias {
+            let db = kernels::bias_gradient(&dy, n, o, ho * wo);
             add_param_grad(&sink, b, &db);
         }
         need_dx.then_some(dx)

@@ -147,11 +147,17 @@ fn conv2d_gradient_matches_finite_differences() {
         let (ho, wo) = spec.geometry(n, (h, w)).out_hw().unwrap();
         let wl = spec.weight_len();
         let np = wl + if bias { cout } else { 0 };
+        // Every third case with a fused ReLU, every fifth with a fused ReLU6.
+        let act = match case {
+            c if c % 3 == 2 => Activation::Relu,
+            c if c % 5 == 4 => Activation::Relu6,
+            _ => Activation::Identity,
+        };
         let f = move |x: Act<T>, s: &ParamStore| {
-            ops::conv2d(x, &spec, 0..wl, bias.then_some(wl..wl + cout), s)
+            ops::conv2d_activated(x, &spec, 0..wl, bias.then_some(wl..wl + cout), act, s)
         };
         check(
-            &format!("conv2d {spec:?}"),
+            &format!("conv2d {spec:?} then {act:?}"),
             &f,
             [n, cin, h, w],
             np,

@@ -10,11 +10,46 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+/// Defines a kernel function twice over: compiled for AVX-512 (or AVX2 with FMA) and for the
+/// baseline, with the choice made at run time from what the CPU has. The body is inlined into
+/// each copy, so its loops vectorise with the widest registers available. Call such kernels
+/// inside each parallel task. Results do not depend on the copy chosen: Rust neither reassociates
+/// nor contracts floating-point operations.
+macro_rules! multiversioned {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: this CPU has the features `avx512` is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: this CPU has the features `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+
 mod norm;
 pub use norm::Activation;
 pub(crate) use norm::{
-    activation_backward, activation_forward, add_forward, batch_norm_backward, batch_norm_forward,
-    channel_moments, BatchNormCoefficients,
+    activation_backward, activation_forward, activation_in_place, add_forward, batch_norm_backward,
+    batch_norm_forward, channel_moments, channel_sums, BatchNormCoefficients,
 };
 
 thread_local! {
@@ -187,55 +222,58 @@ impl ConvGeometry {
     }
 }
 
-/// im2col of samples `x` (`ns × C × H × W`) for group `g` into `col` (`Cg·k·k × ns·P` row-major).
-fn im2col(geo: &ConvGeometry, x: &[f32], ns: usize, g: usize, col: &mut [f32]) {
-    let (h, w) = geo.in_hw;
-    let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let p = ho * wo;
-    let cols = ns * p;
-    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
-    let plane = h * w;
-    let sample = geo.in_channels * plane;
-    for c in 0..geo.cg() {
-        let ch = g * geo.cg() + c;
-        for ki in 0..k {
-            for kj in 0..k {
-                let row = (c * k + ki) * k + kj;
-                let dst_row = &mut col[row * cols..(row + 1) * cols];
-                for n in 0..ns {
-                    let src = &x[n * sample + ch * plane..n * sample + (ch + 1) * plane];
-                    let dst = &mut dst_row[n * p..(n + 1) * p];
-                    if geo.is_pointwise() {
-                        dst.copy_from_slice(src);
-                        continue;
-                    }
-                    for oy in 0..ho {
-                        let iy = (oy * s + ki * d) as isize - pad;
-                        let drow = &mut dst[oy * wo..(oy + 1) * wo];
-                        if iy < 0 || iy >= h as isize {
-                            drow.fill(0.0);
+multiversioned! {
+    /// im2col of samples `x` (`ns × C × H × W`) for group `g` into `col` (`Cg·k·k × ns·P` row-major).
+    fn im2col(geo: &ConvGeometry, x: &[f32], ns: usize, g: usize, col: &mut [f32]) {
+        let (h, w) = geo.in_hw;
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let p = ho * wo;
+        let cols = ns * p;
+        let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
+        let plane = h * w;
+        let sample = geo.in_channels * plane;
+        for c in 0..geo.cg() {
+            let ch = g * geo.cg() + c;
+            for ki in 0..k {
+                for kj in 0..k {
+                    let row = (c * k + ki) * k + kj;
+                    let dst_row = &mut col[row * cols..(row + 1) * cols];
+                    for n in 0..ns {
+                        let src = &x[n * sample + ch * plane..n * sample + (ch + 1) * plane];
+                        let dst = &mut dst_row[n * p..(n + 1) * p];
+                        if geo.is_pointwise() {
+                            dst.copy_from_slice(src);
                             continue;
                         }
-                        let srow = &src[iy as usize * w..(iy as usize + 1) * w];
-                        let off = (kj * d) as isize - pad;
-                        if s == 1 {
-                            // ix = ox + off: zero the out-of-range ends, copy the middle.
-                            let lo = (-off).clamp(0, wo as isize) as usize;
-                            let hi = (w as isize - off).clamp(lo as isize, wo as isize) as usize;
-                            drow[..lo].fill(0.0);
-                            drow[hi..].fill(0.0);
-                            if hi > lo {
-                                let a = (lo as isize + off) as usize;
-                                drow[lo..hi].copy_from_slice(&srow[a..a + (hi - lo)]);
+                        for oy in 0..ho {
+                            let iy = (oy * s + ki * d) as isize - pad;
+                            let drow = &mut dst[oy * wo..(oy + 1) * wo];
+                            if iy < 0 || iy >= h as isize {
+                                drow.fill(0.0);
+                                continue;
                             }
-                        } else {
-                            for (ox, v) in drow.iter_mut().enumerate() {
-                                let ix = (ox * s) as isize + off;
-                                *v = if ix >= 0 && ix < w as isize {
-                                    srow[ix as usize]
-                                } else {
-                                    0.0
-                                };
+                            let srow = &src[iy as usize * w..(iy as usize + 1) * w];
+                            let off = (kj * d) as isize - pad;
+                            if s == 1 {
+                                // ix = ox + off: zero the out-of-range ends, copy the middle.
+                                let lo = (-off).clamp(0, wo as isize) as usize;
+                                let hi =
+                                    (w as isize - off).clamp(lo as isize, wo as isize) as usize;
+                                drow[..lo].fill(0.0);
+                                drow[hi..].fill(0.0);
+                                if hi > lo {
+                                    let a = (lo as isize + off) as usize;
+                                    drow[lo..hi].copy_from_slice(&srow[a..a + (hi - lo)]);
+                                }
+                            } else {
+                                for (ox, v) in drow.iter_mut().enumerate() {
+                                    let ix = (ox * s) as isize + off;
+                                    *v = if ix >= 0 && ix < w as isize {
+                                        srow[ix as usize]
+                                    } else {
+                                        0.0
+                                    };
+                                }
                             }
                         }
                     }
@@ -245,53 +283,56 @@ fn im2col(geo: &ConvGeometry, x: &[f32], ns: usize, g: usize, col: &mut [f32]) {
     }
 }
 
-/// col2im: accumulates `col` (`Cg·k·k × ns·P`) of group `g` into `dx` (`ns × C × H × W`).
-fn col2im(geo: &ConvGeometry, col: &[f32], ns: usize, g: usize, dx: &mut [f32]) {
-    let (h, w) = geo.in_hw;
-    let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let p = ho * wo;
-    let cols = ns * p;
-    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
-    let plane = h * w;
-    let sample = geo.in_channels * plane;
-    for c in 0..geo.cg() {
-        let ch = g * geo.cg() + c;
-        for ki in 0..k {
-            for kj in 0..k {
-                let row = (c * k + ki) * k + kj;
-                let src_row = &col[row * cols..(row + 1) * cols];
-                for n in 0..ns {
-                    let dst = &mut dx[n * sample + ch * plane..n * sample + (ch + 1) * plane];
-                    let src = &src_row[n * p..(n + 1) * p];
-                    if geo.is_pointwise() {
-                        dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
-                        continue;
-                    }
-                    for oy in 0..ho {
-                        let iy = (oy * s + ki * d) as isize - pad;
-                        if iy < 0 || iy >= h as isize {
+multiversioned! {
+    /// col2im: accumulates `col` (`Cg·k·k × ns·P`) of group `g` into `dx` (`ns × C × H × W`).
+    fn col2im(geo: &ConvGeometry, col: &[f32], ns: usize, g: usize, dx: &mut [f32]) {
+        let (h, w) = geo.in_hw;
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let p = ho * wo;
+        let cols = ns * p;
+        let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
+        let plane = h * w;
+        let sample = geo.in_channels * plane;
+        for c in 0..geo.cg() {
+            let ch = g * geo.cg() + c;
+            for ki in 0..k {
+                for kj in 0..k {
+                    let row = (c * k + ki) * k + kj;
+                    let src_row = &col[row * cols..(row + 1) * cols];
+                    for n in 0..ns {
+                        let dst = &mut dx[n * sample + ch * plane..n * sample + (ch + 1) * plane];
+                        let src = &src_row[n * p..(n + 1) * p];
+                        if geo.is_pointwise() {
+                            dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
                             continue;
                         }
-                        let drow = &mut dst[iy as usize * w..(iy as usize + 1) * w];
-                        let srow = &src[oy * wo..(oy + 1) * wo];
-                        let off = (kj * d) as isize - pad;
-                        if s == 1 {
-                            // ix = ox + off: add the in-range middle as one slice.
-                            let lo = (-off).clamp(0, wo as isize) as usize;
-                            let hi = (w as isize - off).clamp(lo as isize, wo as isize) as usize;
-                            if hi > lo {
-                                let a = (lo as isize + off) as usize;
-                                drow[a..a + (hi - lo)]
-                                    .iter_mut()
-                                    .zip(&srow[lo..hi])
-                                    .for_each(|(x, v)| *x += v);
+                        for oy in 0..ho {
+                            let iy = (oy * s + ki * d) as isize - pad;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
                             }
-                            continue;
-                        }
-                        for (ox, v) in srow.iter().enumerate() {
-                            let ix = (ox * s) as isize + off;
-                            if ix >= 0 && ix < w as isize {
-                                drow[ix as usize] += v;
+                            let drow = &mut dst[iy as usize * w..(iy as usize + 1) * w];
+                            let srow = &src[oy * wo..(oy + 1) * wo];
+                            let off = (kj * d) as isize - pad;
+                            if s == 1 {
+                                // ix = ox + off: add the in-range middle as one slice.
+                                let lo = (-off).clamp(0, wo as isize) as usize;
+                                let hi =
+                                    (w as isize - off).clamp(lo as isize, wo as isize) as usize;
+                                if hi > lo {
+                                    let a = (lo as isize + off) as usize;
+                                    drow[a..a + (hi - lo)]
+                                        .iter_mut()
+                                        .zip(&srow[lo..hi])
+                                        .for_each(|(x, v)| *x += v);
+                                }
+                                continue;
+                            }
+                            for (ox, v) in srow.iter().enumerate() {
+                                let ix = (ox * s) as isize + off;
+                                if ix >= 0 && ix < w as isize {
+                                    drow[ix as usize] += v;
+                                }
                             }
                         }
                     }
@@ -400,15 +441,15 @@ pub fn conv2d_forward(
     out
 }
 
-/// Gradients of a convolution: returns `(dx, dweight, dbias)` for the output gradient `dy`.
-/// `dx` is skipped (empty) when `need_dx` is false.
+/// Gradients of a convolution: returns `(dx, dweight)` for the output gradient `dy` (the bias
+/// gradient is [`bias_gradient`]). `dx` is skipped (empty) when `need_dx` is false.
 pub fn conv2d_backward(
     geo: &ConvGeometry,
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
     need_dx: bool,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+) -> (Vec<f32>, Vec<f32>) {
     let (ho, wo) = geo.out_hw().expect("checked geometry");
     let p = ho * wo;
     let o = geo.out_channels;
@@ -418,24 +459,16 @@ pub fn conv2d_backward(
     } else {
         Vec::new()
     };
-    let mut dbias = vec![0.0f32; o];
-    for n in 0..geo.batch {
-        for ch in 0..o {
-            dbias[ch] += dy[(n * o + ch) * p..(n * o + ch + 1) * p]
-                .iter()
-                .sum::<f32>();
-        }
-    }
     if geo.batch == 0 || p == 0 {
-        return (dx, vec![0.0; weight.len()], dbias);
+        return (dx, vec![0.0; weight.len()]);
     }
     if geo.is_depthwise() {
         let dw = depthwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
-        return (dx, dw, dbias);
+        return (dx, dw);
     }
     if geo.is_direct_pointwise(p) {
         let dw = pointwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
-        return (dx, dw, dbias);
+        return (dx, dw);
     }
     let ns = geo.samples_per_task(p);
     let (og, kr) = (geo.og(), geo.col_rows());
@@ -509,7 +542,7 @@ pub fn conv2d_backward(
         |_, x, dy, dx| task(x, dy, dx),
     );
     let dw = sum_partials(weight.len(), &partials);
-    (dx, dw, dbias)
+    (dx, dw)
 }
 
 /// Runs `task(index, x, dy, dx)` in parallel on matching chunks of the input (`x_chunk` values
@@ -540,13 +573,15 @@ fn per_chunk<R: Send>(
     }
 }
 
-/// The sum of per-chunk weight gradients, in chunk order.
-fn sum_partials(len: usize, partials: &[Vec<f32>]) -> Vec<f32> {
-    let mut dw = vec![0.0f32; len];
-    for part in partials {
-        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+multiversioned! {
+    /// The sum of per-chunk weight gradients, in chunk order.
+    fn sum_partials(len: usize, partials: &[Vec<f32>]) -> Vec<f32> {
+        let mut dw = vec![0.0f32; len];
+        for part in partials {
+            dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        }
+        dw
     }
-    dw
 }
 
 /// Gradients of a 1×1 convolution (stride 1, no padding) straight on the NCHW buffers: per
@@ -612,58 +647,73 @@ fn pointwise_backward(
     sum_partials(weight.len(), &partials)
 }
 
-/// Direct depthwise convolution (one input and one output channel per group).
+multiversioned! {
+    /// `dst += src` element-wise.
+    pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
+        dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+    }
+}
+
+/// The gradient of a per-channel bias: `Σ_n Σ_plane dy` for each of `channels` channels of
+/// `dy` (`batch × channels × plane`), in parallel over channels.
+pub fn bias_gradient(dy: &[f32], batch: usize, channels: usize, plane: usize) -> Vec<f32> {
+    channel_sums(dy, batch, channels, plane)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
+}
+
+/// Copies plane `x` (`h × w`) into the interior of `padded` (`(h + 2p) × (w + 2p)`); the border
+/// is left as it is (zero: callers zero the buffer once and reuse it for every plane).
+fn fill_interior(x: &[f32], h: usize, w: usize, p: usize, padded: &mut [f32]) {
+    let wp = w + 2 * p;
+    for (iy, row) in x.chunks_exact(w).enumerate().take(h) {
+        padded[(iy + p) * wp + p..(iy + p) * wp + p + w].copy_from_slice(row);
+    }
+}
+
+/// Direct depthwise convolution (one input and one output channel per group), in parallel over
+/// samples. Each plane is first copied into a zero-padded buffer, so the inner loops run over
+/// whole output rows without bounds tests (and vectorise for stride 1).
 fn depthwise_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32], out: &mut [f32]) {
     let (h, w) = geo.in_hw;
     let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
     let c = geo.in_channels;
-    out.par_chunks_mut(ho * wo)
-        .zip(x.par_chunks(h * w))
-        .enumerate()
-        .for_each(|(plane, (out, x))| {
-            let ch = plane % c;
+    out.par_chunks_mut(c * ho * wo)
+        .zip(x.par_chunks(c * h * w))
+        .for_each(|(out, x)| depthwise_forward_sample(geo, x, weight, out));
+}
+
+multiversioned! {
+    /// [`depthwise_forward`] of one sample.
+    fn depthwise_forward_sample(geo: &ConvGeometry, x: &[f32], weight: &[f32], out: &mut [f32]) {
+        let (h, w) = geo.in_hw;
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let (k, s, p, d) = (geo.kernel, geo.stride, geo.padding, geo.dilation);
+        let c = geo.in_channels;
+        let wp = w + 2 * p;
+        let mut padded = vec![0.0f32; (h + 2 * p) * wp];
+        for ch in 0..c {
+            fill_interior(&x[ch * h * w..(ch + 1) * h * w], h, w, p, &mut padded);
             let wk = &weight[ch * k * k..(ch + 1) * k * k];
-            for ki in 0..k {
-                for kj in 0..k {
-                    let wv = wk[ki * k + kj];
-                    let off = (kj * d) as isize - pad;
-                    let (lo, hi) = valid_range(wo, s, off, w);
-                    for oy in 0..ho {
-                        let iy = (oy * s + ki * d) as isize - pad;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        let srow = &x[iy as usize * w..(iy as usize + 1) * w];
-                        let drow = &mut out[oy * wo..(oy + 1) * wo];
+            let plane = &mut out[ch * ho * wo..(ch + 1) * ho * wo];
+            for (oy, orow) in plane.chunks_exact_mut(wo).enumerate() {
+                for ki in 0..k {
+                    let prow = &padded[(oy * s + ki * d) * wp..(oy * s + ki * d + 1) * wp];
+                    for kj in 0..k {
+                        let wv = wk[ki * k + kj];
                         if s == 1 {
-                            let a = (lo as isize + off) as usize;
-                            drow[lo..hi]
-                                .iter_mut()
-                                .zip(&srow[a..a + (hi - lo)])
-                                .for_each(|(o, v)| *o += wv * v);
+                            let src = &prow[kj * d..kj * d + wo];
+                            orow.iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
                         } else {
-                            for ox in lo..hi {
-                                drow[ox] += wv * srow[((ox * s) as isize + off) as usize];
-                            }
+                            let src = prow[kj * d..].iter().step_by(s);
+                            orow.iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
                         }
                     }
                 }
             }
-        });
-}
-
-/// Output columns `lo..hi` whose input column `ox·s + off` is inside `0..w`.
-fn valid_range(wo: usize, s: usize, off: isize, w: usize) -> (usize, usize) {
-    let mut lo = 0usize;
-    while lo < wo && (lo * s) as isize + off < 0 {
-        lo += 1;
+        }
     }
-    let mut hi = wo;
-    while hi > lo && ((hi - 1) * s) as isize + off >= w as isize {
-        hi -= 1;
-    }
-    (lo, hi)
 }
 
 fn depthwise_backward(
@@ -675,65 +725,80 @@ fn depthwise_backward(
 ) -> Vec<f32> {
     let (h, w) = geo.in_hw;
     let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let (k, s, pad, d) = (geo.kernel, geo.stride, geo.padding as isize, geo.dilation);
     let c = geo.in_channels;
-    let plane_task =
-        |plane: usize, x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>| -> Vec<f32> {
-            let ch = plane % c;
-            let wk = &weight[ch * k * k..(ch + 1) * k * k];
-            let mut dw = vec![0.0f32; k * k];
-            for ki in 0..k {
-                for kj in 0..k {
-                    let wv = wk[ki * k + kj];
-                    let off = (kj * d) as isize - pad;
-                    let (lo, hi) = valid_range(wo, s, off, w);
-                    let mut acc = 0.0f32;
-                    for oy in 0..ho {
-                        let iy = (oy * s + ki * d) as isize - pad;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        let iy = iy as usize;
-                        let grow = &dy[oy * wo..(oy + 1) * wo];
-                        if s == 1 {
-                            let a = (lo as isize + off) as usize;
-                            let srow = &x[iy * w + a..iy * w + a + (hi - lo)];
-                            acc += grow[lo..hi]
-                                .iter()
-                                .zip(srow)
-                                .map(|(g, v)| g * v)
-                                .sum::<f32>();
-                            if let Some(dx) = dx.as_deref_mut() {
-                                let drow = &mut dx[iy * w + a..iy * w + a + (hi - lo)];
-                                drow.iter_mut()
-                                    .zip(&grow[lo..hi])
-                                    .for_each(|(o, g)| *o += wv * g);
+    let partials = per_chunk(x, c * h * w, dy, c * ho * wo, dx, |_, x, dy, dx| {
+        depthwise_backward_sample(geo, x, weight, dy, dx)
+    });
+    sum_partials(weight.len(), &partials)
+}
+
+multiversioned! {
+    /// [`depthwise_backward`] of one sample: the weight gradient of its planes, and its input
+    /// gradient in place.
+    fn depthwise_backward_sample(
+        geo: &ConvGeometry,
+        x: &[f32],
+        weight: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+    ) -> Vec<f32> {
+        let mut dx = dx;
+        let (h, w) = geo.in_hw;
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let (k, s, p, d) = (geo.kernel, geo.stride, geo.padding, geo.dilation);
+        let c = geo.in_channels;
+        let (hp, wp) = (h + 2 * p, w + 2 * p);
+            let mut padded = vec![0.0f32; hp * wp];
+            let mut dpad = vec![0.0f32; if dx.is_some() { hp * wp } else { 0 }];
+            let mut acc = vec![0.0f32; wo];
+            let mut dw = vec![0.0f32; c * k * k];
+            for ch in 0..c {
+                fill_interior(&x[ch * h * w..(ch + 1) * h * w], h, w, p, &mut padded);
+                let g = &dy[ch * ho * wo..(ch + 1) * ho * wo];
+                let wk = &weight[ch * k * k..(ch + 1) * k * k];
+                // dW[ki, kj] = Σ_oy Σ_ox dy[oy, ox] · padded[oy·s + ki·d, ox·s + kj·d].
+                for ki in 0..k {
+                    for kj in 0..k {
+                        acc.fill(0.0);
+                        for (oy, grow) in g.chunks_exact(wo).enumerate() {
+                            let prow = &padded[(oy * s + ki * d) * wp + kj * d..];
+                            let pairs = acc.iter_mut().zip(grow);
+                            if s == 1 {
+                                pairs.zip(prow).for_each(|((a, g), v)| *a += g * v);
+                            } else {
+                                let src = prow.iter().step_by(s);
+                                pairs.zip(src).for_each(|((a, g), v)| *a += g * v);
                             }
-                        } else {
-                            for (ox, &g) in grow.iter().enumerate().take(hi).skip(lo) {
-                                let ix = ((ox * s) as isize + off) as usize;
-                                acc += g * x[iy * w + ix];
-                                if let Some(dx) = dx.as_deref_mut() {
-                                    dx[iy * w + ix] += wv * g;
+                        }
+                        dw[(ch * k + ki) * k + kj] = acc.iter().sum();
+                    }
+                }
+                // dx: scatter w · dy into the padded gradient, then keep its interior.
+                if let Some(dx) = dx.as_deref_mut() {
+                    dpad.fill(0.0);
+                    for (oy, grow) in g.chunks_exact(wo).enumerate() {
+                        for ki in 0..k {
+                            let row = (oy * s + ki * d) * wp;
+                            for kj in 0..k {
+                                let wv = wk[ki * k + kj];
+                                let dst = &mut dpad[row + kj * d..];
+                                if s == 1 {
+                                    dst.iter_mut().zip(grow).for_each(|(o, g)| *o += wv * g);
+                                } else {
+                                    let dst = dst.iter_mut().step_by(s);
+                                    dst.zip(grow).for_each(|(o, g)| *o += wv * g);
                                 }
                             }
                         }
                     }
-                    dw[ki * k + kj] = acc;
+                    let plane = &mut dx[ch * h * w..(ch + 1) * h * w];
+                    for (iy, row) in plane.chunks_exact_mut(w).enumerate() {
+                        row.copy_from_slice(&dpad[(iy + p) * wp + p..(iy + p) * wp + p + w]);
+                    }
                 }
             }
             dw
-        };
-    let partials = per_chunk(x, h * w, dy, ho * wo, dx, plane_task);
-    let mut dw = vec![0.0f32; weight.len()];
-    for (plane, part) in partials.iter().enumerate() {
-        let ch = plane % c;
-        dw[ch * k * k..(ch + 1) * k * k]
-            .iter_mut()
-            .zip(part)
-            .for_each(|(a, b)| *a += b);
     }
-    dw
 }
 
 /// Geometry of a 2-D pooling window over NCHW tensors.
@@ -976,6 +1041,10 @@ mod tests {
             (5, 6, 4, 1, (5, 5), 1, 1, 0, 1),
             (2, 6, 6, 6, (7, 8), 3, 1, 1, 1),
             (2, 6, 6, 6, (8, 8), 3, 2, 1, 1),
+            (2, 4, 4, 4, (9, 8), 3, 1, 2, 2),
+            (2, 4, 4, 4, (2, 2), 3, 1, 1, 1),
+            (3, 5, 5, 5, (11, 10), 5, 2, 2, 1),
+            (1, 3, 3, 3, (7, 7), 3, 3, 0, 1),
             (4, 3, 4, 1, (11, 11), 3, 1, 0, 1),
             (3, 6, 4, 1, (16, 16), 1, 1, 0, 1),
             (2, 4, 6, 2, (16, 17), 1, 1, 0, 1),
@@ -1005,7 +1074,7 @@ mod tests {
                 &conv2d_forward(&geo, &x, &weight, None),
                 &y,
             );
-            let (gx, gw, _) = conv2d_backward(&geo, &x, &weight, &dy, true);
+            let (gx, gw) = conv2d_backward(&geo, &x, &weight, &dy, true);
             close(&format!("{what} dx"), &gx, &dx);
             close(&format!("{what} dweight"), &gw, &dw);
         }

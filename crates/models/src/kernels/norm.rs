@@ -46,15 +46,28 @@ const ELEMENTWISE_CHUNK: usize = 1 << 15;
 
 /// `act(x)` element-wise, in parallel.
 pub(crate) fn activation_forward(x: &[f32], act: Activation) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(ELEMENTWISE_CHUNK)
-        .zip(x.par_chunks(ELEMENTWISE_CHUNK))
-        .for_each(|(o, x)| match act {
-            Activation::Identity => o.copy_from_slice(x),
-            Activation::Relu => affine(o, x, |v| v.max(0.0)),
-            Activation::Relu6 => affine(o, x, |v| v.clamp(0.0, 6.0)),
-        });
+    let mut out = x.to_vec();
+    activation_in_place(&mut out, act);
     out
+}
+
+/// `x ← act(x)` element-wise, in parallel.
+pub(crate) fn activation_in_place(x: &mut [f32], act: Activation) {
+    if act == Activation::Identity {
+        return;
+    }
+    x.par_chunks_mut(ELEMENTWISE_CHUNK)
+        .for_each(|x| activate(x, act));
+}
+
+multiversioned! {
+    fn activate(x: &mut [f32], act: Activation) {
+        match act {
+            Activation::Identity => {}
+            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Relu6 => x.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+        }
+    }
 }
 
 /// `act(a + b)` element-wise, in parallel.
@@ -64,15 +77,19 @@ pub(crate) fn add_forward(a: &[f32], b: &[f32], act: Activation) -> Vec<f32> {
     out.par_chunks_mut(ELEMENTWISE_CHUNK)
         .zip(a.par_chunks(ELEMENTWISE_CHUNK))
         .zip(b.par_chunks(ELEMENTWISE_CHUNK))
-        .for_each(|((o, a), b)| {
-            let pairs = o.iter_mut().zip(a.iter().zip(b));
-            match act {
-                Activation::Identity => pairs.for_each(|(o, (a, b))| *o = a + b),
-                Activation::Relu => pairs.for_each(|(o, (a, b))| *o = (a + b).max(0.0)),
-                Activation::Relu6 => pairs.for_each(|(o, (a, b))| *o = (a + b).clamp(0.0, 6.0)),
-            }
-        });
+        .for_each(|((o, a), b)| add_activate(o, a, b, act));
     out
+}
+
+multiversioned! {
+    fn add_activate(out: &mut [f32], a: &[f32], b: &[f32], act: Activation) {
+        let pairs = out.iter_mut().zip(a.iter().zip(b));
+        match act {
+            Activation::Identity => pairs.for_each(|(o, (a, b))| *o = a + b),
+            Activation::Relu => pairs.for_each(|(o, (a, b))| *o = (a + b).max(0.0)),
+            Activation::Relu6 => pairs.for_each(|(o, (a, b))| *o = (a + b).clamp(0.0, 6.0)),
+        }
+    }
 }
 
 /// The gradient through `act` given its output `y`: `dy` where the derivative is 1, else 0.
@@ -82,15 +99,20 @@ pub(crate) fn activation_backward(y: &[f32], mut dy: Vec<f32>, act: Activation) 
     if act != Activation::Identity {
         dy.par_chunks_mut(ELEMENTWISE_CHUNK)
             .zip(y.par_chunks(ELEMENTWISE_CHUNK))
-            .for_each(|(g, y)| {
-                g.iter_mut().zip(y).for_each(|(g, &y)| {
-                    if !act.passes(y) {
-                        *g = 0.0
-                    }
-                })
-            });
+            .for_each(|(g, y)| mask_gradient(g, y, act));
     }
     dy
+}
+
+multiversioned! {
+    /// Zeroes `g` where `act` has derivative 0 at output `y`.
+    fn mask_gradient(g: &mut [f32], y: &[f32], act: Activation) {
+        g.iter_mut().zip(y).for_each(|(g, &y)| {
+            if !act.passes(y) {
+                *g = 0.0
+            }
+        })
+    }
 }
 
 const LANES: usize = 16;
@@ -111,24 +133,68 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Per-channel sums of `x` (`n × c × p`).
+pub(crate) fn channel_sums(x: &[f32], n: usize, c: usize, p: usize) -> Vec<f64> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| channel_sum(x, n, c, p, ch))
+        .collect()
+}
+
+multiversioned! {
+    /// The sum of channel `ch` of `x` (`n × c × p`).
+    fn channel_sum(x: &[f32], n: usize, c: usize, p: usize, ch: usize) -> f64 {
+        (0..n)
+            .map(|b| {
+                let plane = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
+                lane_sum(plane, plane, |v, _| v) as f64
+            })
+            .sum()
+    }
+}
+
 /// Per-channel mean and biased variance of `x` (`n × c × p`).
 pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> (Vec<f64>, Vec<f64>) {
     let count = (n * p).max(1) as f64;
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let plane = |b: usize| &x[(b * c + ch) * p..(b * c + ch + 1) * p];
-            let sum: f64 = (0..n)
-                .map(|b| lane_sum(plane(b), plane(b), |v, _| v) as f64)
-                .sum();
-            let mean = sum / count;
-            let m = mean as f32;
-            let squares: f64 = (0..n)
-                .map(|b| lane_sum(plane(b), plane(b), |v, _| (v - m) * (v - m)) as f64)
-                .sum();
-            (mean, squares / count)
+            let mean = channel_sum(x, n, c, p, ch) / count;
+            (mean, channel_squares(x, n, c, p, ch, mean as f32) / count)
         })
         .unzip()
+}
+
+multiversioned! {
+    /// `Σ (x − m)²` over channel `ch` of `x` (`n × c × p`).
+    fn channel_squares(x: &[f32], n: usize, c: usize, p: usize, ch: usize, m: f32) -> f64 {
+        (0..n)
+            .map(|b| {
+                let plane = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
+                lane_sum(plane, plane, |v, _| (v - m) * (v - m)) as f64
+            })
+            .sum()
+    }
+}
+
+multiversioned! {
+    /// `Σ g · (x − m)` over channel `ch` of `g` and `x` (`n × c × p`).
+    fn channel_centred_dot(
+        g: &[f32],
+        x: &[f32],
+        n: usize,
+        c: usize,
+        p: usize,
+        ch: usize,
+        m: f32,
+    ) -> f64 {
+        (0..n)
+            .map(|b| {
+                let r = (b * c + ch) * p..(b * c + ch + 1) * p;
+                lane_sum(&g[r.clone()], &x[r], |g, v| g * (v - m)) as f64
+            })
+            .sum()
+    }
 }
 
 /// The per-channel affine map of a BatchNorm: `y = act(x · scale + shift)` with
@@ -175,11 +241,21 @@ fn planes_mut(
     let sample = (c * p).max(1);
     a.par_chunks_mut(sample)
         .zip(b.par_chunks(sample))
-        .for_each(|(a, b)| {
-            for (ch, (a, b)) in a.chunks_mut(p.max(1)).zip(b.chunks(p.max(1))).enumerate() {
-                f(ch, a, b);
-            }
-        });
+        .for_each(|(a, b)| sample_planes_mut(a, b, p, &f));
+}
+
+multiversioned! {
+    /// [`planes_mut`] of one sample.
+    fn sample_planes_mut(
+        a: &mut [f32],
+        b: &[f32],
+        p: usize,
+        f: &(impl Fn(usize, &mut [f32], &[f32]) + Sync),
+    ) {
+        for (ch, (a, b)) in a.chunks_mut(p.max(1)).zip(b.chunks(p.max(1))).enumerate() {
+            f(ch, a, b);
+        }
+    }
 }
 
 /// `act(x · scale + shift)` per channel.
@@ -241,15 +317,10 @@ pub(crate) fn batch_norm_backward(
     let (sum_dy, sum_dy_xc): (Vec<f64>, Vec<f64>) = (0..c)
         .into_par_iter()
         .map(|ch| {
-            let m = coef.mean[ch];
-            let range = |b: usize| (b * c + ch) * p..(b * c + ch + 1) * p;
-            (0..n).fold((0.0f64, 0.0f64), |(s, sx), b| {
-                let (g, v) = (&dy[range(b)], &x[range(b)]);
-                (
-                    s + lane_sum(g, g, |g, _| g) as f64,
-                    sx + lane_sum(g, v, |g, v| g * (v - m)) as f64,
-                )
-            })
+            (
+                channel_sum(&dy, n, c, p, ch),
+                channel_centred_dot(&dy, x, n, c, p, ch, coef.mean[ch]),
+            )
         })
         .unzip();
     let dbeta: Vec<f32> = sum_dy.iter().map(|&v| v as f32).collect();
