@@ -5,6 +5,10 @@
 //! Parallelism: every kernel splits its work into pieces whose boundaries depend only on the
 //! shapes (never on scheduling) and reduces partial sums in a fixed order, so results are
 //! bit-identical for the same inputs and thread count.
+//!
+//! Vector width: the crate is compiled for baseline x86-64 (SSE2), so the hot loops are written
+//! inside `multiversioned!` functions, compiled once more for AVX-512 or AVX2 with FMA and
+//! chosen at run time from what the CPU has (the GEMM crate does the same for its own kernels).
 
 use std::cell::RefCell;
 
