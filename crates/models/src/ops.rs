@@ -192,26 +192,18 @@ fn unary_op<T: Tape<f32, Cpu>>(
     shape: [usize; 4],
     backward: impl FnOnce(Vec<f32>) -> Option<Vec<f32>> + 'static,
 ) -> Act<T> {
-    let (xk, mut tape) = x.key.split_tape();
-    let key = new_key(xk.device());
-    let out = out.into();
-    let len = out.len();
-    if T::OWNS_TAPE {
-        let ok = key.clone();
-        tape.add_backward_op(move |grads| {
-            let dy = take_grad(grads, &ok, len)?;
-            match backward(dy) {
-                Some(dx) => add_grad(grads, &xk, dx),
-                None => Ok(()),
-            }
-        });
-    }
-    Act {
-        values: out,
-        key: key.put_tape(tape),
+    let (xk, tape) = x.key.split_tape();
+    let device = xk.device().clone();
+    new_act(
+        &device,
+        tape,
+        out.into(),
         shape,
-        requires_grad: true,
-    }
+        move |grads, dy| match backward(dy) {
+            Some(dx) => add_grad(grads, &xk, dx),
+            None => Ok(()),
+        },
+    )
 }
 
 /// Wraps `out` (computed from `a` and `b`) as an activation on their merged tapes, with
@@ -225,17 +217,36 @@ fn binary_op<T: Tape<f32, Cpu>>(
 ) -> Act<T> {
     let (ak, tape_a) = a.key.split_tape();
     let (bk, tape_b) = b.key.split_tape();
-    let mut tape = tape_a.merge(tape_b);
-    let key = new_key(ak.device());
-    let out = out.into();
+    let device = ak.device().clone();
+    new_act(
+        &device,
+        tape_a.merge(tape_b),
+        out.into(),
+        shape,
+        move |grads, dy| {
+            let (da, db) = backward(dy);
+            add_grad(grads, &ak, da)?;
+            add_grad(grads, &bk, db)
+        },
+    )
+}
+
+/// A new activation with values `out` on `tape`; on the backward pass `backward(grads, dy)`
+/// receives its gradient and passes the input gradients on.
+fn new_act<T: Tape<f32, Cpu>>(
+    device: &Cpu,
+    mut tape: T,
+    out: Arc<Vec<f32>>,
+    shape: [usize; 4],
+    backward: impl FnOnce(&mut Gradients<f32, Cpu>, Vec<f32>) -> Result<(), CpuError> + 'static,
+) -> Act<T> {
+    let key = new_key(device);
     let len = out.len();
     if T::OWNS_TAPE {
         let ok = key.clone();
         tape.add_backward_op(move |grads| {
             let dy = take_grad(grads, &ok, len)?;
-            let (da, db) = backward(dy);
-            add_grad(grads, &ak, da)?;
-            add_grad(grads, &bk, db)
+            backward(grads, dy)
         });
     }
     Act {
