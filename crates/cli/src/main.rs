@@ -82,6 +82,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Inspect a data set: sizes, classes, groups and ζ.
     Data(commands::data::Args),
+    /// A sweep folder shared by processes or a Slurm cluster: status, merge, one array task.
+    Sweep(commands::sweep::Args),
 }
 
 fn main() {
@@ -161,6 +163,7 @@ fn real_main() -> i32 {
         Command::Models(a) => commands::models::run(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),
         Command::Data(a) => commands::data::run(a, &ctx),
+        Command::Sweep(a) => commands::sweep::run(a, &ctx),
     };
     match result {
         Ok(()) => 0,

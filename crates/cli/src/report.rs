@@ -15,12 +15,16 @@ use crate::error::{write_error, CliError};
 use crate::output::write_atomic;
 use crate::sweep::{RunRecord, SweepPlan};
 
-/// The run name used in curve files and summaries: `<arch>_z<zeta>_s<seed>`.
+/// The run name used in curve files, summaries and figure names: its [`majmin_sweep::RunId`].
 pub fn run_name(record: &RunRecord) -> String {
-    match record.zeta {
-        Some(z) => format!("{}_z{}_s{}", record.arch, z, record.seed_index),
-        None => format!("{}_s{}", record.arch, record.seed_index),
-    }
+    record.id.to_string()
+}
+
+/// Curves in majmin-metrics' curve-file format (`run,t,group,loss,accuracy`), the input of
+/// `majmin metrics overcost --curves`; runs without a finite point are left out.
+pub fn curves_csv(records: &[&RunRecord]) -> String {
+    let runs: Vec<RunCurves> = records.iter().filter_map(|r| curves(r)).collect();
+    majmin_metrics::write_curves_csv(&runs)
 }
 
 /// The record's curves for majmin-metrics (`None` when no finite point was recorded, e.g. a run
@@ -84,9 +88,9 @@ pub fn run_overcost(
     };
     Ok(RunResult {
         run: run_name(record),
-        arch: record.arch.clone(),
-        zeta: record.zeta,
-        seed_index: record.seed_index,
+        arch: record.config.arch.clone(),
+        zeta: record.config.zeta,
+        seed_index: record.config.seed_index,
         kappa,
         status: record.status.to_string(),
         t_majority,
@@ -118,7 +122,7 @@ pub fn overcost_table(
     for arch in &plan.archs {
         let params = records
             .iter()
-            .find(|r| r.arch == arch.name && r.width == arch.width)
+            .find(|r| r.config.arch == arch.name && r.config.width == arch.width)
             .map(|r| r.params as u64);
         let label = ArchLabel {
             name: arch_row_name(&arch.name, arch.width),
@@ -128,7 +132,9 @@ pub fn overcost_table(
             for &zeta in &plan.zetas {
                 let mut cell = Vec::new();
                 for r in records.iter().filter(|r| {
-                    r.arch == arch.name && r.width == arch.width && r.zeta == Some(zeta)
+                    r.config.arch == arch.name
+                        && r.config.width == arch.width
+                        && r.config.zeta == Some(zeta)
                 }) {
                     let result = run_overcost(r, kappa, criterion)?;
                     cell.push(result.overcost);
@@ -223,8 +229,8 @@ pub fn curves_figure(
 }
 
 /// The sweep's figures: `overcost_vs_zeta.svg/png` (median overcost against ζ per architecture,
-/// one panel per κ) and `figures/curves_<arch>_z<zeta>_s0.svg/png` (seed 0 of each architecture and ζ, the ζ's
-/// decimal point written `p`, e.g. `curves_mlp_z0p01_s0.svg`).
+/// one panel per κ) and `figures/curves_<run>.svg/png` for seed 0 of each architecture and ζ, named
+/// by the run (e.g. `curves_mlp_z0p01_s0_3fa2c1d9.svg`).
 pub fn sweep_figures(
     records: &[RunRecord],
     table: &OvercostTable,
@@ -240,11 +246,11 @@ pub fn sweep_figures(
     );
     let stem = dir.join("overcost_vs_zeta");
     files.extend(save_both(&figure, &stem).map_err(|e| write_error(&stem, e))?);
-    for record in records.iter().filter(|r| r.seed_index == 0) {
-        // no dot in the stem: `save_both` replaces the extension
+    for record in records.iter().filter(|r| r.config.seed_index == 0) {
+        // run names have no dot, which `save_both` would take for an extension
         let stem = dir
             .join("figures")
-            .join(format!("curves_{}", run_name(record).replace('.', "p")));
+            .join(format!("curves_{}", run_name(record)));
         files.extend(curves_figure(record, &stem, kappas, criterion)?);
     }
     Ok(files)

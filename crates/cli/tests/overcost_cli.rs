@@ -1,5 +1,5 @@
 //! `majmin overcost` end to end: a seconds-long sweep, resume after SIGKILL, a diverged run,
-//! bad input.
+//! bad input. (Concurrent processes, identity checks and folder ownership: `sweep_cli.rs`.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -77,14 +77,20 @@ fn seconds_long_sweep_writes_the_table() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
+    // <arch>_z<zeta>_s<seed>_<hash of the whole configuration>.json (width 1 is not named)
+    let prefixes: Vec<String> = names
+        .iter()
+        .map(|n| n[..n.len() - 13].to_string())
+        .collect();
     assert_eq!(
-        names,
+        prefixes,
         [
-            "mlp_z0.1_s0.json",
-            "mlp_z0.1_s1.json",
-            "mlp_z0.8_s0.json",
-            "mlp_z0.8_s1.json"
-        ]
+            "mlp_z0p1_s0_",
+            "mlp_z0p1_s1_",
+            "mlp_z0p8_s0_",
+            "mlp_z0p8_s1_"
+        ],
+        "{names:?}"
     );
     for f in [
         "table.md",
@@ -143,14 +149,20 @@ fn seconds_long_sweep_writes_the_table() {
     assert!(tex.contains("tabular"), "{tex}");
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
     assert!(curves.starts_with("run,t,group,loss,accuracy\n"));
-    let run: serde_json::Value =
+    let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    let run = &file["record"];
     assert_eq!(run["status"]["status"], "finished");
     assert_eq!(
         (run["majority"].as_u64(), run["minority"].as_u64()),
         (Some(901), Some(90))
     );
-    // the same folder again without --resume: refused, finished runs untouched
+    // the CSV's `run` column is the run file's name
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(format!("{id}.json"), names[0]);
+    assert!(curves.contains(&format!("\n{id},")), "{id}");
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    // the same command again continues the sweep: nothing to train, the same table
     let again = majmin(
         &[
             &[
@@ -159,17 +171,26 @@ fn seconds_long_sweep_writes_the_table() {
                 "0.1,0.8",
                 "--seeds",
                 "2",
-                "--epochs",
-                "6",
                 "--out",
                 out.to_str().unwrap(),
             ],
             TINY,
+            &["--width", "1", "--epochs", "6", "--lr", "0.1"],
         ]
         .concat(),
     );
-    assert_eq!(again.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert!(again_out.contains("(0 trained now"), "{again_out}");
+    let table_line = |t: &str| t.lines().find(|l| l.contains("mlp")).map(str::to_string);
+    assert_eq!(table_line(&again_out), table_line(&stdout));
+    for (f, b) in files.iter().zip(&bytes) {
+        assert_eq!(&std::fs::read(f).unwrap(), b, "{} rewritten", f.display());
+    }
     std::fs::remove_dir_all(out).ok();
 }
 
@@ -230,9 +251,11 @@ fn sigkill_mid_sweep_then_resume_keeps_finished_runs() {
         serde_json::from_slice::<serde_json::Value>(bytes)
             .unwrap_or_else(|e| panic!("{} is a whole JSON file: {e}", p.display()));
     }
-    // without --resume the folder is refused
-    let refused = majmin(&args);
+    // with other settings the folder is refused, naming the key
+    let refused = majmin(&[args.as_slice(), &["--lr", "0.2"]].concat());
     assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("`train.lr`: 0.2 now, 0.05 on disk"), "{err}");
     let resumed = majmin(&[args.as_slice(), &["--resume"]].concat());
     assert!(
         resumed.status.success(),
@@ -283,8 +306,9 @@ fn diverged_run_is_recorded_and_the_sweep_completes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let files = run_files(&out);
     assert_eq!(files.len(), 1);
-    let run: serde_json::Value =
+    let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    let run = &file["record"];
     assert_eq!(run["status"]["status"], "diverged", "{run}");
     assert!(run["status"]["t"].as_f64().is_some());
     assert!(out.join("table.md").is_file());

@@ -8,5 +8,6 @@ pub mod metrics;
 pub mod models;
 pub mod overcost;
 pub mod reproduce;
+pub mod sweep;
 pub mod theory;
 pub mod train;

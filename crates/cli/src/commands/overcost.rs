@@ -1,13 +1,24 @@
-//! `majmin overcost --archs A,B --data SPEC --zetas … --kappas … --seeds N --out DIR [--resume]`:
-//! the catch-up overcost sweep and its table (SPEC §1, §7, §9).
+//! `majmin overcost --archs A,B --data SPEC --zetas … --kappas … --seeds N --out DIR`: the
+//! catch-up overcost sweep and its table (SPEC §1, §7, §9).
 //!
-//! One training per (architecture, ζ, seed) serves every κ. Each finished run is one JSON file
-//! `DIR/runs/<arch>_z<zeta>_s<seed>.json`, written atomically; `--resume` skips runs whose file
-//! exists and never rewrites them; without `--resume` a folder that already holds run files is
-//! refused (exit 2). A diverged run is recorded with its status and the sweep goes on (its curves
-//! end at the divergence, so its overcost is censored or `n/a`; it is listed under the table).
-//! SIGINT stops the sweep: finished runs stay on disk, the run in progress is discarded and redone
-//! by `--resume`, and the command exits with code 130. A SIGKILL loses only the runs in progress.
+//! One training per (architecture, ζ, seed) serves every κ. DIR is a sweep folder
+//! (majmin-sweep): `sweep.json` says which command made it and the settings its runs share; each
+//! finished run is one verified file `DIR/runs/<run>.json` named by its [`RunId`](majmin_sweep::RunId).
+//! Any number of `overcost` processes with the same settings may work on one DIR at once, on one
+//! machine or many: each run is claimed, trained once and never rewritten, and every process
+//! prints the full table when the last run is done. A DIR with other settings, another command's
+//! output, or a run file that does not match the plan is refused with exit code 2 before any
+//! training. Running the same command again (or with `--resume`) continues a sweep: finished runs
+//! are kept, failed and interrupted ones redone. A diverged run is recorded with its status and
+//! the sweep goes on (its curves end at the divergence, so its overcost is censored or `n/a`; it
+//! is listed under the table). SIGINT or SIGTERM stops the sweep: finished runs stay on disk, the
+//! run in progress is discarded, and the command exits with code 130.
+//!
+//! `--slurm` writes `DIR/slurm/array.sh`, an `sbatch` job array of one task per run (or per chunk
+//! of runs past the cluster's `MaxArraySize`), and submits it (unless `--emit-only`); each task
+//! runs `majmin sweep run DIR --task I`. `majmin sweep status DIR` follows it, `majmin sweep merge
+//! DIR` makes the tables from what has finished, and `--slurm --resume` submits the unfinished
+//! runs again.
 //!
 //! Then DIR gets `table.md`, `table.csv`, `table.tex` (rows: architecture with its size; columns:
 //! κ, then ζ), `overcost_vs_zeta.svg/png`, one curves figure per architecture and ζ (seed 0) in
@@ -16,16 +27,18 @@
 //! κ, and the table) and `manifest.json`; the table is printed (or `summary.json`'s content with
 //! `--json`).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use majmin_metrics::Criterion;
+use majmin_sweep::{slurm, RunConfig, RunState, RunStore};
 use serde::Serialize;
 
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output::{ensure_dir, print_json, write_atomic, write_json};
+use crate::output::{print_json, write_atomic, write_json};
 use crate::report;
-use crate::sweep::{self, ArchChoice, SweepOutcome, SweepPlan, TrainOptions};
+use crate::sweep::{self, sweep_error, ArchChoice, SweepOutcome, SweepPlan, TrainOptions};
 
 /// Options of `majmin overcost`.
 #[derive(Debug, clap::Args, Serialize)]
@@ -57,10 +70,41 @@ pub struct Args {
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Continue a sweep in DIR: skip runs whose file exists, never rewrite them. (Ctrl-C stops a
-    /// sweep with exit code 130: finished runs are kept, the run in progress is discarded.)
+    /// Continue the sweep in DIR (the same command does too): finished runs are kept and never
+    /// rewritten; with --slurm, submit only the unfinished runs. (Ctrl-C or SIGTERM stops a sweep
+    /// with exit code 130: finished runs are kept, the run in progress is discarded.)
     #[arg(long)]
     pub resume: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// Options of a Slurm submission (`--slurm`).
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct SlurmArgs {
+    /// Train through a Slurm job array instead of here: write DIR/slurm/array.sh (one task per
+    /// run) and submit it with `sbatch`.
+    #[arg(long)]
+    pub slurm: bool,
+    /// At most P array tasks at once (`--array=…%P`).
+    #[arg(long, value_name = "P", requires = "slurm", value_parser = clap::value_parser!(u32).range(1..))]
+    pub array_parallelism: Option<u32>,
+    /// Extra sbatch options, e.g. "--time=04:00:00 --mem=8G --partition=cpu".
+    #[arg(
+        long,
+        value_name = "ARGS",
+        requires = "slurm",
+        allow_hyphen_values = true
+    )]
+    pub sbatch_args: Option<String>,
+    /// Write the script without submitting it.
+    #[arg(long, requires = "slurm")]
+    pub emit_only: bool,
+    /// The cluster's MaxArraySize [default: asked from `scontrol show config`, or 1001 with
+    /// --emit-only]; larger sweeps get several runs per task.
+    #[arg(long, value_name = "N", requires = "slurm", value_parser = clap::value_parser!(u64).range(1..=4_000_000))]
+    pub max_array_size: Option<u64>,
 }
 
 /// Parses `--zetas`: each in (0, 1].
@@ -125,27 +169,163 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         seed: ctx.seed,
         train: args.train.train_config(ctx.seed)?,
     };
-    // bad input fails before anything is written
-    sweep::validate_plan(ctx, &plan)?;
-    ensure_dir(&args.out)?;
+    // bad input fails before anything is written: the plan, its data and architectures, then
+    // the folder (another command's output, or a sweep of other settings)
+    let prepared = sweep::prepare(ctx, &plan)?;
+    majmin_sweep::open_sweep_folder(
+        &args.out,
+        "overcost",
+        &plan,
+        table_options(&kappas, criterion),
+    )
+    .map_err(sweep_error)?;
+    let runs = plan.runs();
+    let store = RunStore::open(&args.out, majmin_sweep::claim_timeout()).map_err(sweep_error)?;
+    // every run file already there is checked against the plan before any work
+    for run in &runs {
+        store.finished(run).map_err(sweep_error)?;
+    }
     ctx.write_manifest(
         &args.out,
         "overcost",
         &serde_json::json!({ "args": args, "plan": plan }),
     )?;
-    let outcome = sweep::execute(ctx, &plan, &args.out, args.resume, args.jobs)?;
+    if args.slurm.slurm {
+        return submit(
+            ctx,
+            &args.slurm,
+            &plan,
+            &runs,
+            &store,
+            &args.out,
+            args.resume,
+        );
+    }
+    let outcome = sweep::run_sweep(ctx, &prepared, &args.out, &runs, args.jobs, true)?;
     let written = write_results(ctx, &plan, &outcome, &kappas, criterion, &args.out)?;
     if ctx.json {
         print_json(&written.summary)?;
     } else {
         print!("{}", written.text);
     }
+    finish(&args.out, &outcome, runs.len())
+}
+
+/// The table options stored in `sweep.json` for `majmin sweep merge`.
+pub fn table_options(kappas: &[f64], criterion: Criterion) -> serde_json::Value {
+    serde_json::json!({ "kappas": kappas, "criterion": criterion.name() })
+}
+
+/// The exit of a sweep command once its results are written: 130 when interrupted, 1 when a run
+/// failed, 0 otherwise.
+pub fn finish(dir: &Path, outcome: &SweepOutcome, total: usize) -> Result<(), CliError> {
     if outcome.interrupted {
-        return Err(sweep::interrupted_error(
-            &args.out,
-            outcome.records.len(),
-            plan.keys().len(),
-        ));
+        return Err(sweep::interrupted_error(dir, outcome.records.len(), total));
+    }
+    if !outcome.failed.is_empty() {
+        return Err(CliError::run(format!(
+            "{} run(s) failed: {}; `majmin sweep status {}` lists them, and the same command trains them again",
+            outcome.failed.len(),
+            outcome
+                .failed
+                .iter()
+                .map(|(id, e)| format!("{id} ({e})"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `--slurm`: writes the job array of the unfinished runs and submits it.
+fn submit(
+    ctx: &Context,
+    args: &SlurmArgs,
+    plan: &SweepPlan,
+    runs: &[RunConfig],
+    store: &RunStore,
+    dir: &Path,
+    resume: bool,
+) -> Result<(), CliError> {
+    let mut todo = Vec::new();
+    let mut finished = 0;
+    let mut running = 0;
+    for run in runs {
+        match store.state(run).map_err(sweep_error)? {
+            RunState::Done(_) => finished += 1,
+            RunState::Running(_) => running += 1,
+            RunState::Failed(_) | RunState::Pending => todo.push(run.clone()),
+        }
+    }
+    if !resume && slurm::latest_submission(dir).is_some() {
+        return Err(CliError::usage(format!(
+            "{} was already submitted to Slurm; pass --resume to submit its unfinished runs again",
+            dir.display()
+        )));
+    }
+    let max_array_size = match (args.max_array_size, args.emit_only) {
+        (Some(n), _) => Some(n as usize),
+        (None, true) => Some(slurm::DEFAULT_MAX_ARRAY_SIZE),
+        (None, false) => None,
+    };
+    let options = slurm::SlurmOptions {
+        array_parallelism: args.array_parallelism,
+        sbatch_args: args
+            .sbatch_args
+            .as_deref()
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+        max_array_size,
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::run(format!("cannot find majmin's own executable: {e}")))?;
+    let mut majmin: Vec<OsString> = vec![exe.into_os_string()];
+    if let Some(plugins) = &ctx.plugins {
+        majmin.push("--plugins".into());
+        majmin.push(
+            std::path::absolute(plugins)
+                .unwrap_or_else(|_| plugins.clone())
+                .into_os_string(),
+        );
+    }
+    if let Some(threads) = ctx.threads {
+        majmin.push("--threads".into());
+        majmin.push(threads.to_string().into());
+    }
+    let submission =
+        slurm::write_submission(dir, plan, &todo, &majmin, &options).map_err(sweep_error)?;
+    let summary = format!(
+        "{} of {} runs to train ({finished} finished, {running} running elsewhere) in {} array task(s); script {}",
+        submission.runs,
+        runs.len(),
+        submission.tasks,
+        submission.script.display()
+    );
+    if args.emit_only {
+        println!(
+            "{summary}
+submit it with: sbatch {}",
+            submission.script.display()
+        );
+        return Ok(());
+    }
+    let job = slurm::submit(&submission.script).map_err(sweep_error)?;
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "job": job,
+            "submission": submission.number,
+            "tasks": submission.tasks,
+            "runs": submission.runs,
+            "script": submission.script,
+        }))?;
+    } else {
+        println!(
+            "submitted job {job}: {summary}
+follow it with `majmin sweep status {}`; tables from what has finished with `majmin sweep merge {}`",
+            dir.display(),
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -187,7 +367,7 @@ pub fn write_results(
     let mut files = report::write_tables(dir, &table, &caption)?;
     let all: Vec<&sweep::RunRecord> = outcome.records.iter().collect();
     let curves_path = dir.join("curves.csv");
-    write_atomic(&curves_path, sweep::long_csv(&all, true).as_bytes())?;
+    write_atomic(&curves_path, report::curves_csv(&all).as_bytes())?;
     files.push(curves_path);
     files.extend(report::sweep_figures(
         &outcome.records,
@@ -196,8 +376,17 @@ pub fn write_results(
         criterion,
         dir,
     )?);
-    let notes = report::status_notes(&outcome.records);
-    let total = plan.keys().len();
+    let mut notes = report::status_notes(&outcome.records);
+    for (id, error) in &outcome.failed {
+        notes.push(format!("{id}: failed: {error}"));
+    }
+    for (id, claim) in &outcome.held_by_others {
+        notes.push(format!(
+            "{id}: still being trained by another process (host {}, pid {})",
+            claim.host, claim.pid
+        ));
+    }
+    let total = plan.runs().len();
     let summary = serde_json::json!({
         "criterion": criterion.name(),
         "kappas": kappas,
@@ -206,7 +395,8 @@ pub fn write_results(
         "runs_total": total,
         "runs_on_disk": outcome.records.len(),
         "runs_trained_now": outcome.trained,
-        "runs_resumed": outcome.skipped,
+        "runs_resumed": outcome.finished_before,
+        "runs_by_other_processes": outcome.finished_by_others,
         "interrupted": outcome.interrupted,
         "training_seconds": outcome.seconds,
         "not_finished": notes,
@@ -227,12 +417,13 @@ pub fn write_results(
         }
     }
     text.push_str(&format!(
-        "\n{} of {} runs ({} trained now in {:.0} s, {} resumed); tables, figures and runs in {}\n",
+        "\n{} of {} runs ({} trained now in {:.0} s, {} resumed, {} by other processes); tables, figures and runs in {}\n",
         outcome.records.len(),
         total,
         outcome.trained,
         outcome.seconds,
-        outcome.skipped,
+        outcome.finished_before,
+        outcome.finished_by_others,
         dir.display()
     ));
     Ok(Written {

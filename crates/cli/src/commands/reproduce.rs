@@ -59,7 +59,7 @@ pub struct Args {
     /// Data spec (quick: default `digits`; paper: required, `cifar10:DIR`).
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
-    /// Continue a reproduction in DIR: keep every finished run.
+    /// Continue a reproduction in DIR (the same command does too): keep every finished run.
     #[arg(long)]
     pub resume: bool,
     /// Runs trained at the same time [default: quick 2 (or the thread count), paper 1].
@@ -171,7 +171,15 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     if jobs == 0 {
         return Err(CliError::usage("--jobs 0: expected at least 1"));
     }
-    sweep::validate_plan(ctx, &plan)?;
+    let prepared = sweep::prepare(ctx, &plan)?;
+    majmin_sweep::open_sweep_folder(
+        &out,
+        "reproduce",
+        &plan,
+        overcost::table_options(&KAPPAS, Criterion::Loss),
+    )
+    .map_err(sweep::sweep_error)?;
+    let runs = plan.runs();
     ensure_dir(&out)?;
     ctx.write_manifest(
         &out,
@@ -191,7 +199,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     }
 
     // (b) the catch-up overcost sweep
-    let outcome = sweep::execute(ctx, &plan, &out, args.resume, jobs)?;
+    let outcome = sweep::run_sweep(ctx, &prepared, &out, &runs, jobs, true)?;
     let written = overcost::write_results(ctx, &plan, &outcome, &KAPPAS, Criterion::Loss, &out)?;
     let (table, _) =
         crate::report::overcost_table(&plan, &outcome.records, &KAPPAS, Criterion::Loss)?;
@@ -206,14 +214,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         sweep_seconds: outcome.seconds,
         total_seconds,
         trained: outcome.trained,
-        resumed: outcome.skipped,
+        resumed: outcome.finished_before,
         table_markdown: &written.markdown,
         table: &table,
         notes: &crate::report::status_notes(&outcome.records),
         params: &outcome
             .records
             .iter()
-            .map(|r| (arch_row_name(&r.arch, r.width), r.params))
+            .map(|r| (arch_row_name(&r.config.arch, r.config.width), r.params))
             .collect::<Vec<_>>(),
         files: theory
             .files
@@ -245,14 +253,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             total_seconds
         );
     }
-    if outcome.interrupted {
-        return Err(sweep::interrupted_error(
-            &out,
-            outcome.records.len(),
-            plan.keys().len(),
-        ));
-    }
-    Ok(())
+    overcost::finish(&out, &outcome, runs.len())
 }
 
 struct ReportInput<'a> {
@@ -304,7 +305,7 @@ fn report_markdown(r: &ReportInput<'_>) -> String {
         r.plan.zetas.iter().map(|z| format_fraction_pct(*z)).collect::<Vec<_>>().join(", "),
         KAPPAS.iter().map(|k| format_fraction_pct(*k)).collect::<Vec<_>>().join(", "),
         r.plan.seeds,
-        r.plan.keys().len(),
+        r.plan.runs().len(),
         r.trained,
         r.resumed
     ));

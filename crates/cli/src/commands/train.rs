@@ -1,12 +1,15 @@
 //! `majmin train --arch A --data SPEC --zeta Z [...] --out DIR`: one training run with per-group
 //! curves (SPEC §7).
 //!
-//! Writes into DIR: `curves.csv` (long format `t,group,loss,accuracy`, groups `majority`,
+//! Writes into DIR: `curves.csv` (long format `run,t,group,loss,accuracy`, groups `majority`,
 //! `minority`, `all`: the input of `majmin metrics overcost --curves`), `curves_wide.csv` (one row
 //! per evaluation point, with the zone probe when `--zone`), `run.json` (the run record: settings,
 //! status, points), `curves.svg`/`curves.png` and `manifest.json`. Prints one summary line (or
 //! the record's summary as JSON with `--json`). A diverged run is written like any other and exits
 //! with code 1; SIGINT stops the run, writes what was recorded and exits with code 130.
+//!
+//! DIR must be new or hold no majmin output: a folder with another run (or a sweep) is refused
+//! before anything is trained, unless `--force` (which overwrites a train run's files).
 
 use std::path::PathBuf;
 
@@ -16,9 +19,10 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{print_json, write_atomic, write_json};
 use crate::report;
-use crate::sweep::{self, RunSpec, TrainOptions, EXIT_INTERRUPTED};
+use crate::sweep::{self, TrainOptions, EXIT_INTERRUPTED};
 use majmin_core::RunStatus;
 use majmin_metrics::Criterion;
+use majmin_sweep::RunConfig;
 
 /// Options of `majmin train`.
 #[derive(Debug, clap::Args, Serialize)]
@@ -38,6 +42,9 @@ pub struct Args {
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Write into an --out that already holds a train run (its files are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs the command.
@@ -50,12 +57,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             )));
         }
     }
-    let data = sweep::load_data(&args.data, args.train.minority_classes.as_deref())?;
+    let data = majmin_sweep::load_data(&args.data, args.train.minority_classes.as_deref())
+        .map_err(sweep::sweep_error)?;
     let arch = sweep::resolve_arch(ctx, &args.arch)?;
-    sweep::check_arch(arch.as_ref(), &data, args.train.width)?;
+    majmin_sweep::check_arch(arch.as_ref(), &data, args.train.width).map_err(sweep::sweep_error)?;
     if let Some(z) = args.zeta {
-        sweep::imbalanced(&data, z, ctx.seed)?;
+        majmin_sweep::imbalanced(&data, &args.data, z, ctx.seed).map_err(sweep::sweep_error)?;
     }
+    majmin_sweep::check_train_folder(&args.out, args.force).map_err(sweep::sweep_error)?;
     crate::output::ensure_dir(&args.out)?;
     ctx.write_manifest(
         &args.out,
@@ -64,22 +73,34 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     )?;
 
     let bar = ctx.progress(1, format!("train {}", args.arch));
-    let spec = RunSpec {
-        arch: arch.as_ref(),
+    let run = RunConfig {
+        arch: args.arch.clone(),
         width: args.train.width,
-        data_spec: &args.data,
+        data: args.data.clone(),
+        minority_classes: args.train.minority_classes.clone(),
         zeta: args.zeta,
         seed_index: 0,
         seed: ctx.seed,
-        config: &config,
+        train: config,
+        numerics: majmin_sweep::NUMERICS_VERSION,
     };
-    let record = sweep::run_one(&spec, &data, Some(sweep::interrupt_flag()), &bar)?;
+    let record = majmin_sweep::train_run(
+        &run,
+        arch.as_ref(),
+        &data,
+        Some(sweep::interrupt_flag()),
+        &mut |step, total| {
+            bar.set_length(total);
+            bar.set_position(step);
+        },
+    )
+    .map_err(sweep::sweep_error)?;
     bar.finish_and_clear();
 
     write_json(&args.out.join("run.json"), &record)?;
     write_atomic(
         &args.out.join("curves.csv"),
-        sweep::long_csv(&[&record], false).as_bytes(),
+        report::curves_csv(&[&record]).as_bytes(),
     )?;
     write_atomic(
         &args.out.join("curves_wide.csv"),
@@ -94,10 +115,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
 
     let last = record.points.last();
     let summary = Summary {
-        arch: &record.arch,
+        arch: &record.config.arch,
         params: record.params,
-        data: &record.data,
-        zeta: record.zeta,
+        data: &record.config.data,
+        zeta: record.config.zeta,
         majority: record.majority,
         minority: record.minority,
         status: record.status.to_string(),

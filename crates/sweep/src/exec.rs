@@ -1,0 +1,443 @@
+//! Training the runs of a sweep: one run ([`train_run`]) and many, shared with other processes
+//! through the run store ([`execute`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use majmin_core::{ArchConfig, Architecture, Dataset, ModelError, RunStatus};
+use majmin_flow::train::{TrainError, Trainer};
+
+use crate::claim::{ClaimInfo, ClaimState, Claimed};
+use crate::error::SweepError;
+use crate::plan::{imbalanced, PreparedSweep, RunConfig, RunId};
+use crate::record::RunRecord;
+use crate::store::{heartbeat_interval, RunStore};
+
+/// What a sweep reports while it works; every method has an empty default. The CLI draws
+/// progress bars with it; a library user may log or ignore it.
+pub trait SweepProgress: Sync {
+    /// The sweep starts: `total` runs, `finished` of them already on disk.
+    fn started(&self, total: usize, finished: usize) {
+        let _ = (total, finished);
+    }
+    /// Worker `worker` starts training `run`, of `steps` optimiser steps.
+    fn run_started(&self, worker: usize, run: &RunConfig, steps: u64) {
+        let _ = (worker, run, steps);
+    }
+    /// Worker `worker`'s run reached `step`.
+    fn run_step(&self, worker: usize, step: u64) {
+        let _ = (worker, step);
+    }
+    /// A run is finished (by this process or another one).
+    fn run_finished(&self, run: &RunId) {
+        let _ = run;
+    }
+    /// Nothing is left to take; these runs are held by other processes and awaited.
+    fn waiting(&self, held: &[(RunId, ClaimInfo)]) {
+        let _ = held;
+    }
+}
+
+/// A [`SweepProgress`] that reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl SweepProgress for NoProgress {}
+
+/// Trains one run on `base` (subsampled to the run's ζ), calling `on_step(step, total)`.
+pub fn train_run(
+    config: &RunConfig,
+    arch: &dyn Architecture,
+    base: &Dataset,
+    cancel: Option<Arc<AtomicBool>>,
+    on_step: &mut dyn FnMut(u64, u64),
+) -> Result<RunRecord, SweepError> {
+    let id = config.id();
+    let data = match config.zeta {
+        Some(z) => imbalanced(base, &config.data, z, config.seed)?,
+        None => base.clone(),
+    };
+    let arch_config = ArchConfig::new(data.shape(), data.classes())
+        .with_width(config.width)
+        .with_seed(config.seed);
+    let mut model = arch.build(&arch_config).map_err(|e| SweepError::Arch {
+        arch: config.arch.clone(),
+        message: e.to_string(),
+    })?;
+    let total = config.train.total_steps(data.len());
+    let mut trainer = Trainer::new(config.train.clone())
+        .map_err(|e| SweepError::RunInput {
+            run: id.clone(),
+            message: e.to_string(),
+        })?
+        .with_progress(|p| on_step(p.step, total));
+    if let Some(flag) = cancel {
+        trainer = trainer.with_cancel(flag);
+    }
+    let outcome = trainer.run(model.as_mut(), &data).map_err(|e| match e {
+        TrainError::Config(_) | TrainError::EmptyGroup { .. } | TrainError::Mismatch { .. } => {
+            SweepError::RunInput {
+                run: id.clone(),
+                message: e.to_string(),
+            }
+        }
+        // a plugin that fails (or panics) mid-run is a bad input the user supplied
+        TrainError::Model {
+            source: ModelError::Plugin { .. },
+            ..
+        } => SweepError::RunInput {
+            run: id.clone(),
+            message: format!("{}: {e}", config.arch),
+        },
+        other => SweepError::RunFailed {
+            run: id.clone(),
+            message: format!("{}: {other}", config.arch),
+        },
+    })?;
+    let sizes = data.group_sizes();
+    Ok(RunRecord {
+        id,
+        config: config.clone(),
+        params: model.num_params(),
+        majority: sizes.majority,
+        minority: sizes.minority,
+        status: outcome.status,
+        steps: outcome.steps,
+        steps_per_epoch: outcome.steps_per_epoch,
+        seconds: outcome.seconds,
+        points: outcome.points,
+    })
+}
+
+/// How [`execute`] works.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Runs trained at the same time by this process.
+    pub jobs: usize,
+    /// Threads of this process (split between the jobs).
+    pub threads: usize,
+    /// Set (e.g. by SIGINT or SIGTERM) to stop: the run in progress is discarded, its claim
+    /// released.
+    pub cancel: Arc<AtomicBool>,
+    /// Wait for runs that other processes hold (true for `overcost`; false for a Slurm task,
+    /// which does its own share and leaves).
+    pub wait_for_others: bool,
+    /// How often to look at runs held by others.
+    pub poll: Duration,
+}
+
+/// What [`execute`] did.
+#[derive(Debug, Default)]
+pub struct SweepOutcome {
+    /// Every finished run of the list, in its order (trained now, by others, or before).
+    pub records: Vec<RunRecord>,
+    /// Runs this process trained and published.
+    pub trained: usize,
+    /// Runs that were finished when it started.
+    pub finished_before: usize,
+    /// Runs other processes finished meanwhile.
+    pub finished_by_others: usize,
+    /// Runs still held by other processes when it stopped.
+    pub held_by_others: Vec<(RunId, ClaimInfo)>,
+    /// Runs whose training failed here (the sweep went on): the run and the error.
+    pub failed: Vec<(RunId, String)>,
+    /// Whether it was cancelled.
+    pub interrupted: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Todo,
+    Busy,
+    Held(ClaimInfo),
+    Done(Box<RunRecord>, Origin),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Before,
+    Here,
+    Others,
+}
+
+/// Trains every run of `runs` (runs of `prepared`'s plan) that is not finished in `store`,
+/// sharing the work with any other process on the same store: each run is claimed before it is
+/// trained and published only while claimed. Every existing result is verified against its run
+/// first, so a mismatching file fails the sweep before any training.
+pub fn execute(
+    prepared: &PreparedSweep,
+    store: &RunStore,
+    runs: &[RunConfig],
+    options: &ExecOptions,
+    progress: &dyn SweepProgress,
+) -> Result<SweepOutcome, SweepError> {
+    let started = Instant::now();
+    let mut slots = Vec::with_capacity(runs.len());
+    for run in runs {
+        if prepared.arch_of(run).is_none() {
+            return Err(SweepError::Plan {
+                option: "--archs",
+                message: format!("run {} is not part of the plan", run.id()),
+            });
+        }
+        slots.push(match store.finished(run)? {
+            Some(record) => Slot::Done(Box::new(record), Origin::Before),
+            None => Slot::Todo,
+        });
+    }
+    let finished_before = slots.iter().filter(|s| matches!(s, Slot::Done(..))).count();
+    progress.started(runs.len(), finished_before);
+    let slots = Mutex::new(slots);
+    let fatal = Mutex::new(None::<SweepError>);
+    let interrupted = AtomicBool::new(false);
+    let stop_heartbeat = AtomicBool::new(false);
+    let todo = runs.len() - finished_before;
+    let jobs = options.jobs.clamp(1, todo.max(1));
+    let threads_per_job = (options.threads / jobs).max(1);
+
+    let worker = |w: usize| {
+        while let Some(i) = next_run(store, runs, &slots, options, progress, &interrupted) {
+            let run = &runs[i];
+            let id = run.id();
+            let set = |slot: Slot| {
+                if let Ok(mut s) = slots.lock() {
+                    s[i] = slot;
+                }
+            };
+            match store.claims().try_claim(&id) {
+                Ok(Claimed::Yes) => {}
+                Ok(Claimed::HeldBy(info)) => {
+                    set(Slot::Held(info));
+                    continue;
+                }
+                Err(e) => {
+                    set(Slot::Todo);
+                    fail(&fatal, e);
+                    break;
+                }
+            }
+            // another process may have published between the look and the claim
+            match store.finished(run) {
+                Ok(Some(record)) => {
+                    store.claims().release(&id);
+                    progress.run_finished(&id);
+                    set(Slot::Done(Box::new(record), Origin::Others));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    store.claims().release(&id);
+                    fail(&fatal, e);
+                    break;
+                }
+            }
+            let Some(arch) = prepared.arch_of(run) else {
+                break;
+            };
+            let result = train_run(
+                run,
+                arch.as_ref(),
+                &prepared.data,
+                Some(options.cancel.clone()),
+                &mut |step, total| {
+                    if step == 1 {
+                        progress.run_started(w, run, total);
+                    }
+                    progress.run_step(w, step);
+                },
+            );
+            match result {
+                Ok(record) if matches!(record.status, RunStatus::Interrupted { .. }) => {
+                    tracing::info!(run = %id, "interrupted; the run in progress is discarded");
+                    store.claims().release(&id);
+                    interrupted.store(true, Ordering::SeqCst);
+                    set(Slot::Todo);
+                    break;
+                }
+                Ok(record) => {
+                    if let RunStatus::Diverged { t } = record.status {
+                        tracing::warn!(run = %id, t, "run diverged; recorded, and the sweep goes on");
+                    }
+                    match store.publish(&record) {
+                        Ok(()) => {
+                            progress.run_finished(&id);
+                            set(Slot::Done(Box::new(record), Origin::Here));
+                        }
+                        Err(e @ SweepError::RunFailed { .. }) => {
+                            tracing::warn!("{e}");
+                            set(Slot::Todo);
+                        }
+                        Err(e) => {
+                            store.claims().release(&id);
+                            set(Slot::Todo);
+                            fail(&fatal, e);
+                            break;
+                        }
+                    }
+                }
+                Err(e) if e.is_input_error() => {
+                    store.claims().release(&id);
+                    set(Slot::Todo);
+                    fail(&fatal, e);
+                    break;
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    tracing::error!("{message}; the sweep goes on");
+                    if let Err(w) = store.record_failure(&id, &message) {
+                        tracing::warn!("{w}");
+                    }
+                    set(Slot::Failed(message));
+                }
+            }
+            if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                break;
+            }
+        }
+    };
+
+    std::thread::scope(|scope| -> Result<(), SweepError> {
+        let heartbeat = scope.spawn(|| {
+            let every = heartbeat_interval(store.claims().timeout());
+            let mut last = Instant::now();
+            while !stop_heartbeat.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+                if last.elapsed() >= every {
+                    store.claims().heartbeat();
+                    last = Instant::now();
+                }
+            }
+        });
+        if jobs == 1 {
+            worker(0);
+        } else {
+            let mut handles = Vec::new();
+            for w in 0..jobs {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads_per_job)
+                    .build()
+                    .map_err(|e| SweepError::RunFailed {
+                        run: runs[0].id(),
+                        message: format!("cannot start a worker pool: {e}"),
+                    })?;
+                let worker = &worker;
+                handles.push(scope.spawn(move || pool.install(|| worker(w))));
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+        stop_heartbeat.store(true, Ordering::SeqCst);
+        let _ = heartbeat.join();
+        Ok(())
+    })?;
+    store.claims().release_all();
+    if let Some(e) = fatal.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let slots = slots.into_inner().unwrap_or_default();
+    let mut outcome = SweepOutcome {
+        finished_before,
+        interrupted: interrupted.load(Ordering::SeqCst) || options.cancel.load(Ordering::SeqCst),
+        seconds: started.elapsed().as_secs_f64(),
+        ..SweepOutcome::default()
+    };
+    for (slot, run) in slots.into_iter().zip(runs) {
+        match slot {
+            Slot::Done(record, origin) => {
+                match origin {
+                    Origin::Here => outcome.trained += 1,
+                    Origin::Others => outcome.finished_by_others += 1,
+                    Origin::Before => {}
+                }
+                outcome.records.push(*record);
+            }
+            Slot::Held(info) => outcome.held_by_others.push((run.id(), info)),
+            Slot::Failed(message) => outcome.failed.push((run.id(), message)),
+            Slot::Todo | Slot::Busy => {
+                if let ClaimState::Live(info) = store.claims().state(&run.id()) {
+                    outcome.held_by_others.push((run.id(), info));
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn fail(fatal: &Mutex<Option<SweepError>>, e: SweepError) {
+    if let Ok(mut f) = fatal.lock() {
+        f.get_or_insert(e);
+    }
+}
+
+/// The next run to try (marked busy), waiting for runs held by others when nothing else is left;
+/// `None` when the work is over (all done, cancelled, or only others' runs left and not waiting).
+fn next_run(
+    store: &RunStore,
+    runs: &[RunConfig],
+    slots: &Mutex<Vec<Slot>>,
+    options: &ExecOptions,
+    progress: &dyn SweepProgress,
+    interrupted: &AtomicBool,
+) -> Option<usize> {
+    let mut announced = false;
+    loop {
+        if options.cancel.load(Ordering::SeqCst) {
+            interrupted.store(true, Ordering::SeqCst);
+            return None;
+        }
+        let held: Vec<usize> = {
+            let mut s = slots.lock().ok()?;
+            if let Some(i) = s.iter().position(|x| matches!(x, Slot::Todo)) {
+                s[i] = Slot::Busy;
+                return Some(i);
+            }
+            s.iter()
+                .enumerate()
+                .filter(|(_, x)| matches!(x, Slot::Held(_)))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        if held.is_empty() || !options.wait_for_others {
+            return None;
+        }
+        if !announced {
+            let list: Vec<(RunId, ClaimInfo)> = {
+                let s = slots.lock().ok()?;
+                held.iter()
+                    .filter_map(|&i| match &s[i] {
+                        Slot::Held(info) => Some((runs[i].id(), info.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            progress.waiting(&list);
+            announced = true;
+        }
+        std::thread::sleep(options.poll);
+        for i in held {
+            let next = match store.finished(&runs[i]) {
+                Ok(Some(record)) => {
+                    progress.run_finished(&runs[i].id());
+                    Slot::Done(Box::new(record), Origin::Others)
+                }
+                Ok(None) => match store.claims().state(&runs[i].id()) {
+                    ClaimState::Live(info) => Slot::Held(info),
+                    // freed (the holder failed or stopped) or stale: try it ourselves
+                    ClaimState::Free | ClaimState::Stale(..) => Slot::Todo,
+                },
+                Err(e) => {
+                    tracing::error!("{e}");
+                    Slot::Failed(e.to_string())
+                }
+            };
+            if let Ok(mut s) = slots.lock() {
+                s[i] = next;
+            }
+        }
+    }
+}
