@@ -381,14 +381,49 @@ fn slurm_script_tasks_status_and_merge_without_a_cluster() {
         ),
         (Some(2), Some(0), Some(0), Some(2))
     );
-    // merge from what finished lists the missing runs
+    // a task of the other half failed (as `majmin sweep run` records it): status and merge name
+    // the run, its error and the task's log
+    let tasks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("slurm/tasks-1.json")).unwrap()).unwrap();
+    let failed_id = tasks["tasks"][1][0].as_str().unwrap().to_string();
+    let failure = serde_json::json!({
+        "id": failed_id, "error": "model error at step 3: out of memory", "host": "node7",
+        "pid": 4242, "slurm_task": "17_1", "log": "/logs/17_1.err", "at_unix": 0
+    });
+    std::fs::write(
+        out.join("runs").join(format!("{failed_id}.failed.json")),
+        failure.to_string(),
+    )
+    .unwrap();
+    let s = majmin(&["sweep", "status", o, "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(
+        (s["failed"].as_u64(), s["pending"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    let text = String::from_utf8_lossy(&majmin(&["sweep", "status", o]).stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "failed   {failed_id}: model error at step 3: out of memory (log /logs/17_1.err)"
+        )),
+        "{text}"
+    );
+    // merge from what finished lists the failed and missing runs
     let m = majmin(&["sweep", "merge", o]);
     assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
     let text = String::from_utf8_lossy(&m.stdout);
     assert!(
-        text.contains("2 of 4 runs") && text.contains("2 run(s) not started or lost"),
+        text.contains("2 of 4 runs") && text.contains("1 run(s) not started or lost"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!("{failed_id}: failed: model error")),
+        "{text}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["runs_on_disk"].as_u64(), Some(2));
     // a task that does not exist
     let r = majmin(&["sweep", "run", o, "--task", "7"]);
     assert_eq!(r.status.code(), Some(2));
