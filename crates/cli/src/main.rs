@@ -10,6 +10,7 @@ mod config;
 mod context;
 mod error;
 mod output;
+mod plan;
 mod report;
 mod sweep;
 mod theory_report;

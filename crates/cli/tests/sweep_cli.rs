@@ -446,3 +446,23 @@ fn slurm_script_tasks_status_and_merge_without_a_cluster() {
     assert_eq!(r.status.code(), Some(2));
     std::fs::remove_dir_all(out).ok();
 }
+
+#[test]
+fn plan_prints_counts_and_estimates_without_training() {
+    let out = tmp("plan");
+    let mut args = sweep_args(&out);
+    args.push("--plan".into());
+    let r = majmin(&strs(&args));
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.contains("= 4 runs on digits"), "{text}");
+    // n = 901 + 90 at ζ = 10 % and 901 + 721 at 80 %: 4 epochs and 8 evaluations of n each
+    assert!(text.contains("11,892–19,464"), "{text}");
+    assert!(text.contains("Nothing was trained"), "{text}");
+    assert!(!out.exists(), "--plan writes nothing");
+    args.push("--json".into());
+    let r = majmin(&strs(&args));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["runs"].as_u64(), Some(4));
+    assert!(v["wall_seconds"].as_f64().unwrap() > 0.0);
+}

@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod claim;
+pub mod cost;
 mod diff;
 mod error;
 mod exec;

@@ -75,6 +75,10 @@ pub struct Args {
     /// with exit code 130: finished runs are kept, the run in progress is discarded.)
     #[arg(long)]
     pub resume: bool,
+    /// Print the runs, the images each processes and the estimated time on this machine (from a
+    /// few measured steps per network), then exit without training or writing anything.
+    #[arg(long)]
+    pub plan: bool,
     #[command(flatten)]
     #[serde(flatten)]
     pub slurm: SlurmArgs,
@@ -172,6 +176,19 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     // bad input fails before anything is written: the plan, its data and architectures, then
     // the folder (another command's output, or a sweep of other settings)
     let prepared = sweep::prepare(ctx, &plan)?;
+    if args.plan {
+        return crate::plan::print_plan(
+            ctx,
+            &plan,
+            &prepared
+                .archs
+                .iter()
+                .map(|(a, _)| a.clone())
+                .collect::<Vec<_>>(),
+            &crate::plan::PlanData::of(&plan.data, &prepared.data),
+            args.jobs,
+        );
+    }
     majmin_sweep::open_sweep_folder(
         &args.out,
         "overcost",

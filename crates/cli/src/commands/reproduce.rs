@@ -65,6 +65,14 @@ pub struct Args {
     /// Runs trained at the same time [default: quick 2 (or the thread count), paper 1].
     #[arg(long, value_name = "J")]
     pub jobs: Option<usize>,
+    /// The minority classes [default: the upper half of the classes].
+    #[arg(long, value_name = "K,K,…", value_delimiter = ',')]
+    pub minority_classes: Option<Vec<u32>>,
+    /// Print the runs, the images each processes and the estimated time on this machine (from a
+    /// few measured steps per network), then exit without training or writing anything. The
+    /// paper preset without --data is estimated on CIFAR-10's sizes (50,000 3×32×32 images).
+    #[arg(long)]
+    pub plan: bool,
 }
 
 /// The imbalance levels of the poster's table.
@@ -146,6 +154,9 @@ pub fn plan(preset: Preset, data: &str, seed: u64) -> SweepPlan {
 /// Runs the command.
 pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     let started = Instant::now();
+    if args.plan && args.preset == Preset::Paper && args.data.is_none() {
+        return plan_paper_nominal(args, ctx);
+    }
     let data = match (args.preset, &args.data) {
         (Preset::Quick, None) => "digits".to_string(),
         (Preset::Quick, Some(d)) => d.clone(),
@@ -163,7 +174,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             Preset::Paper => "reproduce-paper",
         })
     });
-    let plan = plan(args.preset, &data, ctx.seed);
+    let mut plan = plan(args.preset, &data, ctx.seed);
+    plan.minority_classes = args.minority_classes.clone();
     let jobs = args.jobs.unwrap_or(match args.preset {
         Preset::Quick => ctx.thread_count().clamp(1, 2),
         Preset::Paper => 1,
@@ -172,6 +184,19 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         return Err(CliError::usage("--jobs 0: expected at least 1"));
     }
     let prepared = sweep::prepare(ctx, &plan)?;
+    if args.plan {
+        return crate::plan::print_plan(
+            ctx,
+            &plan,
+            &prepared
+                .archs
+                .iter()
+                .map(|(a, _)| a.clone())
+                .collect::<Vec<_>>(),
+            &crate::plan::PlanData::of(&plan.data, &prepared.data),
+            jobs,
+        );
+    }
     majmin_sweep::open_sweep_folder(
         &out,
         "reproduce",
@@ -254,6 +279,26 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         );
     }
     overcost::finish(&out, &outcome, runs.len())
+}
+
+/// `--plan --preset paper` without data: the estimate on CIFAR-10's sizes (50,000 training
+/// images of 3×32×32, 10 classes, the upper five the minority: n1 = 25,000).
+fn plan_paper_nominal(args: &Args, ctx: &Context) -> Result<(), CliError> {
+    let plan = plan(Preset::Paper, "cifar10 (nominal sizes)", ctx.seed);
+    let registry = ctx.registry()?;
+    let archs = plan
+        .archs
+        .iter()
+        .map(|a| registry.get(&a.name))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::usage(format!("architecture: {e}")))?;
+    let data = crate::plan::PlanData {
+        name: "CIFAR-10 (nominal sizes, no data read)".into(),
+        shape: [3, 32, 32],
+        classes: 10,
+        majority: 25_000,
+    };
+    crate::plan::print_plan(ctx, &plan, &archs, &data, args.jobs.unwrap_or(1))
 }
 
 struct ReportInput<'a> {
