@@ -91,6 +91,25 @@ impl OvercostSummary {
         self.median.is_none()
     }
 
+    /// A terminal cell: `median [min–max]` (or the median alone without `ranges`), `>X` for lower
+    /// bounds; the censored and undefined counts are left to the full [`cell`](Self::cell).
+    pub fn short_cell(&self, ranges: bool) -> String {
+        let Some(median) = self.median else {
+            return if self.runs == 0 {
+                "–".into()
+            } else {
+                "n/a".into()
+            };
+        };
+        let mut text = median.to_string();
+        if let (true, Some(min), Some(max)) = (ranges, self.min, self.max) {
+            if self.runs - self.undefined > 1 {
+                text.push_str(&format!(" [{min}–{max}]"));
+            }
+        }
+        text
+    }
+
     /// The table cell: `median [min–max]`, with `>X` for lower bounds, just the value for one
     /// run, `n/a` when no run has a number, and the censored / undefined counts when nonzero,
     /// e.g. `>310 [120–>500] (2/5 censored, 1 n/a)`.

@@ -53,5 +53,7 @@ pub use curve::{
 };
 pub use error::MetricsError;
 pub use overcost::{catch_up_overcost, format_pct, Overcost, RunOvercost, Undefined};
-pub use table::{format_fraction_pct, format_params, ArchLabel, OvercostCell, OvercostTable};
+pub use table::{
+    format_fraction_pct, format_params, ArchLabel, OvercostCell, OvercostTable, TEXT_WIDTH,
+};
 pub use threshold::{first_crossing, Criterion, Crossing, Direction, Threshold};

@@ -32,6 +32,9 @@ impl ArchLabel {
     }
 }
 
+/// The width of [`OvercostTable::to_text`]'s blocks: an ordinary terminal.
+pub const TEXT_WIDTH: usize = 100;
+
 /// A parameter count the way the poster writes it: `543K`, `11.2M`, `1.2B`.
 pub fn format_params(params: u64) -> String {
     let p = params as f64;
@@ -177,76 +180,97 @@ impl OvercostTable {
         (kappas, zetas, rows)
     }
 
-    /// Aligned plain text for a terminal: a κ header line over a ζ header line.
+    /// Aligned plain text for a terminal: one block per κ, each at most [`TEXT_WIDTH`] columns
+    /// wide (see [`to_text_width`](Self::to_text_width)).
     pub fn to_text(&self) -> String {
-        let (kappas, zetas, rows) = self.grid();
-        let label_width = rows
+        self.to_text_width(TEXT_WIDTH)
+    }
+
+    /// Aligned plain text, one block per κ: a `κ = …` title, a header of ζ columns and a row per
+    /// architecture with `median [min–max]` cells. A block that would be wider than `width`
+    /// columns shows the medians alone (the ranges and censoring counts stay in the Markdown, CSV
+    /// and LaTeX tables).
+    pub fn to_text_width(&self, width: usize) -> String {
+        let kappas = self.kappas();
+        let zetas = self.zetas();
+        let archs = self.archs();
+        let label_width = archs
             .iter()
-            .map(|r| r.0.chars().count())
+            .map(|a| a.row_label().chars().count())
             .chain(["architecture".len()])
             .max()
             .unwrap_or(0);
-        let ncol = kappas.len() * zetas.len();
-        let mut widths: Vec<usize> = (0..ncol)
-            .map(|j| {
-                let header = format_fraction_pct(zetas[j % zetas.len().max(1)])
-                    .chars()
-                    .count();
-                rows.iter()
-                    .map(|r| r.1[j].chars().count())
-                    .chain([header])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        // a κ group is at least as wide as its title
-        for (i, &k) in kappas.iter().enumerate() {
-            let title = format!("κ = {}", format_fraction_pct(k)).chars().count();
-            let span: usize = widths[i * zetas.len()..(i + 1) * zetas.len()]
-                .iter()
-                .sum::<usize>()
-                + 2 * (zetas.len() - 1);
-            if title > span {
-                widths[(i + 1) * zetas.len() - 1] += title - span;
-            }
-        }
         let pad =
             |s: &str, w: usize| format!("{}{s}", " ".repeat(w.saturating_sub(s.chars().count())));
         let mut out = String::new();
-        let mut line = " ".repeat(label_width);
-        for (i, &k) in kappas.iter().enumerate() {
-            let span: usize = widths[i * zetas.len()..(i + 1) * zetas.len()]
-                .iter()
-                .sum::<usize>()
-                + 2 * (zetas.len() - 1);
-            let title = format!("κ = {}", format_fraction_pct(k));
-            let left = (span - title.chars().count()) / 2;
-            line.push_str(" | ");
-            line.push_str(&format!(
-                "{}{title}{}",
-                " ".repeat(left),
-                " ".repeat(span - left - title.chars().count())
-            ));
+        if kappas.is_empty() {
+            out.push_str("architecture\n");
+            return out;
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
-        let mut line = format!("{:<label_width$}", "architecture");
-        for (j, w) in widths.iter().enumerate() {
-            line.push_str(if j % zetas.len() == 0 { " | " } else { "  " });
-            line.push_str(&pad(&format_fraction_pct(zetas[j % zetas.len()]), *w));
-        }
-        out.push_str(&line);
-        out.push('\n');
-        out.push_str(&"-".repeat(line.chars().count()));
-        out.push('\n');
-        for (label, cells) in &rows {
-            let mut line = format!("{label}{}", " ".repeat(label_width - label.chars().count()));
-            for (j, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-                line.push_str(if j % zetas.len() == 0 { " | " } else { "  " });
-                line.push_str(&pad(cell, *w));
+        for (b, &kappa) in kappas.iter().enumerate() {
+            let block = |ranges: bool| -> (Vec<String>, usize) {
+                let rows: Vec<(String, Vec<String>)> = archs
+                    .iter()
+                    .map(|a| {
+                        let cells = zetas
+                            .iter()
+                            .map(|&z| {
+                                self.get(&a.name, kappa, z)
+                                    .map(|c| c.summary.short_cell(ranges))
+                                    .unwrap_or_else(|| "–".into())
+                            })
+                            .collect();
+                        (a.row_label(), cells)
+                    })
+                    .collect();
+                let widths: Vec<usize> = zetas
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &z)| {
+                        rows.iter()
+                            .map(|r| r.1[j].chars().count())
+                            .chain([format_fraction_pct(z).chars().count()])
+                            .max()
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                let mut lines = Vec::new();
+                let mut header = format!("{:<label_width$} |", "architecture");
+                for (w, &z) in widths.iter().zip(&zetas) {
+                    header.push_str("  ");
+                    header.push_str(&pad(&format_fraction_pct(z), *w));
+                }
+                let line_width = header.chars().count();
+                lines.push(header);
+                lines.push("-".repeat(line_width));
+                for (label, cells) in &rows {
+                    let mut line = format!(
+                        "{label}{} |",
+                        " ".repeat(label_width - label.chars().count())
+                    );
+                    for (cell, w) in cells.iter().zip(&widths) {
+                        line.push_str("  ");
+                        line.push_str(&pad(cell, *w));
+                    }
+                    lines.push(line);
+                }
+                (lines, line_width)
+            };
+            let (mut lines, w) = block(true);
+            let mut title = format!("κ = {}", format_fraction_pct(kappa));
+            if w > width {
+                lines = block(false).0;
+                title.push_str(" (medians; ranges in table.md)");
             }
-            out.push_str(&line);
+            if b > 0 {
+                out.push('\n');
+            }
+            out.push_str(&title);
             out.push('\n');
+            for l in lines {
+                out.push_str(&l);
+                out.push('\n');
+            }
         }
         out
     }
@@ -487,10 +511,23 @@ mod tests {
         assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule"));
 
         let text = t.to_text();
-        let widths: Vec<usize> = text.lines().skip(1).map(|l| l.chars().count()).collect();
+        // one block per κ: title, header, rule, rows, all rows of a block aligned
+        let blocks: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(blocks.len(), t.kappas().len(), "{text}");
+        for block in &blocks {
+            let widths: Vec<usize> = block.lines().skip(1).map(|l| l.chars().count()).collect();
+            assert!(
+                widths.windows(2).all(|w| w[0] == w[1]),
+                "aligned rows: {text}"
+            );
+            assert!(widths.iter().all(|&w| w <= TEXT_WIDTH), "{text}");
+        }
+        assert!(blocks[0].starts_with("κ = 90 %\n"), "{text}");
+        // too narrow for the ranges: medians alone, said in the title
+        let narrow = t.to_text_width(30);
         assert!(
-            widths.windows(2).all(|w| w[0] == w[1]),
-            "aligned rows: {text}"
+            narrow.contains("(medians; ranges in table.md)") && !narrow.contains('['),
+            "{narrow}"
         );
         let empty = OvercostTable::new();
         assert_eq!(empty.to_csv().lines().count(), 1);
