@@ -37,6 +37,7 @@ pub mod expr;
 pub mod linalg;
 pub mod problem;
 pub mod smooth;
+pub mod spectrum;
 
 pub use check::{check, zone_grid_2d, CheckConfig, TheoryReport, Verdict};
 pub use critical::{CriticalKind, CriticalPoint};
