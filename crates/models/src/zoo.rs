@@ -89,7 +89,7 @@ pub fn builtin_architectures() -> Vec<BuiltinArchitecture> {
         recipe,
     };
     vec![
-        a("mlp", "multilayer perceptron: flatten, Linear+ReLU (256, 128 hidden × width; option `hidden = \"256,128\"`), Linear(classes)", None, mlp as Recipe),
+        a("mlp", "multilayer perceptron: flatten, Linear+ReLU (256, 128 hidden × width; option `hidden = \"256,128\"`, or `\"none\"` for softmax regression), Linear(classes)", None, mlp as Recipe),
         a("smallcnn", "small CNN: two conv3×3+BN+ReLU+max-pool stages (16, 32 channels × width), global average pool, Linear(classes)", None, smallcnn),
         a("mobilenetv2", "MobileNetV2 cut after the 96-channel stage: stem conv3×3/2 + BN + ReLU6, inverted residuals (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2) (6,96,3,1), global average pool, Linear(96, classes)", Some("543K"), mobilenetv2),
         a("squeezenet", "SqueezeNet 1.1: conv3×3/2 → 64, max-pools 3/2 (ceil mode), eight Fire modules, dropout (option `dropout`, 0.5), conv1×1 → classes, ReLU, global average pool", Some("727K"), squeezenet),
@@ -113,6 +113,8 @@ fn option_f32(c: &ArchConfig, key: &str, default: f32) -> Result<f32, String> {
 fn mlp(b: &mut NetBuilder, c: &ArchConfig) -> BuildResult {
     let hidden: Vec<usize> = match c.options.get("hidden") {
         None => vec![256, 128],
+        // no hidden layer: softmax regression, whose Hessian is known in closed form
+        Some(v) if v.trim() == "none" => Vec::new(),
         Some(v) => v
             .split(',')
             .map(|s| s.trim().parse::<usize>().map_err(|_| format!("{INVALID}option `hidden = {v}`: expected comma-separated sizes such as 256,128")))
