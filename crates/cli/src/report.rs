@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use majmin_core::RunStatus;
 use majmin_metrics::plot::{save_both, CurvesFigure, OvercostFigure};
 use majmin_metrics::{
-    catch_up_overcost, format_fraction_pct, ArchLabel, Criterion, Overcost, OvercostSummary,
-    OvercostTable, RunCurves, RunOvercost, Threshold, Undefined,
+    catch_up_overcost, format_fraction_pct, minority_drop, zone_summary, ArchLabel, Criterion,
+    MinorityDrop, Overcost, OvercostSummary, OvercostTable, RunCurves, RunOvercost, Threshold,
+    Undefined, ZoneCell,
 };
 use serde::Serialize;
 
@@ -58,6 +59,10 @@ pub struct RunResult {
     pub censored: bool,
     /// The overcost as metrics computed it.
     pub overcost: Overcost,
+    /// Fraction of training time in the adversarial zone (runs trained with `--zone`).
+    pub zone_adversarial_time_fraction: Option<f64>,
+    /// The minority initial drop: whether the minority's loss rose while the global loss fell.
+    pub minority_drop: MinorityDrop,
 }
 
 /// The overcost of `record` at `kappa`: metrics' [`catch_up_overcost`], or undefined (majority
@@ -98,6 +103,9 @@ pub fn run_overcost(
         overcost_pct: overcost.pct(),
         censored: overcost.is_censored(),
         overcost,
+        zone_adversarial_time_fraction: zone_summary(&record.points)
+            .map(|z| z.adversarial_time_fraction),
+        minority_drop: minority_drop(&record.points),
     })
 }
 
@@ -148,6 +156,38 @@ pub fn overcost_table(
                         OvercostSummary::new(cell.iter()),
                     )
                     .map_err(|e| CliError::run(format!("overcost table: {e}")))?;
+            }
+        }
+        for &zeta in &plan.zetas {
+            let runs: Vec<&RunRecord> = records
+                .iter()
+                .filter(|r| {
+                    r.config.arch == arch.name
+                        && r.config.width == arch.width
+                        && r.config.zeta == Some(zeta)
+                })
+                .collect();
+            let mut fractions: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| zone_summary(&r.points).map(|z| z.adversarial_time_fraction))
+                .collect();
+            fractions.sort_by(f64::total_cmp);
+            let median = match fractions.len() {
+                0 => None,
+                n if n % 2 == 1 => Some(fractions[n / 2]),
+                n => Some(0.5 * (fractions[n / 2 - 1] + fractions[n / 2])),
+            };
+            if !runs.is_empty() {
+                table.set_zone(ZoneCell {
+                    arch: label.name.clone(),
+                    zeta,
+                    adversarial_time_fraction: median,
+                    minority_drops: runs
+                        .iter()
+                        .filter(|r| minority_drop(&r.points).detected)
+                        .count(),
+                    runs: runs.len(),
+                });
             }
         }
     }

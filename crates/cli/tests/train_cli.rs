@@ -252,3 +252,43 @@ fn zone_probe_columns_with_zone() {
     );
     std::fs::remove_dir_all(out).ok();
 }
+
+#[test]
+fn zone_probes_are_summarised_with_the_minority_initial_drop() {
+    let out = std::env::temp_dir().join(format!("majmin-train-zone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = Command::new(env!("CARGO_BIN_EXE_majmin"))
+        .args([
+            "train",
+            "--arch",
+            "mlp",
+            "--width",
+            "0.25",
+            "--zeta",
+            "0.1",
+            "--epochs",
+            "3",
+            "--optimizer",
+            "gd",
+            "--lr",
+            "0.5",
+            "--zone",
+            "--json",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let zone = &s["zone"];
+    assert_eq!(zone["points"].as_u64(), Some(4), "{s}");
+    let f = zone["adversarial_time_fraction"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&f) && f.is_sign_positive(), "{zone}");
+    assert!(zone["median_cosine"].as_f64().unwrap() > 0.9, "{zone}");
+    // full-batch GD at ζ = 10 %: the minority's loss first rises while the global loss falls
+    assert_eq!(s["minority_drop"]["detected"], true, "{s}");
+    assert!(s["minority_drop"]["rise"].as_f64().unwrap() > 0.0);
+    std::fs::remove_dir_all(out).ok();
+}

@@ -45,6 +45,7 @@ pub mod overcost;
 pub mod plot;
 pub mod table;
 pub mod threshold;
+pub mod zone;
 
 pub use aggregate::{Estimate, OvercostSummary};
 pub use curve::{
@@ -54,6 +55,8 @@ pub use curve::{
 pub use error::MetricsError;
 pub use overcost::{catch_up_overcost, format_pct, Overcost, RunOvercost, Undefined};
 pub use table::{
-    format_fraction_pct, format_params, ArchLabel, OvercostCell, OvercostTable, TEXT_WIDTH,
+    format_fraction_pct, format_params, ArchLabel, OvercostCell, OvercostTable, ZoneCell,
+    TEXT_WIDTH,
 };
 pub use threshold::{first_crossing, Criterion, Crossing, Direction, Threshold};
+pub use zone::{minority_drop, zone_summary, MinorityDrop, ZoneSummary};

@@ -77,10 +77,28 @@ pub struct OvercostCell {
     pub summary: OvercostSummary,
 }
 
+/// The majority-training zone of the runs of one (architecture, ζ): Theorem 2 along training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneCell {
+    /// The row's architecture name.
+    pub arch: String,
+    /// ζ.
+    pub zeta: f64,
+    /// Median over the runs with zone probes of the fraction of training time in the adversarial
+    /// zone (`None` when no run recorded probes).
+    pub adversarial_time_fraction: Option<f64>,
+    /// Runs with a minority initial drop.
+    pub minority_drops: usize,
+    /// Runs.
+    pub runs: usize,
+}
+
 /// The catch-up overcost table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OvercostTable {
     cells: Vec<OvercostCell>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    zones: Vec<ZoneCell>,
 }
 
 impl OvercostTable {
@@ -122,6 +140,19 @@ impl OvercostTable {
             summary,
         });
         Ok(())
+    }
+
+    /// Sets the zone statistics of (`zone.arch`, `zone.zeta`), shown as extra columns of the CSV
+    /// and a second Markdown table.
+    pub fn set_zone(&mut self, zone: ZoneCell) {
+        self.zones
+            .retain(|z| !(z.arch == zone.arch && z.zeta == zone.zeta));
+        self.zones.push(zone);
+    }
+
+    /// The zone statistics of (`arch`, `zeta`).
+    pub fn zone(&self, arch: &str, zeta: f64) -> Option<&ZoneCell> {
+        self.zones.iter().find(|z| z.arch == arch && z.zeta == zeta)
     }
 
     /// The cells in insertion order.
@@ -300,6 +331,33 @@ impl OvercostTable {
             }
             out.push('\n');
         }
+        if !self.zones.is_empty() {
+            out.push_str("\nMajority-training zone (Theorem 2 along training): median fraction of training time in the adversarial zone ⟨∇L, ∇L1⟩ ≤ 0, and the runs with a minority initial drop (the minority's loss rose while the global loss fell).\n\n| architecture |");
+            for &z in &zetas {
+                out.push_str(&format!(" **{}** |", format_fraction_pct(z)));
+            }
+            out.push_str("\n| :-- |");
+            out.push_str(&" --: |".repeat(zetas.len()));
+            out.push('\n');
+            for arch in self.archs() {
+                out.push_str(&format!("| {} |", arch.row_label().replace('|', "\\|")));
+                for &z in &zetas {
+                    let text = match self.zone(&arch.name, z) {
+                        Some(c) => format!(
+                            "{} (drop {}/{})",
+                            c.adversarial_time_fraction
+                                .map(|f| format!("{:.1} %", 100.0 * f))
+                                .unwrap_or_else(|| "–".into()),
+                            c.minority_drops,
+                            c.runs
+                        ),
+                        None => "–".into(),
+                    };
+                    out.push_str(&format!(" {text} |"));
+                }
+                out.push('\n');
+            }
+        }
         out
     }
 
@@ -353,7 +411,7 @@ impl OvercostTable {
     /// Numbers are plain (no `>`); empty when undefined; `median_lower_bound` says whether the
     /// median is only a lower bound. Rows in table order (architecture, κ, ζ).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("arch,params,kappa,zeta,median,min,max,censored,runs,undefined,q1,q3,median_lower_bound\n");
+        let mut out = String::from("arch,params,kappa,zeta,median,min,max,censored,runs,undefined,q1,q3,median_lower_bound,zone_adversarial_time_fraction,minority_drops\n");
         let num = |e: Option<Estimate>| e.map(|e| e.value.to_string()).unwrap_or_default();
         let kappas = self.kappas();
         let zetas = self.zetas();
@@ -364,9 +422,10 @@ impl OvercostTable {
                         continue;
                     };
                     let s = &cell.summary;
+                    let zone = self.zone(&arch.name, z);
                     let _ = writeln!(
                         out,
-                        "{},{},{k},{z},{},{},{},{},{},{},{},{},{}",
+                        "{},{},{k},{z},{},{},{},{},{},{},{},{},{},{},{}",
                         quote_field(&arch.name),
                         arch.params.map(|p| p.to_string()).unwrap_or_default(),
                         num(s.median),
@@ -379,6 +438,11 @@ impl OvercostTable {
                         num(s.q3),
                         s.median
                             .map(|m| m.lower_bound.to_string())
+                            .unwrap_or_default(),
+                        zone.and_then(|c| c.adversarial_time_fraction)
+                            .map(|f| f.to_string())
+                            .unwrap_or_default(),
+                        zone.map(|c| c.minority_drops.to_string())
                             .unwrap_or_default(),
                     );
                 }
@@ -484,15 +548,33 @@ mod tests {
         assert_eq!(lines.len(), 6);
         assert_eq!(
             lines[1],
-            "resnet18,11173962,0.9,0.01,250,150,400,1,3,0,200,325,false"
+            "resnet18,11173962,0.9,0.01,250,150,400,1,3,0,200,325,false,,"
         );
         assert_eq!(
             lines[3],
-            "resnet18,11173962,0.99,0.01,850,800,900,2,2,0,825,875,true"
+            "resnet18,11173962,0.99,0.01,850,800,900,2,2,0,825,875,true,,"
         );
         assert_eq!(
             lines[5],
-            "mlp,543210,0.9,0.01,-20,-20,-20,0,1,0,-20,-20,false"
+            "mlp,543210,0.9,0.01,-20,-20,-20,0,1,0,-20,-20,false,,"
+        );
+        // zone statistics: two more CSV columns and a second Markdown table
+        t.set_zone(ZoneCell {
+            arch: "resnet18".into(),
+            zeta: 0.01,
+            adversarial_time_fraction: Some(0.125),
+            minority_drops: 2,
+            runs: 3,
+        });
+        let csv = t.to_csv();
+        assert!(
+            csv.lines().nth(1).unwrap().ends_with(",false,0.125,2"),
+            "{csv}"
+        );
+        let md = t.to_markdown();
+        assert!(
+            md.contains("| resnet18 (11.2M) | 12.5 % (drop 2/3) | – |"),
+            "{md}"
         );
 
         let tex = t.to_latex();

@@ -132,6 +132,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         final_minority_accuracy: last.map(|p| p.minority_accuracy),
         out: args.out.display().to_string(),
         figures: figures.iter().map(|p| p.display().to_string()).collect(),
+        zone: majmin_metrics::zone_summary(&record.points),
+        minority_drop: majmin_metrics::minority_drop(&record.points),
     };
     if ctx.json {
         print_json(&summary)?;
@@ -155,6 +157,30 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             f(summary.final_minority_accuracy),
             summary.out
         );
+        if let Some(z) = &summary.zone {
+            println!(
+                "majority-training zone: {:.1} % of training time ({} of {} points) in the adversarial zone ⟨∇L, ∇L1⟩ ≤ 0; cos(∇L, ∇L1) min {:.3}, median {:.3}; ‖∇L0‖/‖∇L1‖ max {:.3}, median {:.3}",
+                100.0 * z.adversarial_time_fraction,
+                (z.adversarial_points_fraction * z.points as f64).round(),
+                z.points,
+                z.min_cosine,
+                z.median_cosine,
+                z.max_gradient_ratio,
+                z.median_gradient_ratio
+            );
+        }
+        let d = &summary.minority_drop;
+        if d.detected {
+            println!(
+                "minority initial drop: the minority's loss rose by {:.4} ({:.1} %) while the global loss fell, peaking at t = {}{}",
+                d.rise,
+                100.0 * d.relative_rise,
+                d.t_peak.unwrap_or(0.0),
+                d.t_recovered
+                    .map(|t| format!("; back below its start at t = {t}"))
+                    .unwrap_or_else(|| "; not back below its start by the end".into())
+            );
+        }
     }
     match record.status {
         RunStatus::Finished => Ok(()),
@@ -187,4 +213,7 @@ struct Summary<'a> {
     final_minority_accuracy: Option<f64>,
     out: String,
     figures: Vec<String>,
+    /// Theorem 2 along training (with `--zone`).
+    zone: Option<majmin_metrics::ZoneSummary>,
+    minority_drop: majmin_metrics::MinorityDrop,
 }
