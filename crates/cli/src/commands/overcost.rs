@@ -202,21 +202,19 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     for run in &runs {
         store.finished(run).map_err(sweep_error)?;
     }
+    if args.slurm.slurm && !args.resume && slurm::latest_submission(&args.out).is_some() {
+        return Err(CliError::usage(format!(
+            "{} was already submitted to Slurm; pass --resume to submit its unfinished runs again",
+            args.out.display()
+        )));
+    }
     ctx.write_manifest(
         &args.out,
         "overcost",
         &serde_json::json!({ "args": args, "plan": plan }),
     )?;
     if args.slurm.slurm {
-        return submit(
-            ctx,
-            &args.slurm,
-            &plan,
-            &runs,
-            &store,
-            &args.out,
-            args.resume,
-        );
+        return submit(ctx, &args.slurm, &plan, &runs, &store, &args.out);
     }
     let outcome = sweep::run_sweep(ctx, &prepared, &args.out, &runs, args.jobs, true)?;
     let written = write_results(ctx, &plan, &outcome, &kappas, criterion, &args.out)?;
@@ -263,7 +261,6 @@ fn submit(
     runs: &[RunConfig],
     store: &RunStore,
     dir: &Path,
-    resume: bool,
 ) -> Result<(), CliError> {
     let mut todo = Vec::new();
     let mut finished = 0;
@@ -274,12 +271,6 @@ fn submit(
             RunState::Running(_) => running += 1,
             RunState::Failed(_) | RunState::Pending => todo.push(run.clone()),
         }
-    }
-    if !resume && slurm::latest_submission(dir).is_some() {
-        return Err(CliError::usage(format!(
-            "{} was already submitted to Slurm; pass --resume to submit its unfinished runs again",
-            dir.display()
-        )));
     }
     let max_array_size = match (args.max_array_size, args.emit_only) {
         (Some(n), _) => Some(n as usize),
