@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use majmin_core::{Dataset, Group, GroupRule};
 
 use crate::error::LoadError;
+use crate::limits::MAX_CLASSES;
 
 /// Options of the CSV loader (spec options `label`, `group`, `header`, `shape`, `classes`,
 /// `delimiter`).
@@ -157,8 +158,23 @@ fn resolve_column(
 }
 
 /// Loads a CSV file (see the [module docs](self)). The data set is named after the file stem.
+///
+/// # Errors
+/// [`LoadError::NotFound`] or [`LoadError::Io`] when the file cannot be read, [`LoadError::Csv`]
+/// with the line and column of a bad row or field, [`LoadError::TooManyClasses`] for a label that
+/// would make more than [`MAX_CLASSES`] classes, [`LoadError::TooLarge`] for `classes` above it.
 pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
     let path = options.path.as_path();
+    if let Some(k) = options.classes.filter(|&k| k > MAX_CLASSES) {
+        return Err(LoadError::TooLarge {
+            context: path.display().to_string(),
+            what: "option `classes`".into(),
+            needed: k as u128,
+            limit: MAX_CLASSES as u128,
+            unit: "classes",
+            limit_name: "MAX_CLASSES",
+        });
+    }
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound {
             path: path.to_path_buf(),
@@ -331,7 +347,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
         }
     }
 
-    let (labels, classes) = parse_labels(data, label_col, options.classes, &csv_err)?;
+    let (labels, classes) = parse_labels(data, label_col, options.classes, path, &csv_err)?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -355,18 +371,29 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
 }
 
 /// Class indices from the label column: whole numbers as they are, or names in sorted order.
+/// A label that would make more than [`MAX_CLASSES`] classes is refused before anything is
+/// allocated per class.
 fn parse_labels(
     data: &[Row],
     column: usize,
     classes: Option<usize>,
+    path: &Path,
     csv_err: &dyn Fn(usize, Option<usize>, String) -> LoadError,
 ) -> Result<(Vec<u32>, usize), LoadError> {
+    let too_many = |row: &Row, label: &str, classes: u128| LoadError::TooManyClasses {
+        path: path.to_path_buf(),
+        line: row.line,
+        column: column + 1,
+        label: label.to_string(),
+        classes,
+        limit: MAX_CLASSES,
+    };
     let fields: Vec<&str> = data.iter().map(|r| r.fields[column].as_str()).collect();
     let all_numbers = fields.iter().all(|f| parse_number(f).is_some());
     if all_numbers {
         let mut labels = Vec::with_capacity(fields.len());
         for (row, field) in data.iter().zip(&fields) {
-            let label = field.parse::<u32>().map_err(|_| {
+            let label = field.parse::<u128>().map_err(|_| {
                 csv_err(
                     row.line,
                     Some(column + 1),
@@ -376,7 +403,7 @@ fn parse_labels(
                 )
             })?;
             if let Some(k) = classes {
-                if label as usize >= k {
+                if label >= k as u128 {
                     return Err(csv_err(
                         row.line,
                         Some(column + 1),
@@ -384,7 +411,10 @@ fn parse_labels(
                     ));
                 }
             }
-            labels.push(label);
+            if label >= MAX_CLASSES as u128 {
+                return Err(too_many(row, field, label + 1));
+            }
+            labels.push(label as u32);
         }
         let found = labels.iter().max().map_or(0, |&m| m as usize + 1);
         return Ok((labels, classes.unwrap_or(found)));
@@ -400,6 +430,14 @@ fn parse_labels(
         let mut sorted: Vec<&str> = fields.clone();
         sorted.sort_unstable();
         sorted.dedup();
+        if sorted.len() > MAX_CLASSES {
+            let name = sorted[MAX_CLASSES];
+            let row = data
+                .iter()
+                .find(|r| r.fields[column] == name)
+                .expect("every name comes from a row");
+            return Err(too_many(row, name, sorted.len() as u128));
+        }
         sorted
             .into_iter()
             .enumerate()
@@ -532,6 +570,65 @@ mod tests {
         assert!(
             msg.contains("line 1, column 2: expected a closing `\"`"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn huge_labels_are_refused_with_file_line_label_and_limit() {
+        // the tester's file: two rows whose label is 4,000,000,000 (ran 29 s, then aborted)
+        let e = load("1,2,4000000000\n3,4,4000000000\n", |_| {}).unwrap_err();
+        match &e {
+            LoadError::TooManyClasses {
+                line,
+                column,
+                label,
+                classes,
+                limit,
+                ..
+            } => {
+                assert_eq!((*line, *column, label.as_str()), (1, 3, "4000000000"));
+                assert_eq!((*classes, *limit), (4_000_000_001, MAX_CLASSES));
+            }
+            other => panic!("{other:?}"),
+        }
+        let msg = e.to_string();
+        assert!(
+            msg.contains("data.csv: line 1, column 3: label `4000000000` would make 4,000,000,001 classes, above the limit of 65,536 classes (MAX_CLASSES)"),
+            "{msg}"
+        );
+        // a label of one million silently made a million classes
+        let msg = err("1,2,0\n3,4,1000000\n", |_| {});
+        assert!(
+            msg.contains("line 2, column 3: label `1000000`") && msg.contains("65,536"),
+            "{msg}"
+        );
+        // beyond u32 too
+        let msg = err("1,2,99999999999999999999\n", |_| {});
+        assert!(msg.contains("label `99999999999999999999`"), "{msg}");
+        // the largest allowed label
+        let ds = load("1,2,0\n3,4,65535\n", |_| {}).unwrap();
+        assert_eq!(ds.classes(), MAX_CLASSES);
+        // named labels: one name more than the limit
+        let mut text = String::from("x,y\n");
+        for i in 0..=MAX_CLASSES {
+            text.push_str(&format!("1,c{i:06}\n"));
+        }
+        let e = load(&text, |_| {}).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::TooManyClasses { line: 65_538, label, classes: 65_537, .. } if label == "c065536"),
+            "{e:?}"
+        );
+        // classes= given directly to the loader
+        let e = load("1,2,0\n", |o| o.classes = Some(MAX_CLASSES + 1)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LoadError::TooLarge {
+                    limit_name: "MAX_CLASSES",
+                    ..
+                }
+            ),
+            "{e:?}"
         );
     }
 

@@ -11,6 +11,7 @@
 use majmin_core::{Dataset, Rng};
 
 use crate::error::LoadError;
+use crate::limits::{MAX_CLASSES, MAX_DATASET_VALUES};
 
 /// Parameters of the Gaussian mixture (spec options `d`, `n`, `sep`, `classes`, `zeta`, `std`,
 /// `seed`).
@@ -75,6 +76,11 @@ impl GaussianConfig {
 }
 
 /// Draws the mixture described by `config` (see the [module docs](self)).
+///
+/// # Errors
+/// [`LoadError::TooLarge`] when `n · d` exceeds [`MAX_DATASET_VALUES`] or the class count
+/// exceeds [`MAX_CLASSES`] (checked before allocating); [`LoadError::Dataset`] for values out of
+/// range or a class left empty.
 pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> {
     let invalid = |message: String| LoadError::Dataset {
         context: "gaussian".into(),
@@ -98,6 +104,30 @@ pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> 
             "expected zeta in (0, 1], found {}",
             config.zeta
         )));
+    }
+    if config.classes > MAX_CLASSES {
+        return Err(LoadError::TooLarge {
+            context: "gaussian".into(),
+            what: "the class count".into(),
+            needed: config.classes as u128,
+            limit: MAX_CLASSES as u128,
+            unit: "classes",
+            limit_name: "MAX_CLASSES",
+        });
+    }
+    let values = config.n as u128 * config.dim as u128;
+    if values > u128::from(MAX_DATASET_VALUES) {
+        return Err(LoadError::TooLarge {
+            context: "gaussian".into(),
+            what: format!(
+                "n = {} samples of dimension d = {} hold n · d values",
+                config.n, config.dim
+            ),
+            needed: values,
+            limit: u128::from(MAX_DATASET_VALUES),
+            unit: "values",
+            limit_name: "MAX_DATASET_VALUES",
+        });
     }
     let sizes = config.class_sizes();
     if let Some(k) = sizes.iter().position(|&s| s == 0) {

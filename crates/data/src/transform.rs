@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 use majmin_core::Dataset;
 
-use crate::error::LoadError;
+use crate::error::{thousands, LoadError};
+use crate::limits::MAX_DATASET_VALUES;
 
 /// How [`resize`] computes an output pixel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +57,27 @@ fn rebuild(
             context: format!("data set `{name}`, transform `{transform}`"),
             source,
         })
+}
+
+/// Refuses a transform whose output would hold more than [`MAX_DATASET_VALUES`] values.
+fn check_size(ds: &Dataset, transform: &str, [c, h, w]: [usize; 3]) -> Result<(), LoadError> {
+    let per_sample = c as u128 * h as u128 * w as u128;
+    let needed = ds.len() as u128 * per_sample;
+    if needed > u128::from(MAX_DATASET_VALUES) {
+        return Err(LoadError::TooLarge {
+            context: format!("transform `{transform}` on data set `{}`", ds.name()),
+            what: format!(
+                "{} samples of {c}×{h}×{w} = {} values each",
+                thousands(ds.len() as u64),
+                thousands(per_sample)
+            ),
+            needed,
+            limit: u128::from(MAX_DATASET_VALUES),
+            unit: "values",
+            limit_name: "MAX_DATASET_VALUES",
+        });
+    }
+    Ok(())
 }
 
 /// Resizes one image of shape `[c, h, w]` (channel-major) to `out_h × out_w`, appending to `out`.
@@ -111,6 +133,10 @@ pub fn resize_image(
 }
 
 /// Every image resized to `height × width` (channels unchanged).
+///
+/// # Errors
+/// [`LoadError::Transform`] for a side of 0; [`LoadError::TooLarge`] when the result would hold
+/// more than [`MAX_DATASET_VALUES`] values (checked before allocating).
 pub fn resize(
     ds: Dataset,
     height: usize,
@@ -129,6 +155,7 @@ pub fn resize(
     if (h, w) == (height, width) {
         return Ok(ds);
     }
+    check_size(&ds, &transform, [c, height, width])?;
     let mut features = Vec::with_capacity(ds.len() * c * height * width);
     for i in 0..ds.len() {
         resize_image(
@@ -146,6 +173,10 @@ pub fn resize(
 /// A single-channel set with its channel repeated `channels` times (e.g. grey → RGB for an
 /// architecture that expects 3 channels). A set that has `channels` channels already is returned
 /// unchanged.
+///
+/// # Errors
+/// [`LoadError::Transform`] unless the set has one channel; [`LoadError::TooLarge`] when the
+/// result would hold more than [`MAX_DATASET_VALUES`] values (checked before allocating).
 pub fn repeat_channels(ds: Dataset, channels: usize) -> Result<Dataset, LoadError> {
     let [c, h, w] = ds.shape();
     if c == channels {
@@ -161,6 +192,7 @@ pub fn repeat_channels(ds: Dataset, channels: usize) -> Result<Dataset, LoadErro
             ),
         });
     }
+    check_size(&ds, &transform, [channels, h, w])?;
     let mut features = Vec::with_capacity(ds.features().len() * channels);
     for i in 0..ds.len() {
         let s = ds.sample(i);
