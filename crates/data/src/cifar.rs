@@ -249,7 +249,7 @@ mod tests {
         file.set_len(records * CIFAR_RECORD as u64).unwrap();
         let e = load_cifar10_dir(dir.path(), Split::Test).unwrap_err();
         assert!(
-            matches!(e, LoadError::FileTooLarge { offset: 0, needed, limit: 1_073_741_824, .. } if needed == u128::from(records) * 3072),
+            matches!(&e, LoadError::FileTooLarge { offset: 0, size, .. } if size.needed == u128::from(records) * 3072 && size.limit == 1_073_741_824),
             "{e:?}"
         );
         assert!(

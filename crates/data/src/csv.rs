@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use majmin_core::{Dataset, Group, GroupRule};
 
-use crate::error::LoadError;
+use crate::error::{LoadError, SizeExcess};
 use crate::limits::MAX_CLASSES;
 
 /// Options of the CSV loader (spec options `label`, `group`, `header`, `shape`, `classes`,
@@ -168,11 +168,13 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
     if let Some(k) = options.classes.filter(|&k| k > MAX_CLASSES) {
         return Err(LoadError::TooLarge {
             context: path.display().to_string(),
-            what: "option `classes`".into(),
-            needed: k as u128,
-            limit: MAX_CLASSES as u128,
-            unit: "classes",
-            limit_name: "MAX_CLASSES",
+            size: SizeExcess::new(
+                "option `classes`",
+                k as u128,
+                MAX_CLASSES as u128,
+                "classes",
+                "MAX_CLASSES",
+            ),
         });
     }
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
@@ -621,13 +623,7 @@ mod tests {
         // classes= given directly to the loader
         let e = load("1,2,0\n", |o| o.classes = Some(MAX_CLASSES + 1)).unwrap_err();
         assert!(
-            matches!(
-                e,
-                LoadError::TooLarge {
-                    limit_name: "MAX_CLASSES",
-                    ..
-                }
-            ),
+            matches!(&e, LoadError::TooLarge { size, .. } if size.limit_name == "MAX_CLASSES"),
             "{e:?}"
         );
     }

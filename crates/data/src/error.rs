@@ -103,29 +103,19 @@ pub enum LoadError {
     },
     /// A spec option asks for more than a documented limit (see [`crate::limits`]); refused
     /// while parsing, before anything is loaded or allocated.
-    #[error("data spec `{spec}`: option `{key}`: {what}: {} {unit}, above the limit of {} {unit} ({limit_name})",
-        thousands(*needed), thousands(*limit))]
+    #[error("data spec `{spec}`: option `{key}`: {size}")]
     SpecTooLarge {
         /// The whole spec string (lossy if it is not UTF-8).
         spec: String,
-        /// The option at fault (`resize`, `d` and `n`, `classes`, …).
+        /// The option at fault (`resize`, `channels`, `classes`, `n`).
         key: String,
-        /// What would be that large.
-        what: String,
-        /// The size the option asks for.
-        needed: u128,
-        /// The limit.
-        limit: u128,
-        /// Unit of `needed` and `limit` (`values`, `classes`).
-        unit: &'static str,
-        /// The constant that sets the limit, e.g. `MAX_DATASET_VALUES`.
-        limit_name: &'static str,
+        /// What would be too large, the size needed and the limit.
+        size: Box<SizeExcess>,
     },
     /// A file's header or size announces more than a documented limit (see [`crate::limits`]);
     /// refused before the data are read or allocated (and before a gzip stream is decompressed
     /// past the header).
-    #[error("{}: at byte {}{}: {what}: {} {unit}, above the limit of {} {unit} ({limit_name})",
-        path.display(), thousands(*offset), decompressed_note(*decompressed), thousands(*needed), thousands(*limit))]
+    #[error("{}: at byte {}{}: {size}", path.display(), thousands(*offset), decompressed_note(*decompressed))]
     FileTooLarge {
         /// The file.
         path: PathBuf,
@@ -133,34 +123,17 @@ pub enum LoadError {
         offset: u64,
         /// Whether `offset` counts bytes of the decompressed stream of a gzip file.
         decompressed: bool,
-        /// What would be that large.
-        what: String,
-        /// The size announced.
-        needed: u128,
-        /// The limit.
-        limit: u128,
-        /// Unit of `needed` and `limit`.
-        unit: &'static str,
-        /// The constant that sets the limit, e.g. `MAX_DATASET_VALUES`.
-        limit_name: &'static str,
+        /// What would be too large, the size needed and the limit.
+        size: Box<SizeExcess>,
     },
     /// A transform or generator would make a data set larger than a documented limit (see
     /// [`crate::limits`]); refused before allocating.
-    #[error("{context}: {what}: {} {unit}, above the limit of {} {unit} ({limit_name})",
-        thousands(*needed), thousands(*limit))]
+    #[error("{context}: {size}")]
     TooLarge {
-        /// Which transform on which data set, or which generator.
+        /// Which transform on which data set, or which generator or file.
         context: String,
-        /// What would be that large.
-        what: String,
-        /// The size needed.
-        needed: u128,
-        /// The limit.
-        limit: u128,
-        /// Unit of `needed` and `limit`.
-        unit: &'static str,
-        /// The constant that sets the limit, e.g. `MAX_DATASET_VALUES`.
-        limit_name: &'static str,
+        /// What would be too large, the size needed and the limit.
+        size: Box<SizeExcess>,
     },
     /// A CSV label would make more classes than [`crate::limits::MAX_CLASSES`] allows.
     #[error("{}: line {line}, column {column}: label `{label}` would make {} classes, above the limit of {} classes (MAX_CLASSES); \
@@ -189,6 +162,55 @@ pub enum LoadError {
         #[source]
         source: DataError,
     },
+}
+
+/// A size that input asks for and the documented limit it exceeds (in the `*TooLarge` variants of
+/// [`LoadError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeExcess {
+    /// What would be that large, e.g. "one 100000×100000 image plane holds height · width values".
+    pub what: String,
+    /// The size needed (exact: 128-bit products of header fields cannot overflow).
+    pub needed: u128,
+    /// The limit.
+    pub limit: u128,
+    /// Unit of `needed` and `limit` (`values`, `classes`).
+    pub unit: &'static str,
+    /// The constant of [`crate::limits`] that sets the limit, e.g. `MAX_DATASET_VALUES`.
+    pub limit_name: &'static str,
+}
+
+impl SizeExcess {
+    /// A boxed excess (boxed to keep [`LoadError`] small).
+    pub fn new(
+        what: impl Into<String>,
+        needed: u128,
+        limit: u128,
+        unit: &'static str,
+        limit_name: &'static str,
+    ) -> Box<Self> {
+        Box::new(Self {
+            what: what.into(),
+            needed,
+            limit,
+            unit,
+            limit_name,
+        })
+    }
+}
+
+impl std::fmt::Display for SizeExcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} {unit}, above the limit of {} {unit} ({})",
+            self.what,
+            thousands(self.needed),
+            thousands(self.limit),
+            self.limit_name,
+            unit = self.unit
+        )
+    }
 }
 
 fn decompressed_note(decompressed: bool) -> &'static str {

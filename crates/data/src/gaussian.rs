@@ -10,7 +10,7 @@
 
 use majmin_core::{Dataset, Rng};
 
-use crate::error::LoadError;
+use crate::error::{LoadError, SizeExcess};
 use crate::limits::{MAX_CLASSES, MAX_DATASET_VALUES};
 
 /// Parameters of the Gaussian mixture (spec options `d`, `n`, `sep`, `classes`, `zeta`, `std`,
@@ -108,25 +108,29 @@ pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> 
     if config.classes > MAX_CLASSES {
         return Err(LoadError::TooLarge {
             context: "gaussian".into(),
-            what: "the class count".into(),
-            needed: config.classes as u128,
-            limit: MAX_CLASSES as u128,
-            unit: "classes",
-            limit_name: "MAX_CLASSES",
+            size: SizeExcess::new(
+                "the class count",
+                config.classes as u128,
+                MAX_CLASSES as u128,
+                "classes",
+                "MAX_CLASSES",
+            ),
         });
     }
     let values = config.n as u128 * config.dim as u128;
     if values > u128::from(MAX_DATASET_VALUES) {
         return Err(LoadError::TooLarge {
             context: "gaussian".into(),
-            what: format!(
-                "n = {} samples of dimension d = {} hold n · d values",
-                config.n, config.dim
+            size: SizeExcess::new(
+                format!(
+                    "n = {} samples of dimension d = {} hold n · d values",
+                    config.n, config.dim
+                ),
+                values,
+                u128::from(MAX_DATASET_VALUES),
+                "values",
+                "MAX_DATASET_VALUES",
             ),
-            needed: values,
-            limit: u128::from(MAX_DATASET_VALUES),
-            unit: "values",
-            limit_name: "MAX_DATASET_VALUES",
         });
     }
     let sizes = config.class_sizes();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use crate::error::LoadError;
+use crate::error::{LoadError, SizeExcess};
 
 /// An open data file: a reader over its bytes (decompressed for gzip) and what errors need.
 pub(crate) struct DataFile {
@@ -61,11 +61,7 @@ impl DataFile {
             path: self.path.clone(),
             offset,
             decompressed: self.decompressed,
-            what,
-            needed,
-            limit,
-            unit,
-            limit_name,
+            size: SizeExcess::new(what, needed, limit, unit, limit_name),
         }
     }
 

@@ -42,7 +42,7 @@ pub mod transform;
 pub use cifar::{load_cifar10_dir, load_cifar10_files};
 pub use csv::{load_csv, CsvOptions};
 pub use digits::load_digits;
-pub use error::LoadError;
+pub use error::{LoadError, SizeExcess};
 pub use gaussian::{generate_gaussian, GaussianConfig};
 pub use idx::{load_idx_dir, load_idx_files};
 pub use limits::{MAX_CLASSES, MAX_DATASET_VALUES};

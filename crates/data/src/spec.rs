@@ -38,7 +38,7 @@ use majmin_core::{Dataset, GroupRule};
 
 use crate::csv::{load_csv, CsvOptions};
 use crate::digits::load_digits;
-use crate::error::LoadError;
+use crate::error::{LoadError, SizeExcess};
 use crate::gaussian::{generate_gaussian, GaussianConfig};
 use crate::limits::{MAX_CLASSES, MAX_DATASET_VALUES};
 use crate::transform::{normalize, normalize_computed, repeat_channels, resize, Interpolation};
@@ -450,11 +450,7 @@ fn check_limits(spec: &str, source: &Source, parsed: &DataSpec) -> Result<(), Lo
         Err(LoadError::SpecTooLarge {
             spec: spec.to_string(),
             key: key.to_string(),
-            what,
-            needed,
-            limit,
-            unit,
-            limit_name,
+            size: SizeExcess::new(what, needed, limit, unit, limit_name),
         })
     };
     let max_values = u128::from(MAX_DATASET_VALUES);
@@ -736,7 +732,7 @@ mod tests {
 
     fn round_trip(s: &str) -> DataSpec {
         let spec = DataSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-        let again = DataSpec::parse(&spec.to_string()).unwrap();
+        let again = DataSpec::parse(spec.to_string()).unwrap();
         assert_eq!(spec, again, "{s} → {spec}");
         spec
     }
@@ -845,7 +841,7 @@ mod tests {
         // aborted with "memory allocation failed" before
         let e = too_large("digits,resize=100000");
         assert!(
-            matches!(&e, LoadError::SpecTooLarge { key, needed: 10_000_000_000, limit: 1_073_741_824, .. } if key == "resize"),
+            matches!(&e, LoadError::SpecTooLarge { key, size, .. } if key == "resize" && size.needed == 10_000_000_000 && size.limit == 1_073_741_824),
             "{e:?}"
         );
         assert_eq!(
@@ -855,7 +851,7 @@ mod tests {
         );
         let e = too_large("gaussian:d=100000000,n=100000000");
         assert!(
-            matches!(&e, LoadError::SpecTooLarge { key, needed: 10_000_000_000_000_000, .. } if key == "n"),
+            matches!(&e, LoadError::SpecTooLarge { key, size, .. } if key == "n" && size.needed == 10_000_000_000_000_000),
             "{e:?}"
         );
         let msg = e.to_string();
@@ -880,13 +876,7 @@ mod tests {
         // within the per-sample bound, the whole set is checked by the transform, before allocating
         let e = load("digits,resize=20000").unwrap_err();
         assert!(
-            matches!(
-                &e,
-                LoadError::TooLarge {
-                    needed: 718_800_000_000,
-                    ..
-                }
-            ),
+            matches!(&e, LoadError::TooLarge { size, .. } if size.needed == 718_800_000_000),
             "{e:?}"
         );
         let msg = e.to_string();
@@ -904,13 +894,7 @@ mod tests {
         })
         .unwrap_err();
         assert!(
-            matches!(
-                e,
-                LoadError::TooLarge {
-                    limit_name: "MAX_DATASET_VALUES",
-                    ..
-                }
-            ),
+            matches!(&e, LoadError::TooLarge { size, .. } if size.limit_name == "MAX_DATASET_VALUES"),
             "{e:?}"
         );
     }
@@ -978,7 +962,7 @@ mod tests {
                 "{mean:?} {std:?}"
             );
         }
-        let err = load(&format!("mnist:{}", dir.path().display()))
+        let err = load(format!("mnist:{}", dir.path().display()))
             .unwrap_err()
             .to_string();
         assert!(
@@ -988,7 +972,7 @@ mod tests {
 
         let csv = dir.path().join("d.csv");
         std::fs::write(&csv, "a,b,c,d,y\n1,2,3,4,0\n5,6,7,8,1\n").unwrap();
-        let ds = load(&format!(
+        let ds = load(format!(
             "csv:{},shape=1x2x2,resize=1,interp=nearest",
             csv.display()
         ))

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use majmin_core::Dataset;
 
-use crate::error::{thousands, LoadError};
+use crate::error::{thousands, LoadError, SizeExcess};
 use crate::limits::MAX_DATASET_VALUES;
 
 /// How [`resize`] computes an output pixel.
@@ -66,15 +66,17 @@ fn check_size(ds: &Dataset, transform: &str, [c, h, w]: [usize; 3]) -> Result<()
     if needed > u128::from(MAX_DATASET_VALUES) {
         return Err(LoadError::TooLarge {
             context: format!("transform `{transform}` on data set `{}`", ds.name()),
-            what: format!(
-                "{} samples of {c}×{h}×{w} = {} values each",
-                thousands(ds.len() as u64),
-                thousands(per_sample)
+            size: SizeExcess::new(
+                format!(
+                    "{} samples of {c}×{h}×{w} = {} values each",
+                    thousands(ds.len() as u64),
+                    thousands(per_sample)
+                ),
+                needed,
+                u128::from(MAX_DATASET_VALUES),
+                "values",
+                "MAX_DATASET_VALUES",
             ),
-            needed,
-            limit: u128::from(MAX_DATASET_VALUES),
-            unit: "values",
-            limit_name: "MAX_DATASET_VALUES",
         });
     }
     Ok(())

@@ -105,7 +105,7 @@ pub enum CheckError {
         /// The limit.
         limit: usize,
     },
-    /// A setting asks for more points than a documented limit of [`crate::check`]; refused before
+    /// A setting asks for more points than a documented limit of [`crate::check`](mod@crate::check); refused before
     /// any point is made.
     #[error("{setting} = {value} in dimension {dim} needs {} {what}, above the limit of {} ({limit_name}); \
              choose {setting} ≤ {largest}", group(*needed), group(*limit as u128))]
