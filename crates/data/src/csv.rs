@@ -299,7 +299,9 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
     }
     let d = feature_cols.len();
     let shape = options.shape.unwrap_or([1, 1, d]);
-    if shape.iter().product::<usize>() != d {
+    // exact: a `shape=` of three huge sides must not wrap around to d
+    let per_sample: u128 = shape.iter().map(|&s| s as u128).product();
+    if per_sample != d as u128 {
         return Err(csv_err(
             first.line,
             None,
@@ -308,7 +310,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
                 shape[0],
                 shape[1],
                 shape[2],
-                shape.iter().product::<usize>()
+                per_sample
             ),
         ));
     }
@@ -644,6 +646,9 @@ mod tests {
             msg.contains("line 1: expected a header or data rows, found an empty file"),
             "{msg}"
         );
+        // sides whose product wraps around to 2 in usize arithmetic: (2^63 + 1) · 2 = 2^64 + 2
+        let msg = err("1,2,3\n", |o| o.shape = Some([usize::MAX / 2 + 2, 2, 1]));
+        assert!(msg.contains("but the file has 2 feature columns"), "{msg}");
         let msg = err("1,2,3\n", |o| o.shape = Some([1, 3, 3]));
         assert!(
             msg.contains("holds 9 values per sample, but the file has 2 feature columns"),

@@ -99,6 +99,14 @@ pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> 
             config.sep, config.std
         )));
     }
+    // |mean| + 16 σ bounds every draw (a normal draw from `Rng` stays below 9 σ): it must fit f32
+    let largest = config.sep * (config.classes as f64 - 1.0) / 2.0 + 16.0 * config.std;
+    if !(largest < f64::from(f32::MAX)) {
+        return Err(invalid(format!(
+            "sep = {} and std = {} with {} classes make values up to about {largest:e}, beyond f32 (about 3.4e38)",
+            config.sep, config.std, config.classes
+        )));
+    }
     if !(config.zeta > 0.0 && config.zeta <= 1.0) {
         return Err(invalid(format!(
             "expected zeta in (0, 1], found {}",
@@ -233,6 +241,16 @@ mod tests {
         .unwrap();
         assert_eq!(a, b);
         assert_ne!(a.features(), c.features());
+    }
+
+    #[test]
+    fn values_beyond_f32_are_an_error() {
+        let err = generate_gaussian(&GaussianConfig {
+            sep: 1e308,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("beyond f32"), "{err}");
     }
 
     #[test]

@@ -293,6 +293,22 @@ fn apply_normalize(
                 .for_each(|v| *v = (*v - mean[ch]) / std[ch]);
         }
     }
+    // a tiny standard deviation can overflow f32: refuse rather than train on ±∞
+    if let Some(i) = features.iter().position(|v| !v.is_finite()) {
+        let per_sample = (plane * shape[0]).max(1);
+        let ch = (i % per_sample) / plane.max(1);
+        return Err(LoadError::Transform {
+            transform: transform.to_string(),
+            dataset: ds.name().to_string(),
+            message: format!(
+                "sample {} channel {ch} becomes {} ((x − {}) / {} overflows f32); expected a larger standard deviation",
+                i / per_sample,
+                features[i],
+                mean[ch],
+                std[ch]
+            ),
+        });
+    }
     rebuild(ds, shape, features, transform)
 }
 
@@ -302,6 +318,16 @@ mod tests {
 
     fn one_image(shape: [usize; 3], values: Vec<f32>) -> Dataset {
         Dataset::new("t", shape, values, vec![0], 1).unwrap()
+    }
+
+    #[test]
+    fn normalizing_to_infinity_is_an_error() {
+        let ds = one_image([1, 1, 2], vec![0.0, 1.0]);
+        let e = normalize(ds, &[0.0], &[1e-40]).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::Transform { message, .. } if message.contains("sample 0 channel 0 becomes inf")),
+            "{e:?}"
+        );
     }
 
     #[test]

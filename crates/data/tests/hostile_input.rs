@@ -119,6 +119,11 @@ proptest! {
         header in proptest::option::of(any::<bool>()),
         classes in proptest::option::of(0usize..100_000),
         delimiter in prop_oneof![Just(b','), Just(b';'), Just(b'\t')],
+        shape in proptest::option::of(proptest::array::uniform3(prop_oneof![
+            1usize..4,
+            Just(usize::MAX / 2 + 2),
+            Just(usize::MAX),
+        ])),
         raw in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         let dir = tempfile::tempdir().unwrap();
@@ -130,6 +135,7 @@ proptest! {
             o.header = header;
             o.classes = classes;
             o.delimiter = delimiter;
+            o.shape = shape;
             if let Ok(ds) = load_csv(&o) {
                 prop_assert!(ds.classes() <= majmin_data::MAX_CLASSES);
             }
