@@ -101,7 +101,7 @@ pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> 
     }
     // |mean| + 16 σ bounds every draw (a normal draw from `Rng` stays below 9 σ): it must fit f32
     let largest = config.sep * (config.classes as f64 - 1.0) / 2.0 + 16.0 * config.std;
-    if !(largest < f64::from(f32::MAX)) {
+    if largest.is_nan() || largest >= f64::from(f32::MAX) {
         return Err(invalid(format!(
             "sep = {} and std = {} with {} classes make values up to about {largest:e}, beyond f32 (about 3.4e38)",
             config.sep, config.std, config.classes
