@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use majmin_core::{Dataset, Group, GroupRule};
 
 use crate::error::{LoadError, SizeExcess};
-use crate::limits::MAX_CLASSES;
+use crate::limits::{MAX_CLASSES, MAX_CSV_BYTES};
 
 /// Options of the CSV loader (spec options `label`, `group`, `header`, `shape`, `classes`,
 /// `delimiter`).
@@ -59,12 +59,56 @@ impl CsvOptions {
 /// One non-blank line: its 1-based number and its fields.
 struct Row {
     line: usize,
-    fields: Vec<String>,
+    fields: Fields,
+}
+
+/// The fields of one line, stored as one string and the end of each field (a `String` per field
+/// would cost ten times the text for a file of short numbers).
+struct Fields {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Fields {
+    fn new() -> Self {
+        Self {
+            text: String::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, field: &str) {
+        self.text.push_str(field);
+        // lines are at most MAX_CSV_BYTES < 2^32 long
+        self.ends.push(self.text.len() as u32);
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| &self[i])
+    }
+
+    fn join(&self, separator: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(separator)
+    }
+}
+
+impl std::ops::Index<usize> for Fields {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
 }
 
 /// Splits one line into trimmed fields; `Err((column, message))` for a broken quote.
-fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, String)> {
-    let mut fields = Vec::new();
+fn split_fields(line: &str, delimiter: char) -> Result<Fields, (usize, String)> {
+    let mut fields = Fields::new();
+    let mut field = String::new();
     let mut chars = line.chars().peekable();
     loop {
         // skip leading spaces of the field
@@ -74,7 +118,7 @@ fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, Stri
         {
             chars.next();
         }
-        let mut field = String::new();
+        field.clear();
         if chars.peek() == Some(&'"') {
             chars.next();
             loop {
@@ -102,7 +146,7 @@ fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, Stri
                     ));
                 }
             }
-            fields.push(field);
+            fields.push(&field);
         } else {
             while let Some(&c) = chars.peek() {
                 if c == delimiter {
@@ -111,7 +155,7 @@ fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, Stri
                 field.push(c);
                 chars.next();
             }
-            fields.push(field.trim().to_string());
+            fields.push(field.trim());
         }
         match chars.next() {
             Some(_) => continue, // the delimiter
@@ -162,7 +206,8 @@ fn resolve_column(
 /// # Errors
 /// [`LoadError::NotFound`] or [`LoadError::Io`] when the file cannot be read, [`LoadError::Csv`]
 /// with the line and column of a bad row or field, [`LoadError::TooManyClasses`] for a label that
-/// would make more than [`MAX_CLASSES`] classes, [`LoadError::TooLarge`] for `classes` above it.
+/// would make more than [`MAX_CLASSES`] classes, [`LoadError::TooLarge`] for `classes` above it,
+/// [`LoadError::FileTooLarge`] for a file longer than [`MAX_CSV_BYTES`] (checked before reading).
 pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
     let path = options.path.as_path();
     if let Some(k) = options.classes.filter(|&k| k > MAX_CLASSES) {
@@ -177,7 +222,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
             ),
         });
     }
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    let io_error = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound {
             path: path.to_path_buf(),
             what: "no such file".into(),
@@ -186,7 +231,34 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
             path: path.to_path_buf(),
             source: e,
         },
-    })?;
+    };
+    let too_large = |len: u64| LoadError::FileTooLarge {
+        path: path.to_path_buf(),
+        offset: 0,
+        decompressed: false,
+        size: SizeExcess::new(
+            "the CSV file",
+            u128::from(len),
+            u128::from(MAX_CSV_BYTES),
+            "bytes",
+            "MAX_CSV_BYTES",
+        ),
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let len = file.metadata().map_err(io_error)?.len();
+    if len > MAX_CSV_BYTES {
+        return Err(too_large(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // a pipe or a special file may report no length: stop one byte past the limit
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_CSV_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(io_error)?;
+    if bytes.len() as u64 > MAX_CSV_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -252,7 +324,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
         Some(second) => first
             .fields
             .iter()
-            .zip(&second.fields)
+            .zip(second.fields.iter())
             .any(|(a, b)| parse_number(a).is_none() && parse_number(b).is_some()),
         None => first.fields.iter().any(|f| parse_number(f).is_none()),
     });
@@ -300,7 +372,9 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
     let d = feature_cols.len();
     let shape = options.shape.unwrap_or([1, 1, d]);
     // exact: a `shape=` of three huge sides must not wrap around to d
-    let per_sample: u128 = shape.iter().map(|&s| s as u128).product();
+    let per_sample: u128 = shape
+        .iter()
+        .fold(1u128, |p, &s| p.saturating_mul(s as u128));
     if per_sample != d as u128 {
         return Err(csv_err(
             first.line,
@@ -322,7 +396,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
             let field = &row.fields[c];
             let value = parse_number(field).ok_or_else(|| {
                 let column_name = header
-                    .map(|h| format!(" (`{}`)", h.fields[c]))
+                    .map(|h| format!(" (`{}`)", &h.fields[c]))
                     .unwrap_or_default();
                 csv_err(
                     row.line,
@@ -392,7 +466,7 @@ fn parse_labels(
         classes,
         limit: MAX_CLASSES,
     };
-    let fields: Vec<&str> = data.iter().map(|r| r.fields[column].as_str()).collect();
+    let fields: Vec<&str> = data.iter().map(|r| &r.fields[column]).collect();
     let all_numbers = fields.iter().all(|f| parse_number(f).is_some());
     if all_numbers {
         let mut labels = Vec::with_capacity(fields.len());
@@ -438,7 +512,7 @@ fn parse_labels(
             let name = sorted[MAX_CLASSES];
             let row = data
                 .iter()
-                .find(|r| r.fields[column] == name)
+                .find(|r| &r.fields[column] == name)
                 .expect("every name comes from a row");
             return Err(too_many(row, name, sorted.len() as u128));
         }
@@ -627,6 +701,28 @@ mod tests {
         assert!(
             matches!(&e, LoadError::TooLarge { size, .. } if size.limit_name == "MAX_CLASSES"),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn files_beyond_the_limit_are_refused_before_reading() {
+        let (_dir, path) = write("");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(MAX_CSV_BYTES + 1)
+            .unwrap();
+        let e = load_csv(&CsvOptions::new(&path)).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::FileTooLarge { offset: 0, size, .. } if size.needed == u128::from(MAX_CSV_BYTES) + 1),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().ends_with(
+                "data.csv: at byte 0: the CSV file: 1,073,741,825 bytes, above the limit of 1,073,741,824 bytes (MAX_CSV_BYTES)"
+            ),
+            "{e}"
         );
     }
 

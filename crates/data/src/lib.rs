@@ -45,7 +45,7 @@ pub use digits::load_digits;
 pub use error::{LoadError, SizeExcess};
 pub use gaussian::{generate_gaussian, GaussianConfig};
 pub use idx::{load_idx_dir, load_idx_files};
-pub use limits::{MAX_CLASSES, MAX_DATASET_VALUES};
+pub use limits::{MAX_CLASSES, MAX_CSV_BYTES, MAX_DATASET_VALUES};
 pub use spec::{load, DataSpec, Normalize, Resize, Source, Split};
 pub use transform::{
     channel_stats, normalize, normalize_computed, repeat_channels, resize, Interpolation,

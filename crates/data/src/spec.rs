@@ -490,9 +490,11 @@ fn check_limits(spec: &str, source: &Source, parsed: &DataSpec) -> Result<(), Lo
         .resize
         .map_or((1, 1), |r| (r.height as u128, r.width as u128));
     let c = parsed.channels.unwrap_or(1) as u128;
-    if h * w * c > max_values {
+    // saturating: three sides of up to 2^64 overflow even u128
+    let sample = h.saturating_mul(w).saturating_mul(c);
+    if sample > max_values {
         let (key, what) = match parsed.resize {
-            Some(r) if h * w > max_values => (
+            Some(r) if h.saturating_mul(w) > max_values => (
                 "resize",
                 format!(
                     "one {}×{} image plane holds height · width values",
@@ -509,7 +511,7 @@ fn check_limits(spec: &str, source: &Source, parsed: &DataSpec) -> Result<(), Lo
         return too_large(
             key,
             what,
-            h * w * c,
+            sample,
             max_values,
             "values",
             "MAX_DATASET_VALUES",
@@ -868,6 +870,12 @@ mod tests {
         assert!(too_large("gaussian:classes=70000")
             .to_string()
             .contains("MAX_CLASSES"));
+        // sides and channels of 2^64 − 1 overflow even 128-bit products: saturated, still refused
+        let e = too_large("digits,resize=18446744073709551615,channels=18446744073709551615");
+        assert!(
+            matches!(&e, LoadError::SpecTooLarge { key, size, .. } if key == "resize" && size.needed == u128::MAX),
+            "{e:?}"
+        );
         let e = too_large("digits,channels=2000000000");
         assert!(
             matches!(&e, LoadError::SpecTooLarge { key, .. } if key == "channels"),

@@ -61,8 +61,11 @@ fn rebuild(
 
 /// Refuses a transform whose output would hold more than [`MAX_DATASET_VALUES`] values.
 fn check_size(ds: &Dataset, transform: &str, [c, h, w]: [usize; 3]) -> Result<(), LoadError> {
-    let per_sample = c as u128 * h as u128 * w as u128;
-    let needed = ds.len() as u128 * per_sample;
+    // saturating: three sides of up to 2^64 overflow even u128
+    let per_sample = (c as u128)
+        .saturating_mul(h as u128)
+        .saturating_mul(w as u128);
+    let needed = (ds.len() as u128).saturating_mul(per_sample);
     if needed > u128::from(MAX_DATASET_VALUES) {
         return Err(LoadError::TooLarge {
             context: format!("transform `{transform}` on data set `{}`", ds.name()),

@@ -373,7 +373,7 @@ fn check_limits(d: usize, config: &CheckConfig) -> Result<(), CheckError> {
     };
     if d <= 3 {
         let per_axis = zone_grid_per_axis(config.grid, d) as u128;
-        let needed = per_axis.pow(d as u32);
+        let needed = per_axis.saturating_pow(d as u32);
         if needed > MAX_ZONE_POINTS as u128 {
             return too_many(
                 "grid",
@@ -397,7 +397,7 @@ fn check_limits(d: usize, config: &CheckConfig) -> Result<(), CheckError> {
         );
     }
     let power = d.min(3) as u32;
-    let starts = (config.starts as u128).pow(power);
+    let starts = (config.starts as u128).saturating_pow(power);
     if starts > MAX_NEWTON_STARTS as u128 {
         return too_many(
             "starts",
@@ -956,6 +956,26 @@ mod tests {
                 other => panic!("{setting}: {other:?}"),
             }
         }
+        // starts^3 of usize::MAX does not overflow the check
+        let e = check(
+            &many_variables(4),
+            &CheckConfig {
+                starts: usize::MAX,
+                ..CheckConfig::coarse()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CheckError::TooManyPoints {
+                    setting: "starts",
+                    needed: u128::MAX,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let e = check(
             &many_variables(4),
             &CheckConfig {
