@@ -20,10 +20,11 @@ use majmin_core::Rng;
 /// Why this value: the check's cost grows like d³ (a Hessian at each of `constant_samples` points,
 /// a third-derivative tensor and its norm at each of `third_derivative_samples` points, Newton
 /// with a d × d solve from each start). Measured with the default settings on
-/// `Σ cos(x_i)` + `0.01 Σ x_i²` on 2 cores (`cargo test` profile): d = 4 takes 0.4 s, d = 8 3.4 s,
-/// d = 12 20 s, d = 16 38 s; d = 32 would take minutes and d = 64 (which hung before this limit)
-/// most of an hour. The theorems are checked on small problems; a network is checked on a ball
-/// around a checkpoint by another route (SPEC §7).
+/// `Σ cos(x_i)` + `0.01 Σ x_i²` on this 2-core container (`cargo run --release -p majmin-theory
+/// --example check_dimension`): d = 4 takes 0.4 s, d = 8 3.1 s, d = 12 10.5 s, d = 16 34 s; d = 32
+/// would take minutes and d = 64 (which hung before this limit) most of an hour. The theorems are
+/// checked on small problems; a network is checked on a ball around a checkpoint by another
+/// route (SPEC §7).
 pub const MAX_CHECK_DIM: usize = 16;
 
 /// The largest number of uniform points of the zone check (Theorem 2): 4,000,000 — the grid
