@@ -40,6 +40,7 @@ use majmin_core::EvalPoint;
 use serde::{Deserialize, Serialize};
 
 use crate::error::MetricsError;
+use crate::threshold::Criterion;
 
 /// The run name given to a curve file without a `run` column.
 pub const DEFAULT_RUN: &str = "run";
@@ -222,19 +223,18 @@ impl RunCurves {
         })
     }
 
-    /// Checks that the curve file the run came from has the column `quantity` (`loss` or
-    /// `accuracy`) that a criterion needs; curves built in memory always pass.
+    /// Checks that the curve file the run came from has the column `criterion` needs (`loss` or
+    /// `accuracy`); curves built in memory always pass.
     ///
     /// # Errors
     /// [`MetricsError::MissingColumn`] naming the file, its header line and the column.
-    pub fn require_column(&self, quantity: &'static str) -> Result<(), MetricsError> {
+    pub fn require_column(&self, criterion: Criterion) -> Result<(), MetricsError> {
         let Some(origin) = &self.origin else {
             return Ok(());
         };
-        let present = match quantity {
-            "loss" => origin.has_loss,
-            "accuracy" => origin.has_accuracy,
-            _ => true,
+        let present = match criterion {
+            Criterion::Loss => origin.has_loss,
+            Criterion::Accuracy => origin.has_accuracy,
         };
         if present {
             Ok(())
@@ -242,7 +242,7 @@ impl RunCurves {
             Err(MetricsError::MissingColumn {
                 path: origin.path.clone(),
                 line: origin.header_line,
-                column: quantity,
+                column: criterion.name(),
             })
         }
     }
@@ -289,7 +289,7 @@ impl RunCurves {
     /// the `all` curve starts later than the group curves (then its first loss is not `L̄(θ0)`);
     /// [`MetricsError::MissingValue`] when that loss is empty.
     pub fn initial_global_loss(&self) -> Result<f64, MetricsError> {
-        self.require_column("loss")?;
+        self.require_column(Criterion::Loss)?;
         let all = self.all.as_ref().filter(|c| !c.is_empty());
         let Some(all) = all else {
             return Err(MetricsError::MissingGlobalLoss {
