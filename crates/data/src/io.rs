@@ -20,8 +20,8 @@ pub(crate) struct DataFile {
     reader: Box<dyn Read>,
     /// Offsets count bytes of the decompressed stream.
     pub decompressed: bool,
-    /// The file's length on disk (for a plain file, the length of the data).
-    file_len: u64,
+    /// The length of the data when known: a regular uncompressed file's length on disk.
+    file_len: Option<u64>,
     /// Bytes of data read so far.
     consumed: u64,
 }
@@ -65,9 +65,11 @@ impl DataFile {
         }
     }
 
-    /// The length of the data when it is known without reading it: a plain file's length.
+    /// The length of the data when it is known without reading it: the length of a regular,
+    /// uncompressed file (a pipe or a device reports none; it is read like a gzip stream, as far
+    /// as the header says).
     pub fn known_len(&self) -> Option<u64> {
-        (!self.decompressed).then_some(self.file_len)
+        self.file_len
     }
 
     /// Reads up to `n` more bytes: fewer only at the end of the data.
@@ -120,7 +122,7 @@ fn open_error(path: &Path, e: std::io::Error) -> LoadError {
 /// is read; a `.gz` name without the magic bytes is an error at byte 0.
 pub(crate) fn open(path: &Path) -> Result<DataFile, LoadError> {
     let file = File::open(path).map_err(|e| open_error(path, e))?;
-    let file_len = file.metadata().map_err(|e| open_error(path, e))?.len();
+    let metadata = file.metadata().map_err(|e| open_error(path, e))?;
     let mut reader = BufReader::new(file);
     let mut magic = Vec::with_capacity(2);
     (&mut reader)
@@ -160,7 +162,7 @@ pub(crate) fn open(path: &Path) -> Result<DataFile, LoadError> {
         path: path.to_path_buf(),
         reader,
         decompressed,
-        file_len,
+        file_len: (!decompressed && metadata.is_file()).then_some(metadata.len()),
         consumed: 0,
     })
 }
