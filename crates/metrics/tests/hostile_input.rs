@@ -100,9 +100,8 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_from_a_file_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let dir = std::env::temp_dir().join(format!("majmin-metrics-prop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("c.csv");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
         std::fs::write(&path, &bytes).unwrap();
         let _ = majmin_metrics::read_curves_csv(&path);
     }
