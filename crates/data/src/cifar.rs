@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use majmin_core::Dataset;
 
 use crate::error::{thousands, LoadError};
-use crate::io::{find_in, read_file, require_dir};
+use crate::io::{find_in, open, require_dir, DataFile};
+use crate::limits::MAX_DATASET_VALUES;
 use crate::spec::Split;
 
 /// Bytes per record: 1 label byte + 3 × 32 × 32 pixel bytes.
@@ -50,12 +51,46 @@ pub fn load_cifar10_dir(dir: &Path, split: Split) -> Result<Dataset, LoadError> 
 }
 
 /// Loads and concatenates CIFAR-10 binary batch files.
+///
+/// The record count of each file comes from its length (plain files) and is checked against
+/// [`MAX_DATASET_VALUES`] together with the files before it, before the file is read; a gzip file
+/// is decompressed at most one byte past what the limit still allows.
 pub fn load_cifar10_files(files: &[PathBuf]) -> Result<Dataset, LoadError> {
     let mut features = Vec::new();
     let mut labels = Vec::new();
+    let limit_records = MAX_DATASET_VALUES / CIFAR_PIXELS as u64;
     for path in files {
-        let file = read_file(path)?;
-        let len = file.bytes.len();
+        let mut file = open(path)?;
+        let records_before = labels.len() as u64;
+        let budget = limit_records.saturating_sub(records_before) * CIFAR_RECORD as u64;
+        let too_large = |file: &DataFile, offset: u64, records: u128| {
+            file.too_large(
+                offset,
+                format!(
+                    "{} records of 3,072 pixels (with the {} records of the files before)",
+                    thousands(records),
+                    thousands(records_before)
+                ),
+                (records + u128::from(records_before)) * CIFAR_PIXELS as u128,
+                u128::from(MAX_DATASET_VALUES),
+                "values",
+                "MAX_DATASET_VALUES",
+            )
+        };
+        if let Some(len) = file.known_len() {
+            if len > budget {
+                return Err(too_large(&file, 0, u128::from(len / CIFAR_RECORD as u64)));
+            }
+        }
+        let bytes = file.read_up_to(budget + 1)?;
+        let len = bytes.len();
+        if len as u64 > budget {
+            return Err(too_large(
+                &file,
+                budget,
+                u128::from(budget / CIFAR_RECORD as u64) + 1,
+            ));
+        }
         if len == 0 {
             return Err(file.truncated(
                 0,
@@ -70,7 +105,7 @@ pub fn load_cifar10_files(files: &[PathBuf]) -> Result<Dataset, LoadError> {
         let rest = len % CIFAR_RECORD;
         if rest != 0 {
             return Err(file.truncated(
-                len,
+                len as u64,
                 format!(
                     "a file size that is a multiple of the {}-byte record (1 label byte + 3,072 pixel bytes); \
                      record {} starts at byte {} and needs {} bytes",
@@ -82,11 +117,13 @@ pub fn load_cifar10_files(files: &[PathBuf]) -> Result<Dataset, LoadError> {
                 format!("{} whole records and {} bytes", thousands(whole as u64), thousands(rest as u64)),
             ));
         }
-        for (r, record) in file.bytes.chunks_exact(CIFAR_RECORD).enumerate() {
+        features.reserve(whole * CIFAR_PIXELS);
+        labels.reserve(whole);
+        for (r, record) in bytes.chunks_exact(CIFAR_RECORD).enumerate() {
             let label = record[0];
             if usize::from(label) >= CIFAR_CLASSES {
                 return Err(file.corrupt(
-                    r * CIFAR_RECORD,
+                    (r * CIFAR_RECORD) as u64,
                     format!(
                         "a label byte 0–9 at the start of record {}",
                         thousands(r as u64)
@@ -200,6 +237,25 @@ mod tests {
         assert!(
             msg.contains("truncated at byte 0") && msg.ends_with("found an empty file"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn files_beyond_the_limit_are_refused_before_reading() {
+        // sparse: as long as 349,526 records, no disk used
+        let dir = tempfile::tempdir().unwrap();
+        let records = MAX_DATASET_VALUES / CIFAR_PIXELS as u64 + 1;
+        let file = std::fs::File::create(dir.path().join("test_batch.bin")).unwrap();
+        file.set_len(records * CIFAR_RECORD as u64).unwrap();
+        let e = load_cifar10_dir(dir.path(), Split::Test).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::FileTooLarge { offset: 0, size, .. } if size.needed == u128::from(records) * 3072 && size.limit == 1_073_741_824),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("test_batch.bin: at byte 0: 349,526 records of 3,072 pixels"),
+            "{e}"
         );
     }
 

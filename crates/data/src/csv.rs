@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use majmin_core::{Dataset, Group, GroupRule};
 
-use crate::error::LoadError;
+use crate::error::{LoadError, SizeExcess};
+use crate::limits::{MAX_CLASSES, MAX_CSV_BYTES};
 
 /// Options of the CSV loader (spec options `label`, `group`, `header`, `shape`, `classes`,
 /// `delimiter`).
@@ -58,12 +59,56 @@ impl CsvOptions {
 /// One non-blank line: its 1-based number and its fields.
 struct Row {
     line: usize,
-    fields: Vec<String>,
+    fields: Fields,
+}
+
+/// The fields of one line, stored as one string and the end of each field (a `String` per field
+/// would cost ten times the text for a file of short numbers).
+struct Fields {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Fields {
+    fn new() -> Self {
+        Self {
+            text: String::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, field: &str) {
+        self.text.push_str(field);
+        // lines are at most MAX_CSV_BYTES < 2^32 long
+        self.ends.push(self.text.len() as u32);
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| &self[i])
+    }
+
+    fn join(&self, separator: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(separator)
+    }
+}
+
+impl std::ops::Index<usize> for Fields {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
 }
 
 /// Splits one line into trimmed fields; `Err((column, message))` for a broken quote.
-fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, String)> {
-    let mut fields = Vec::new();
+fn split_fields(line: &str, delimiter: char) -> Result<Fields, (usize, String)> {
+    let mut fields = Fields::new();
+    let mut field = String::new();
     let mut chars = line.chars().peekable();
     loop {
         // skip leading spaces of the field
@@ -73,7 +118,7 @@ fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, Stri
         {
             chars.next();
         }
-        let mut field = String::new();
+        field.clear();
         if chars.peek() == Some(&'"') {
             chars.next();
             loop {
@@ -101,7 +146,7 @@ fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, Stri
                     ));
                 }
             }
-            fields.push(field);
+            fields.push(&field);
         } else {
             while let Some(&c) = chars.peek() {
                 if c == delimiter {
@@ -110,7 +155,7 @@ fn split_fields(line: &str, delimiter: char) -> Result<Vec<String>, (usize, Stri
                 field.push(c);
                 chars.next();
             }
-            fields.push(field.trim().to_string());
+            fields.push(field.trim());
         }
         match chars.next() {
             Some(_) => continue, // the delimiter
@@ -157,9 +202,27 @@ fn resolve_column(
 }
 
 /// Loads a CSV file (see the [module docs](self)). The data set is named after the file stem.
+///
+/// # Errors
+/// [`LoadError::NotFound`] or [`LoadError::Io`] when the file cannot be read, [`LoadError::Csv`]
+/// with the line and column of a bad row or field, [`LoadError::TooManyClasses`] for a label that
+/// would make more than [`MAX_CLASSES`] classes, [`LoadError::TooLarge`] for `classes` above it,
+/// [`LoadError::FileTooLarge`] for a file longer than [`MAX_CSV_BYTES`] (checked before reading).
 pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
     let path = options.path.as_path();
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    if let Some(k) = options.classes.filter(|&k| k > MAX_CLASSES) {
+        return Err(LoadError::TooLarge {
+            context: path.display().to_string(),
+            size: SizeExcess::new(
+                "option `classes`",
+                k as u128,
+                MAX_CLASSES as u128,
+                "classes",
+                "MAX_CLASSES",
+            ),
+        });
+    }
+    let io_error = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound {
             path: path.to_path_buf(),
             what: "no such file".into(),
@@ -168,7 +231,34 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
             path: path.to_path_buf(),
             source: e,
         },
-    })?;
+    };
+    let too_large = |len: u64| LoadError::FileTooLarge {
+        path: path.to_path_buf(),
+        offset: 0,
+        decompressed: false,
+        size: SizeExcess::new(
+            "the CSV file",
+            u128::from(len),
+            u128::from(MAX_CSV_BYTES),
+            "bytes",
+            "MAX_CSV_BYTES",
+        ),
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let len = file.metadata().map_err(io_error)?.len();
+    if len > MAX_CSV_BYTES {
+        return Err(too_large(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // a pipe or a special file may report no length: stop one byte past the limit
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_CSV_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(io_error)?;
+    if bytes.len() as u64 > MAX_CSV_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -234,7 +324,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
         Some(second) => first
             .fields
             .iter()
-            .zip(&second.fields)
+            .zip(second.fields.iter())
             .any(|(a, b)| parse_number(a).is_none() && parse_number(b).is_some()),
         None => first.fields.iter().any(|f| parse_number(f).is_none()),
     });
@@ -281,7 +371,11 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
     }
     let d = feature_cols.len();
     let shape = options.shape.unwrap_or([1, 1, d]);
-    if shape.iter().product::<usize>() != d {
+    // exact: a `shape=` of three huge sides must not wrap around to d
+    let per_sample: u128 = shape
+        .iter()
+        .fold(1u128, |p, &s| p.saturating_mul(s as u128));
+    if per_sample != d as u128 {
         return Err(csv_err(
             first.line,
             None,
@@ -290,7 +384,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
                 shape[0],
                 shape[1],
                 shape[2],
-                shape.iter().product::<usize>()
+                per_sample
             ),
         ));
     }
@@ -302,7 +396,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
             let field = &row.fields[c];
             let value = parse_number(field).ok_or_else(|| {
                 let column_name = header
-                    .map(|h| format!(" (`{}`)", h.fields[c]))
+                    .map(|h| format!(" (`{}`)", &h.fields[c]))
                     .unwrap_or_default();
                 csv_err(
                     row.line,
@@ -331,7 +425,7 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
         }
     }
 
-    let (labels, classes) = parse_labels(data, label_col, options.classes, &csv_err)?;
+    let (labels, classes) = parse_labels(data, label_col, options.classes, path, &csv_err)?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -355,18 +449,29 @@ pub fn load_csv(options: &CsvOptions) -> Result<Dataset, LoadError> {
 }
 
 /// Class indices from the label column: whole numbers as they are, or names in sorted order.
+/// A label that would make more than [`MAX_CLASSES`] classes is refused before anything is
+/// allocated per class.
 fn parse_labels(
     data: &[Row],
     column: usize,
     classes: Option<usize>,
+    path: &Path,
     csv_err: &dyn Fn(usize, Option<usize>, String) -> LoadError,
 ) -> Result<(Vec<u32>, usize), LoadError> {
-    let fields: Vec<&str> = data.iter().map(|r| r.fields[column].as_str()).collect();
+    let too_many = |row: &Row, label: &str, classes: u128| LoadError::TooManyClasses {
+        path: path.to_path_buf(),
+        line: row.line,
+        column: column + 1,
+        label: label.to_string(),
+        classes,
+        limit: MAX_CLASSES,
+    };
+    let fields: Vec<&str> = data.iter().map(|r| &r.fields[column]).collect();
     let all_numbers = fields.iter().all(|f| parse_number(f).is_some());
     if all_numbers {
         let mut labels = Vec::with_capacity(fields.len());
         for (row, field) in data.iter().zip(&fields) {
-            let label = field.parse::<u32>().map_err(|_| {
+            let label = field.parse::<u128>().map_err(|_| {
                 csv_err(
                     row.line,
                     Some(column + 1),
@@ -376,7 +481,7 @@ fn parse_labels(
                 )
             })?;
             if let Some(k) = classes {
-                if label as usize >= k {
+                if label >= k as u128 {
                     return Err(csv_err(
                         row.line,
                         Some(column + 1),
@@ -384,7 +489,10 @@ fn parse_labels(
                     ));
                 }
             }
-            labels.push(label);
+            if label >= MAX_CLASSES as u128 {
+                return Err(too_many(row, field, label + 1));
+            }
+            labels.push(label as u32);
         }
         let found = labels.iter().max().map_or(0, |&m| m as usize + 1);
         return Ok((labels, classes.unwrap_or(found)));
@@ -400,6 +508,14 @@ fn parse_labels(
         let mut sorted: Vec<&str> = fields.clone();
         sorted.sort_unstable();
         sorted.dedup();
+        if sorted.len() > MAX_CLASSES {
+            let name = sorted[MAX_CLASSES];
+            let row = data
+                .iter()
+                .find(|r| &r.fields[column] == name)
+                .expect("every name comes from a row");
+            return Err(too_many(row, name, sorted.len() as u128));
+        }
         sorted
             .into_iter()
             .enumerate()
@@ -536,6 +652,81 @@ mod tests {
     }
 
     #[test]
+    fn huge_labels_are_refused_with_file_line_label_and_limit() {
+        // the tester's file: two rows whose label is 4,000,000,000 (ran 29 s, then aborted)
+        let e = load("1,2,4000000000\n3,4,4000000000\n", |_| {}).unwrap_err();
+        match &e {
+            LoadError::TooManyClasses {
+                line,
+                column,
+                label,
+                classes,
+                limit,
+                ..
+            } => {
+                assert_eq!((*line, *column, label.as_str()), (1, 3, "4000000000"));
+                assert_eq!((*classes, *limit), (4_000_000_001, MAX_CLASSES));
+            }
+            other => panic!("{other:?}"),
+        }
+        let msg = e.to_string();
+        assert!(
+            msg.contains("data.csv: line 1, column 3: label `4000000000` would make 4,000,000,001 classes, above the limit of 65,536 classes (MAX_CLASSES)"),
+            "{msg}"
+        );
+        // a label of one million silently made a million classes
+        let msg = err("1,2,0\n3,4,1000000\n", |_| {});
+        assert!(
+            msg.contains("line 2, column 3: label `1000000`") && msg.contains("65,536"),
+            "{msg}"
+        );
+        // beyond u32 too
+        let msg = err("1,2,99999999999999999999\n", |_| {});
+        assert!(msg.contains("label `99999999999999999999`"), "{msg}");
+        // the largest allowed label
+        let ds = load("1,2,0\n3,4,65535\n", |_| {}).unwrap();
+        assert_eq!(ds.classes(), MAX_CLASSES);
+        // named labels: one name more than the limit
+        let mut text = String::from("x,y\n");
+        for i in 0..=MAX_CLASSES {
+            text.push_str(&format!("1,c{i:06}\n"));
+        }
+        let e = load(&text, |_| {}).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::TooManyClasses { line: 65_538, label, classes: 65_537, .. } if label == "c065536"),
+            "{e:?}"
+        );
+        // classes= given directly to the loader
+        let e = load("1,2,0\n", |o| o.classes = Some(MAX_CLASSES + 1)).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::TooLarge { size, .. } if size.limit_name == "MAX_CLASSES"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn files_beyond_the_limit_are_refused_before_reading() {
+        let (_dir, path) = write("");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(MAX_CSV_BYTES + 1)
+            .unwrap();
+        let e = load_csv(&CsvOptions::new(&path)).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::FileTooLarge { offset: 0, size, .. } if size.needed == u128::from(MAX_CSV_BYTES) + 1),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().ends_with(
+                "data.csv: at byte 0: the CSV file: 1,073,741,825 bytes, above the limit of 1,073,741,824 bytes (MAX_CSV_BYTES)"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn column_option_and_file_errors() {
         let msg = err("a,b,y\n1,2,0\n", |o| o.label = Some("z".into()));
         assert!(
@@ -551,6 +742,9 @@ mod tests {
             msg.contains("line 1: expected a header or data rows, found an empty file"),
             "{msg}"
         );
+        // sides whose product wraps around to 2 in usize arithmetic: (2^63 + 1) · 2 = 2^64 + 2
+        let msg = err("1,2,3\n", |o| o.shape = Some([usize::MAX / 2 + 2, 2, 1]));
+        assert!(msg.contains("but the file has 2 feature columns"), "{msg}");
         let msg = err("1,2,3\n", |o| o.shape = Some([1, 3, 3]));
         assert!(
             msg.contains("holds 9 values per sample, but the file has 2 feature columns"),

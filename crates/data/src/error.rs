@@ -101,6 +101,58 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+    /// A spec option asks for more than a documented limit (see [`crate::limits`]); refused
+    /// while parsing, before anything is loaded or allocated.
+    #[error("data spec `{spec}`: option `{key}`: {size}")]
+    SpecTooLarge {
+        /// The whole spec string (lossy if it is not UTF-8).
+        spec: String,
+        /// The option at fault (`resize`, `channels`, `classes`, `n`).
+        key: String,
+        /// What would be too large, the size needed and the limit.
+        size: Box<SizeExcess>,
+    },
+    /// A file's header or size announces more than a documented limit (see [`crate::limits`]);
+    /// refused before the data are read or allocated (and before a gzip stream is decompressed
+    /// past the header).
+    #[error("{}: at byte {}{}: {size}", path.display(), thousands(*offset), decompressed_note(*decompressed))]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the header field (or data) that announces the size.
+        offset: u64,
+        /// Whether `offset` counts bytes of the decompressed stream of a gzip file.
+        decompressed: bool,
+        /// What would be too large, the size needed and the limit.
+        size: Box<SizeExcess>,
+    },
+    /// A transform or generator would make a data set larger than a documented limit (see
+    /// [`crate::limits`]); refused before allocating.
+    #[error("{context}: {size}")]
+    TooLarge {
+        /// Which transform on which data set, or which generator or file.
+        context: String,
+        /// What would be too large, the size needed and the limit.
+        size: Box<SizeExcess>,
+    },
+    /// A CSV label would make more classes than [`crate::limits::MAX_CLASSES`] allows.
+    #[error("{}: line {line}, column {column}: label `{label}` would make {} classes, above the limit of {} classes (MAX_CLASSES); \
+             labels are class indices 0, 1, 2, … — is this the label column?",
+        path.display(), thousands(*classes), thousands(*limit as u128))]
+    TooManyClasses {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number of the label.
+        column: usize,
+        /// The label as written.
+        label: String,
+        /// The class count it would make.
+        classes: u128,
+        /// The limit.
+        limit: usize,
+    },
     /// The loaded values do not form a valid [`majmin_core::Dataset`].
     #[error("{context}: {source}")]
     Dataset {
@@ -112,6 +164,55 @@ pub enum LoadError {
     },
 }
 
+/// A size that input asks for and the documented limit it exceeds (in the `*TooLarge` variants of
+/// [`LoadError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeExcess {
+    /// What would be that large, e.g. "one 100000×100000 image plane holds height · width values".
+    pub what: String,
+    /// The size needed (exact: 128-bit products of header fields cannot overflow).
+    pub needed: u128,
+    /// The limit.
+    pub limit: u128,
+    /// Unit of `needed` and `limit` (`values`, `classes`).
+    pub unit: &'static str,
+    /// The constant of [`crate::limits`] that sets the limit, e.g. `MAX_DATASET_VALUES`.
+    pub limit_name: &'static str,
+}
+
+impl SizeExcess {
+    /// A boxed excess (boxed to keep [`LoadError`] small).
+    pub fn new(
+        what: impl Into<String>,
+        needed: u128,
+        limit: u128,
+        unit: &'static str,
+        limit_name: &'static str,
+    ) -> Box<Self> {
+        Box::new(Self {
+            what: what.into(),
+            needed,
+            limit,
+            unit,
+            limit_name,
+        })
+    }
+}
+
+impl std::fmt::Display for SizeExcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} {unit}, above the limit of {} {unit} ({})",
+            self.what,
+            thousands(self.needed),
+            thousands(self.limit),
+            self.limit_name,
+            unit = self.unit
+        )
+    }
+}
+
 fn decompressed_note(decompressed: bool) -> &'static str {
     if decompressed {
         " of the decompressed data"
@@ -121,8 +222,8 @@ fn decompressed_note(decompressed: bool) -> &'static str {
 }
 
 /// `n` with commas between groups of three digits: `47040000` → `47,040,000`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
+pub fn thousands(n: impl Into<u128>) -> String {
+    let digits = n.into().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
@@ -139,11 +240,12 @@ mod tests {
 
     #[test]
     fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1016), "1,016");
-        assert_eq!(thousands(47_040_000), "47,040,000");
-        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(0u64), "0");
+        assert_eq!(thousands(999u64), "999");
+        assert_eq!(thousands(1016u64), "1,016");
+        assert_eq!(thousands(47_040_000u64), "47,040,000");
+        assert_eq!(thousands(100_000u64), "100,000");
+        assert_eq!(thousands(u128::MAX).len(), 39 + 12);
     }
 
     #[test]

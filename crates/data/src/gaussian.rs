@@ -10,7 +10,8 @@
 
 use majmin_core::{Dataset, Rng};
 
-use crate::error::LoadError;
+use crate::error::{LoadError, SizeExcess};
+use crate::limits::{MAX_CLASSES, MAX_DATASET_VALUES};
 
 /// Parameters of the Gaussian mixture (spec options `d`, `n`, `sep`, `classes`, `zeta`, `std`,
 /// `seed`).
@@ -75,6 +76,11 @@ impl GaussianConfig {
 }
 
 /// Draws the mixture described by `config` (see the [module docs](self)).
+///
+/// # Errors
+/// [`LoadError::TooLarge`] when `n · d` exceeds [`MAX_DATASET_VALUES`] or the class count
+/// exceeds [`MAX_CLASSES`] (checked before allocating); [`LoadError::Dataset`] for values out of
+/// range or a class left empty.
 pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> {
     let invalid = |message: String| LoadError::Dataset {
         context: "gaussian".into(),
@@ -93,11 +99,47 @@ pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> 
             config.sep, config.std
         )));
     }
+    // |mean| + 16 σ bounds every draw (a normal draw from `Rng` stays below 9 σ): it must fit f32
+    let largest = config.sep * (config.classes as f64 - 1.0) / 2.0 + 16.0 * config.std;
+    if largest.is_nan() || largest >= f64::from(f32::MAX) {
+        return Err(invalid(format!(
+            "sep = {} and std = {} with {} classes make values up to about {largest:e}, beyond f32 (about 3.4e38)",
+            config.sep, config.std, config.classes
+        )));
+    }
     if !(config.zeta > 0.0 && config.zeta <= 1.0) {
         return Err(invalid(format!(
             "expected zeta in (0, 1], found {}",
             config.zeta
         )));
+    }
+    if config.classes > MAX_CLASSES {
+        return Err(LoadError::TooLarge {
+            context: "gaussian".into(),
+            size: SizeExcess::new(
+                "the class count",
+                config.classes as u128,
+                MAX_CLASSES as u128,
+                "classes",
+                "MAX_CLASSES",
+            ),
+        });
+    }
+    let values = config.n as u128 * config.dim as u128;
+    if values > u128::from(MAX_DATASET_VALUES) {
+        return Err(LoadError::TooLarge {
+            context: "gaussian".into(),
+            size: SizeExcess::new(
+                format!(
+                    "n = {} samples of dimension d = {} hold n · d values",
+                    config.n, config.dim
+                ),
+                values,
+                u128::from(MAX_DATASET_VALUES),
+                "values",
+                "MAX_DATASET_VALUES",
+            ),
+        });
     }
     let sizes = config.class_sizes();
     if let Some(k) = sizes.iter().position(|&s| s == 0) {
@@ -199,6 +241,16 @@ mod tests {
         .unwrap();
         assert_eq!(a, b);
         assert_ne!(a.features(), c.features());
+    }
+
+    #[test]
+    fn values_beyond_f32_are_an_error() {
+        let err = generate_gaussian(&GaussianConfig {
+            sep: 1e308,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("beyond f32"), "{err}");
     }
 
     #[test]

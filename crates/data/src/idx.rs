@@ -10,7 +10,8 @@ use std::path::Path;
 use majmin_core::Dataset;
 
 use crate::error::{thousands, LoadError};
-use crate::io::{find_in, read_file, require_dir, FileBytes};
+use crate::io::{find_in, open, require_dir, DataFile};
+use crate::limits::MAX_DATASET_VALUES;
 use crate::spec::Split;
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
@@ -40,15 +41,39 @@ pub fn load_idx_dir(dir: &Path, split: Split, name: &str) -> Result<Dataset, Loa
 }
 
 /// Loads an IDX image file and its label file (each plain or gzip).
+///
+/// The header is read first and the sizes it announces are checked against the file's length
+/// (plain files) and [`MAX_DATASET_VALUES`] before any pixel is read; a gzip stream is
+/// decompressed only as far as the header says it should go (plus one byte to detect extra data).
 pub fn load_idx_files(images: &Path, labels: &Path, name: &str) -> Result<Dataset, LoadError> {
-    let image_bytes = read_file(images)?;
-    let (count, rows, cols) = parse_image_header(&image_bytes)?;
-    let label_bytes = read_file(labels)?;
-    let labels_vec = parse_labels(&label_bytes, count, images)?;
-    let features: Vec<f32> = image_bytes.bytes[16..]
-        .iter()
-        .map(|&p| f32::from(p) / 255.0)
-        .collect();
+    let mut image_file = open(images)?;
+    let (count, rows, cols) = read_image_header(&mut image_file)?;
+    let pixel_count = (count * rows * cols) as u64;
+    let pixels = image_file.read_up_to(pixel_count)?;
+    let what = || {
+        format!(
+            "{} pixel bytes for {} images of {rows}×{cols} after the 16-byte header",
+            thousands(pixel_count),
+            thousands(count as u64)
+        )
+    };
+    if (pixels.len() as u64) < pixel_count {
+        return Err(image_file.truncated(
+            16 + pixels.len() as u64,
+            what(),
+            thousands(pixels.len() as u64),
+        ));
+    }
+    if !image_file.at_end()? {
+        return Err(image_file.corrupt(
+            16 + pixel_count,
+            format!("the end of the data after {}", what()),
+            "more bytes".into(),
+        ));
+    }
+    let mut label_file = open(labels)?;
+    let labels_vec = read_labels(&mut label_file, count, images)?;
+    let features: Vec<f32> = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
     tracing::info!(images = %images.display(), count, rows, cols, "loaded IDX");
     Dataset::new(name, [1, rows, cols], features, labels_vec, IDX_CLASSES).map_err(|source| {
         LoadError::Dataset {
@@ -58,17 +83,19 @@ pub fn load_idx_files(images: &Path, labels: &Path, name: &str) -> Result<Datase
     })
 }
 
-/// Checks the header and length of an image file; returns (count, rows, columns).
-fn parse_image_header(file: &FileBytes) -> Result<(usize, usize, usize), LoadError> {
-    let len = file.bytes.len();
+/// Reads and checks the 16-byte header of an image file; returns (count, rows, columns), whose
+/// product has been checked against the file length (plain files) and [`MAX_DATASET_VALUES`].
+fn read_image_header(file: &mut DataFile) -> Result<(usize, usize, usize), LoadError> {
+    let header = file.read_up_to(16)?;
+    let len = header.len();
     if len < 16 {
         return Err(file.truncated(
-            len,
+            len as u64,
             "a 16-byte IDX header (magic 0x00000803, image count, rows, columns)".into(),
             format!("{len} bytes"),
         ));
     }
-    let magic = file.be_u32(0);
+    let magic = be_u32(&header, 0);
     if magic != IDX_IMAGES_MAGIC {
         let hint = if magic == IDX_LABELS_MAGIC {
             " (a label file, not an image file)"
@@ -81,9 +108,9 @@ fn parse_image_header(file: &FileBytes) -> Result<(usize, usize, usize), LoadErr
             format!("0x{magic:08x}{hint}"),
         ));
     }
-    let count = file.be_u32(4) as u64;
-    let rows = file.be_u32(8) as u64;
-    let cols = file.be_u32(12) as u64;
+    let count = u128::from(be_u32(&header, 4));
+    let rows = u128::from(be_u32(&header, 8));
+    let cols = u128::from(be_u32(&header, 12));
     if count == 0 {
         return Err(file.corrupt(4, "an image count of at least 1".into(), "0".into()));
     }
@@ -93,9 +120,8 @@ fn parse_image_header(file: &FileBytes) -> Result<(usize, usize, usize), LoadErr
     if cols == 0 {
         return Err(file.corrupt(12, "a column count of at least 1".into(), "0".into()));
     }
-    // u32 · u32 · u32 can overflow u64 only for absurd headers; saturate and report.
-    let expected = count.saturating_mul(rows).saturating_mul(cols);
-    let body = (len - 16) as u64;
+    // exact: u32 · u32 · u32 < 2^96
+    let expected = count * rows * cols;
     let what = || {
         format!(
             "{} pixel bytes for {} images of {rows}×{cols} after the 16-byte header",
@@ -103,30 +129,48 @@ fn parse_image_header(file: &FileBytes) -> Result<(usize, usize, usize), LoadErr
             thousands(count)
         )
     };
-    if body < expected {
-        return Err(file.truncated(len, what(), thousands(body)));
+    if let Some(len) = file.known_len() {
+        let body = u128::from(len.saturating_sub(16));
+        if body < expected {
+            return Err(file.truncated(len, what(), thousands(body)));
+        }
+        if body > expected {
+            return Err(file.corrupt(
+                16 + expected as u64,
+                format!("the end of the file after {}", what()),
+                format!("{} more bytes", thousands(body - expected)),
+            ));
+        }
     }
-    if body > expected {
-        return Err(file.corrupt(
-            16 + expected as usize,
-            format!("the end of the file after {}", what()),
-            format!("{} more bytes", thousands(body - expected)),
+    if expected > u128::from(MAX_DATASET_VALUES) {
+        return Err(file.too_large(
+            4,
+            format!(
+                "the header announces {} images of {rows}×{cols}, one value per pixel",
+                thousands(count)
+            ),
+            expected,
+            u128::from(MAX_DATASET_VALUES),
+            "values",
+            "MAX_DATASET_VALUES",
         ));
     }
+    // below 2^30: fits in usize on every supported target
     Ok((count as usize, rows as usize, cols as usize))
 }
 
-/// Checks a label file against `count` images and returns the labels.
-fn parse_labels(file: &FileBytes, count: usize, images: &Path) -> Result<Vec<u32>, LoadError> {
-    let len = file.bytes.len();
+/// Reads and checks a label file against `count` images and returns the labels.
+fn read_labels(file: &mut DataFile, count: usize, images: &Path) -> Result<Vec<u32>, LoadError> {
+    let header = file.read_up_to(8)?;
+    let len = header.len();
     if len < 8 {
         return Err(file.truncated(
-            len,
+            len as u64,
             "an 8-byte IDX header (magic 0x00000801, label count)".into(),
             format!("{len} bytes"),
         ));
     }
-    let magic = file.be_u32(0);
+    let magic = be_u32(&header, 0);
     if magic != IDX_LABELS_MAGIC {
         let hint = if magic == IDX_IMAGES_MAGIC {
             " (an image file, not a label file)"
@@ -139,7 +183,7 @@ fn parse_labels(file: &FileBytes, count: usize, images: &Path) -> Result<Vec<u32
             format!("0x{magic:08x}{hint}"),
         ));
     }
-    let labels = file.be_u32(4) as usize;
+    let labels = be_u32(&header, 4) as usize;
     if labels != count {
         return Err(file.corrupt(
             4,
@@ -151,36 +195,61 @@ fn parse_labels(file: &FileBytes, count: usize, images: &Path) -> Result<Vec<u32
             thousands(labels as u64),
         ));
     }
-    let body = len - 8;
-    if body < count {
+    let expected = || {
+        format!(
+            "{} label bytes after the 8-byte header",
+            thousands(count as u64)
+        )
+    };
+    if let Some(len) = file.known_len() {
+        let body = len.saturating_sub(8);
+        if body < count as u64 {
+            return Err(file.truncated(len, expected(), thousands(body)));
+        }
+        if body > count as u64 {
+            return Err(file.corrupt(
+                8 + count as u64,
+                format!(
+                    "the end of the file after {} label bytes",
+                    thousands(count as u64)
+                ),
+                format!("{} more bytes", thousands(body - count as u64)),
+            ));
+        }
+    }
+    let body = file.read_up_to(count as u64)?;
+    if body.len() < count {
         return Err(file.truncated(
-            len,
-            format!(
-                "{} label bytes after the 8-byte header",
-                thousands(count as u64)
-            ),
-            thousands(body as u64),
+            8 + body.len() as u64,
+            expected(),
+            thousands(body.len() as u64),
         ));
     }
-    if body > count {
+    if !file.at_end()? {
         return Err(file.corrupt(
-            8 + count,
+            8 + count as u64,
             format!(
-                "the end of the file after {} label bytes",
+                "the end of the data after {} label bytes",
                 thousands(count as u64)
             ),
-            format!("{} more bytes", thousands((body - count) as u64)),
+            "more bytes".into(),
         ));
     }
-    let body = &file.bytes[8..];
     if let Some(i) = body.iter().position(|&l| usize::from(l) >= IDX_CLASSES) {
         return Err(file.corrupt(
-            8 + i,
+            8 + i as u64,
             format!("a label 0–9 (label of image {i})"),
             body[i].to_string(),
         ));
     }
     Ok(body.iter().map(|&l| u32::from(l)).collect())
+}
+
+/// The big-endian `u32` at `offset` of `bytes` (the caller checked the length).
+fn be_u32(bytes: &[u8], offset: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&bytes[offset..offset + 4]);
+    u32::from_be_bytes(b)
 }
 
 #[cfg(test)]
@@ -343,6 +412,99 @@ pub(crate) mod tests {
         zero[8..12].copy_from_slice(&0u32.to_be_bytes());
         assert!(load_err(&zero, &idx_labels(&[0]))
             .contains("at byte 8: expected a row count of at least 1"));
+    }
+
+    #[test]
+    fn header_sizes_are_checked_against_the_limit_before_reading() {
+        // a plain file that really is that long (sparse: no disk used): refused from its header
+        let dir = tempfile::tempdir().unwrap();
+        let (i, l) = idx_file_names(Split::Train);
+        let mut header = idx_images(1, 1, 1);
+        header.truncate(16);
+        header[8..12].copy_from_slice(&32_769u32.to_be_bytes());
+        header[12..16].copy_from_slice(&32_769u32.to_be_bytes());
+        let file = std::fs::File::create(dir.path().join(i)).unwrap();
+        use std::io::Write as _;
+        (&file).write_all(&header).unwrap();
+        file.set_len(16 + 32_769 * 32_769).unwrap();
+        std::fs::write(dir.path().join(l), idx_labels(&[0])).unwrap();
+        let e = load_idx_dir(dir.path(), Split::Train, "mnist").unwrap_err();
+        assert!(
+            matches!(&e, LoadError::FileTooLarge { offset: 4, decompressed: false, size, .. } if size.needed == 1_073_807_361 && size.limit == 1_073_741_824),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("train-images-idx3-ubyte: at byte 4: the header announces 1 images of 32769×32769")
+                && e.to_string().contains("1,073,807,361 values, above the limit of 1,073,741,824 values (MAX_DATASET_VALUES)"),
+            "{e}"
+        );
+        // gzip: the header alone decides, nothing past it is decompressed
+        let dir = tempfile::tempdir().unwrap();
+        let mut header = idx_images(1, 1, 1);
+        header[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        header[8..12].copy_from_slice(&28u32.to_be_bytes());
+        header[12..16].copy_from_slice(&28u32.to_be_bytes());
+        std::fs::write(dir.path().join(format!("{i}.gz")), gzip(&header)).unwrap();
+        std::fs::write(dir.path().join(l), idx_labels(&[0])).unwrap();
+        let e = load_idx_dir(dir.path(), Split::Train, "mnist").unwrap_err();
+        assert!(
+            matches!(&e, LoadError::FileTooLarge { offset: 4, decompressed: true, size, .. } if size.needed == 3_367_254_359_280),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("at byte 4 of the decompressed data"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn gzip_is_decompressed_only_as_far_as_the_header_says() {
+        // 2 images of 2×2 announced, then 64 MiB of zeros (a small gzip bomb)
+        let dir = tempfile::tempdir().unwrap();
+        let (i, l) = idx_file_names(Split::Train);
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&idx_images(2, 2, 2)).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            e.write_all(&zeros).unwrap();
+        }
+        std::fs::write(dir.path().join(format!("{i}.gz")), e.finish().unwrap()).unwrap();
+        std::fs::write(dir.path().join(l), idx_labels(&[0, 1])).unwrap();
+        let err = load_idx_dir(dir.path(), Split::Train, "mnist").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LoadError::Corrupt {
+                    offset: 24,
+                    decompressed: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().ends_with("found more bytes"), "{err}");
+        // the label file likewise
+        std::fs::write(
+            dir.path().join(format!("{i}.gz")),
+            gzip(&idx_images(2, 2, 2)),
+        )
+        .unwrap();
+        let mut labels = idx_labels(&[0, 1]);
+        labels.extend_from_slice(&[0; 100]);
+        std::fs::remove_file(dir.path().join(l)).unwrap();
+        std::fs::write(dir.path().join(format!("{l}.gz")), gzip(&labels)).unwrap();
+        let err = load_idx_dir(dir.path(), Split::Train, "mnist").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LoadError::Corrupt {
+                    offset: 10,
+                    decompressed: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -10,7 +10,11 @@
 //! loaded by [`load`]; the [`spec`] module lists every option.
 //!
 //! Bad input never panics: a [`LoadError`] names the spec, or the file with the byte offset (binary
-//! formats) or the line and column (CSV), and says what was expected there. The format crate is
+//! formats) or the line and column (CSV), and says what was expected there. Sizes that come from
+//! input (a header's dimensions, `resize=`, `d=` and `n=`, a label) are checked against the
+//! documented [`limits`] before anything is allocated, and paths are [`std::ffi::OsStr`] from end
+//! to end: [`load`] takes any `AsRef<OsStr>`, so `csv:` followed by a non-UTF-8 file name works on
+//! Unix. The format crate is
 //! separate from majmin-core so that the core stays free of file formats and decompression.
 //!
 //! ```
@@ -31,15 +35,17 @@ pub mod error;
 pub mod gaussian;
 pub mod idx;
 mod io;
+pub mod limits;
 pub mod spec;
 pub mod transform;
 
 pub use cifar::{load_cifar10_dir, load_cifar10_files};
 pub use csv::{load_csv, CsvOptions};
 pub use digits::load_digits;
-pub use error::LoadError;
+pub use error::{LoadError, SizeExcess};
 pub use gaussian::{generate_gaussian, GaussianConfig};
 pub use idx::{load_idx_dir, load_idx_files};
+pub use limits::{MAX_CLASSES, MAX_CSV_BYTES, MAX_DATASET_VALUES};
 pub use spec::{load, DataSpec, Normalize, Resize, Source, Split};
 pub use transform::{
     channel_stats, normalize, normalize_computed, repeat_channels, resize, Interpolation,

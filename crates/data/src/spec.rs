@@ -29,6 +29,7 @@
 //! | `channels=C` | all | repeat a single channel C times |
 //! | `normalize[=MEAN/STD]` | all | per-channel (x − mean)/std; computed on the set, or given as numbers or `:`-separated per-channel lists |
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -37,8 +38,9 @@ use majmin_core::{Dataset, GroupRule};
 
 use crate::csv::{load_csv, CsvOptions};
 use crate::digits::load_digits;
-use crate::error::LoadError;
+use crate::error::{LoadError, SizeExcess};
 use crate::gaussian::{generate_gaussian, GaussianConfig};
+use crate::limits::{MAX_CLASSES, MAX_DATASET_VALUES};
 use crate::transform::{normalize, normalize_computed, repeat_channels, resize, Interpolation};
 use crate::{cifar::load_cifar10_dir, idx::load_idx_dir};
 
@@ -152,34 +154,64 @@ const SOURCES: &str =
 impl DataSpec {
     /// Parses a spec string such as `digits,resize=32,channels=3,normalize` or
     /// `csv:data.csv,label=y,group=g`.
-    pub fn parse(spec: &str) -> Result<DataSpec, LoadError> {
+    ///
+    /// The spec is an [`OsStr`]: the path after `mnist:`, `cifar10:`, `csv:`, … is taken as raw
+    /// bytes on Unix, so a file name that is not UTF-8 works (`&str` and `String` callers are
+    /// unchanged); names and options must be UTF-8. Errors print the spec lossily.
+    ///
+    /// # Errors
+    /// [`LoadError::Spec`] for an unknown source or option or a bad value;
+    /// [`LoadError::SpecTooLarge`] when an option asks for more than a limit of
+    /// [`crate::limits`] (`resize=`, `channels=`, `classes=`, the Gaussian's `n · d`).
+    pub fn parse(spec: impl AsRef<OsStr>) -> Result<DataSpec, LoadError> {
+        Self::parse_os(spec.as_ref())
+    }
+
+    fn parse_os(spec_os: &OsStr) -> Result<DataSpec, LoadError> {
+        let spec_text = spec_os.to_string_lossy();
+        let spec: &str = &spec_text;
         let err = |message: String| LoadError::Spec {
             spec: spec.to_string(),
             message,
         };
-        let mut tokens = spec.split(',').map(str::trim);
-        let head = tokens.next().unwrap_or_default();
+        let mut raw_tokens = split_os(spec_os, b',').into_iter();
+        let head = raw_tokens.next().unwrap_or_default();
         if head.is_empty() {
             return Err(err(format!("expected a source ({SOURCES}), found nothing")));
         }
-        let (name, arg) = match head.split_once(':') {
-            Some((n, a)) => (n.trim(), Some(a.trim())),
-            None => (head, None),
-        };
-        let mut option_tokens: Vec<&str> = Vec::new();
+        let (name_os, arg) = split_once_os(&head, b':');
+        let name_text = name_os.to_str().ok_or_else(|| {
+            err(format!(
+                "the source name `{}` is not valid UTF-8; expected one of {SOURCES}",
+                name_os.to_string_lossy()
+            ))
+        })?;
+        let name = name_text.trim();
+        let mut tokens: Vec<String> = Vec::new();
+        for t in raw_tokens {
+            let text = t.into_string().map_err(|t| {
+                err(format!(
+                    "option `{}` is not valid UTF-8 (only a path may be)",
+                    t.to_string_lossy()
+                ))
+            })?;
+            tokens.push(text.trim().to_string());
+        }
         let needs_path = |what: &str| -> Result<PathBuf, LoadError> {
-            match arg {
+            match &arg {
                 Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
                 _ => Err(err(format!(
                     "source `{name}` needs a path: expected `{name}:{what}`"
                 ))),
             }
         };
+        let mut gaussian_arg = None;
         let mut source = match name {
             "digits" => {
-                if let Some(a) = arg {
+                if let Some(a) = &arg {
                     return Err(err(format!(
-                        "source `digits` takes no argument, found `digits:{a}`"
+                        "source `digits` takes no argument, found `digits:{}`",
+                        a.to_string_lossy()
                     )));
                 }
                 Source::Digits
@@ -198,7 +230,15 @@ impl DataSpec {
             },
             "csv" => Source::Csv(CsvOptions::new(needs_path("FILE")?)),
             "gaussian" => {
-                option_tokens.extend(arg);
+                if let Some(a) = &arg {
+                    let text = a.to_str().ok_or_else(|| {
+                        err(format!(
+                            "option `{}` is not valid UTF-8",
+                            a.to_string_lossy()
+                        ))
+                    })?;
+                    gaussian_arg = Some(text.to_string());
+                }
                 Source::Gaussian(GaussianConfig::default())
             }
             other => {
@@ -207,12 +247,14 @@ impl DataSpec {
                 )))
             }
         };
+        let mut option_tokens: Vec<&str> = Vec::new();
+        option_tokens.extend(gaussian_arg.as_deref().map(str::trim));
         let canonical_name = match &source {
             Source::FashionMnist { .. } => "fashion-mnist",
             Source::Cifar10 { .. } => "cifar10",
             _ => name,
         };
-        option_tokens.extend(tokens);
+        option_tokens.extend(tokens.iter().map(String::as_str));
         let mut options: Vec<(&str, Option<&str>)> = Vec::new();
         for token in option_tokens.into_iter().filter(|t| !t.is_empty()) {
             let (key, value) = match token.split_once('=') {
@@ -349,6 +391,7 @@ impl DataSpec {
                 _ => return Err(err(format!("option `{key}` does not apply to source `{canonical_name}`"))),
             }
         }
+        check_limits(spec, &source, &spec_out)?;
         if let Some(interp) = interpolation {
             match &mut spec_out.resize {
                 Some(r) => r.interpolation = interp,
@@ -398,6 +441,128 @@ impl DataSpec {
         }
         tracing::info!(spec = %self, n = ds.len(), shape = ?ds.shape(), "data set ready");
         Ok(ds)
+    }
+}
+
+/// Refuses options that ask for more than the limits of [`crate::limits`], before loading.
+fn check_limits(spec: &str, source: &Source, parsed: &DataSpec) -> Result<(), LoadError> {
+    let too_large = |key: &str, what: String, needed: u128, limit: u128, unit, limit_name| {
+        Err(LoadError::SpecTooLarge {
+            spec: spec.to_string(),
+            key: key.to_string(),
+            size: SizeExcess::new(what, needed, limit, unit, limit_name),
+        })
+    };
+    let max_values = u128::from(MAX_DATASET_VALUES);
+    let classes = match source {
+        Source::Csv(o) => o.classes,
+        Source::Gaussian(g) => Some(g.classes),
+        _ => None,
+    };
+    if let Some(k) = classes.filter(|&k| k > MAX_CLASSES) {
+        return too_large(
+            "classes",
+            "the class count".into(),
+            k as u128,
+            MAX_CLASSES as u128,
+            "classes",
+            "MAX_CLASSES",
+        );
+    }
+    if let Source::Gaussian(g) = source {
+        let values = g.n as u128 * g.dim as u128;
+        if values > max_values {
+            return too_large(
+                "n",
+                format!(
+                    "n = {} samples of dimension d = {} (option `d`) hold n · d values",
+                    g.n, g.dim
+                ),
+                values,
+                max_values,
+                "values",
+                "MAX_DATASET_VALUES",
+            );
+        }
+    }
+    // one sample after resize and channel repeat holds at least this many values
+    let (h, w) = parsed
+        .resize
+        .map_or((1, 1), |r| (r.height as u128, r.width as u128));
+    let c = parsed.channels.unwrap_or(1) as u128;
+    // saturating: three sides of up to 2^64 overflow even u128
+    let sample = h.saturating_mul(w).saturating_mul(c);
+    if sample > max_values {
+        let (key, what) = match parsed.resize {
+            Some(r) if h.saturating_mul(w) > max_values => (
+                "resize",
+                format!(
+                    "one {}×{} image plane holds height · width values",
+                    r.height, r.width
+                ),
+            ),
+            _ => (
+                "channels",
+                format!(
+                    "one sample of {c} channels of {h}×{w} holds channels · height · width values"
+                ),
+            ),
+        };
+        return too_large(
+            key,
+            what,
+            sample,
+            max_values,
+            "values",
+            "MAX_DATASET_VALUES",
+        );
+    }
+    Ok(())
+}
+
+/// Splits `s` at every `sep` byte and trims ASCII white space around each piece. On Unix the
+/// bytes are split as they are (a path need not be UTF-8); elsewhere a spec must be Unicode, and
+/// one that is not becomes one lossy token, so that the error shows it.
+fn split_os(s: &OsStr, sep: u8) -> Vec<OsString> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        s.as_bytes()
+            .split(|&b| b == sep)
+            .map(|piece| OsStr::from_bytes(piece.trim_ascii()).to_os_string())
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        s.to_string_lossy()
+            .split(char::from(sep))
+            .map(|piece| OsString::from(piece.trim_matches(|c: char| c.is_ascii_whitespace())))
+            .collect()
+    }
+}
+
+/// `s` before and after its first `sep` byte (trimmed), or `s` and `None`.
+fn split_once_os(s: &OsStr, sep: u8) -> (OsString, Option<OsString>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = s.as_bytes();
+        match bytes.iter().position(|&b| b == sep) {
+            Some(i) => (
+                OsStr::from_bytes(bytes[..i].trim_ascii()).to_os_string(),
+                Some(OsStr::from_bytes(bytes[i + 1..].trim_ascii()).to_os_string()),
+            ),
+            None => (s.to_os_string(), None),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let text = s.to_string_lossy();
+        let trim = |p: &str| OsString::from(p.trim_matches(|c: char| c.is_ascii_whitespace()));
+        match text.split_once(char::from(sep)) {
+            Some((a, b)) => (trim(a), Some(trim(b))),
+            None => (s.to_os_string(), None),
+        }
     }
 }
 
@@ -552,11 +717,14 @@ impl FromStr for DataSpec {
 
 /// Parses `spec` and loads the data set: the one call most users need.
 ///
+/// `spec` is any `AsRef<OsStr>` — a `&str`, a `String`, an `OsString` — so that a path that is not
+/// UTF-8 can be named on Unix (see [`DataSpec::parse`]).
+///
 /// ```
 /// let ds = majmin_data::load("digits,resize=16").unwrap();
 /// assert_eq!(ds.shape(), [1, 16, 16]);
 /// ```
-pub fn load(spec: &str) -> Result<Dataset, LoadError> {
+pub fn load(spec: impl AsRef<OsStr>) -> Result<Dataset, LoadError> {
     DataSpec::parse(spec)?.load()
 }
 
@@ -566,7 +734,7 @@ mod tests {
 
     fn round_trip(s: &str) -> DataSpec {
         let spec = DataSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-        let again = DataSpec::parse(&spec.to_string()).unwrap();
+        let again = DataSpec::parse(spec.to_string()).unwrap();
         assert_eq!(spec, again, "{s} → {spec}");
         spec
     }
@@ -667,6 +835,113 @@ mod tests {
     }
 
     #[test]
+    fn sizes_from_options_are_refused_before_allocation() {
+        let too_large = |s: &str| match DataSpec::parse(s) {
+            Err(e @ LoadError::SpecTooLarge { .. }) => e,
+            other => panic!("{s}: expected SpecTooLarge, got {other:?}"),
+        };
+        // aborted with "memory allocation failed" before
+        let e = too_large("digits,resize=100000");
+        assert!(
+            matches!(&e, LoadError::SpecTooLarge { key, size, .. } if key == "resize" && size.needed == 10_000_000_000 && size.limit == 1_073_741_824),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "data spec `digits,resize=100000`: option `resize`: one 100000×100000 image plane holds \
+             height · width values: 10,000,000,000 values, above the limit of 1,073,741,824 values (MAX_DATASET_VALUES)"
+        );
+        let e = too_large("gaussian:d=100000000,n=100000000");
+        assert!(
+            matches!(&e, LoadError::SpecTooLarge { key, size, .. } if key == "n" && size.needed == 10_000_000_000_000_000),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("n = 100000000 samples of dimension d = 100000000")
+                && msg.contains("10,000,000,000,000,000 values, above the limit of 1,073,741,824"),
+            "{msg}"
+        );
+        let e = too_large("csv:x.csv,classes=1000000");
+        assert!(
+            e.to_string().contains("option `classes`: the class count: 1,000,000 classes, above the limit of 65,536 classes (MAX_CLASSES)"),
+            "{e}"
+        );
+        assert!(too_large("gaussian:classes=70000")
+            .to_string()
+            .contains("MAX_CLASSES"));
+        // sides and channels of 2^64 − 1 overflow even 128-bit products: saturated, still refused
+        let e = too_large("digits,resize=18446744073709551615,channels=18446744073709551615");
+        assert!(
+            matches!(&e, LoadError::SpecTooLarge { key, size, .. } if key == "resize" && size.needed == u128::MAX),
+            "{e:?}"
+        );
+        let e = too_large("digits,channels=2000000000");
+        assert!(
+            matches!(&e, LoadError::SpecTooLarge { key, .. } if key == "channels"),
+            "{e:?}"
+        );
+        // within the per-sample bound, the whole set is checked by the transform, before allocating
+        let e = load("digits,resize=20000").unwrap_err();
+        assert!(
+            matches!(&e, LoadError::TooLarge { size, .. } if size.needed == 718_800_000_000),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("transform `resize=20000x20000` on data set `digits`: 1,797 samples of 1×20000×20000")
+                && msg.ends_with("718,800,000,000 values, above the limit of 1,073,741,824 values (MAX_DATASET_VALUES)"),
+            "{msg}"
+        );
+        let e = load("digits,channels=1000000").unwrap_err();
+        assert!(matches!(e, LoadError::TooLarge { .. }), "{e:?}");
+        let e = generate_gaussian(&GaussianConfig {
+            dim: 100_000_000,
+            n: 100_000_000,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&e, LoadError::TooLarge { size, .. } if size.limit_name == "MAX_DATASET_VALUES"),
+            "{e:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_need_not_be_utf8() {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let dir = tempfile::tempdir().unwrap();
+        let name = OsStr::from_bytes(b"\xff.csv");
+        let path = dir.path().join(name);
+        std::fs::write(&path, "a,b,y\n1,2,0\n3,4,1\n").unwrap();
+        let mut spec = b"csv:".to_vec();
+        spec.extend_from_slice(path.as_os_str().as_bytes());
+        spec.extend_from_slice(b",label=y");
+        let spec = OsString::from_vec(spec);
+        let parsed = DataSpec::parse(&spec).unwrap();
+        match &parsed.source {
+            Source::Csv(o) => assert_eq!(o.path, path),
+            other => panic!("{other:?}"),
+        }
+        let ds = load(&spec).unwrap();
+        assert_eq!(ds.labels(), &[0, 1]);
+        // a missing non-UTF-8 file is named lossily
+        let missing = OsString::from_vec(b"csv:/no/such/\xfe.csv".to_vec());
+        let msg = load(&missing).unwrap_err().to_string();
+        assert_eq!(msg, "/no/such/\u{fffd}.csv: no such file");
+        // only a path may be non-UTF-8
+        let bad = OsString::from_vec(b"digits,resize=\xff".to_vec());
+        let msg = DataSpec::parse(&bad).unwrap_err().to_string();
+        assert!(
+            msg.contains("is not valid UTF-8 (only a path may be)"),
+            "{msg}"
+        );
+        let bad = OsString::from_vec(b"dig\xffits".to_vec());
+        assert!(DataSpec::parse(&bad).is_err());
+    }
+
+    #[test]
     fn load_applies_source_options_groups_and_transforms() {
         let dir = tempfile::tempdir().unwrap();
         let (images, labels) = crate::idx::idx_file_names(Split::Test);
@@ -695,7 +970,7 @@ mod tests {
                 "{mean:?} {std:?}"
             );
         }
-        let err = load(&format!("mnist:{}", dir.path().display()))
+        let err = load(format!("mnist:{}", dir.path().display()))
             .unwrap_err()
             .to_string();
         assert!(
@@ -705,7 +980,7 @@ mod tests {
 
         let csv = dir.path().join("d.csv");
         std::fs::write(&csv, "a,b,c,d,y\n1,2,3,4,0\n5,6,7,8,1\n").unwrap();
-        let ds = load(&format!(
+        let ds = load(format!(
             "csv:{},shape=1x2x2,resize=1,interp=nearest",
             csv.display()
         ))

@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 use majmin_core::Dataset;
 
-use crate::error::LoadError;
+use crate::error::{thousands, LoadError, SizeExcess};
+use crate::limits::MAX_DATASET_VALUES;
 
 /// How [`resize`] computes an output pixel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +57,32 @@ fn rebuild(
             context: format!("data set `{name}`, transform `{transform}`"),
             source,
         })
+}
+
+/// Refuses a transform whose output would hold more than [`MAX_DATASET_VALUES`] values.
+fn check_size(ds: &Dataset, transform: &str, [c, h, w]: [usize; 3]) -> Result<(), LoadError> {
+    // saturating: three sides of up to 2^64 overflow even u128
+    let per_sample = (c as u128)
+        .saturating_mul(h as u128)
+        .saturating_mul(w as u128);
+    let needed = (ds.len() as u128).saturating_mul(per_sample);
+    if needed > u128::from(MAX_DATASET_VALUES) {
+        return Err(LoadError::TooLarge {
+            context: format!("transform `{transform}` on data set `{}`", ds.name()),
+            size: SizeExcess::new(
+                format!(
+                    "{} samples of {c}×{h}×{w} = {} values each",
+                    thousands(ds.len() as u64),
+                    thousands(per_sample)
+                ),
+                needed,
+                u128::from(MAX_DATASET_VALUES),
+                "values",
+                "MAX_DATASET_VALUES",
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Resizes one image of shape `[c, h, w]` (channel-major) to `out_h × out_w`, appending to `out`.
@@ -111,6 +138,10 @@ pub fn resize_image(
 }
 
 /// Every image resized to `height × width` (channels unchanged).
+///
+/// # Errors
+/// [`LoadError::Transform`] for a side of 0; [`LoadError::TooLarge`] when the result would hold
+/// more than [`MAX_DATASET_VALUES`] values (checked before allocating).
 pub fn resize(
     ds: Dataset,
     height: usize,
@@ -129,6 +160,7 @@ pub fn resize(
     if (h, w) == (height, width) {
         return Ok(ds);
     }
+    check_size(&ds, &transform, [c, height, width])?;
     let mut features = Vec::with_capacity(ds.len() * c * height * width);
     for i in 0..ds.len() {
         resize_image(
@@ -146,6 +178,10 @@ pub fn resize(
 /// A single-channel set with its channel repeated `channels` times (e.g. grey → RGB for an
 /// architecture that expects 3 channels). A set that has `channels` channels already is returned
 /// unchanged.
+///
+/// # Errors
+/// [`LoadError::Transform`] unless the set has one channel; [`LoadError::TooLarge`] when the
+/// result would hold more than [`MAX_DATASET_VALUES`] values (checked before allocating).
 pub fn repeat_channels(ds: Dataset, channels: usize) -> Result<Dataset, LoadError> {
     let [c, h, w] = ds.shape();
     if c == channels {
@@ -161,6 +197,7 @@ pub fn repeat_channels(ds: Dataset, channels: usize) -> Result<Dataset, LoadErro
             ),
         });
     }
+    check_size(&ds, &transform, [channels, h, w])?;
     let mut features = Vec::with_capacity(ds.features().len() * channels);
     for i in 0..ds.len() {
         let s = ds.sample(i);
@@ -259,6 +296,22 @@ fn apply_normalize(
                 .for_each(|v| *v = (*v - mean[ch]) / std[ch]);
         }
     }
+    // a tiny standard deviation can overflow f32: refuse rather than train on ±∞
+    if let Some(i) = features.iter().position(|v| !v.is_finite()) {
+        let per_sample = (plane * shape[0]).max(1);
+        let ch = (i % per_sample) / plane.max(1);
+        return Err(LoadError::Transform {
+            transform: transform.to_string(),
+            dataset: ds.name().to_string(),
+            message: format!(
+                "sample {} channel {ch} becomes {} ((x − {}) / {} overflows f32); expected a larger standard deviation",
+                i / per_sample,
+                features[i],
+                mean[ch],
+                std[ch]
+            ),
+        });
+    }
     rebuild(ds, shape, features, transform)
 }
 
@@ -268,6 +321,16 @@ mod tests {
 
     fn one_image(shape: [usize; 3], values: Vec<f32>) -> Dataset {
         Dataset::new("t", shape, values, vec![0], 1).unwrap()
+    }
+
+    #[test]
+    fn normalizing_to_infinity_is_an_error() {
+        let ds = one_image([1, 1, 2], vec![0.0, 1.0]);
+        let e = normalize(ds, &[0.0], &[1e-40]).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::Transform { message, .. } if message.contains("sample 0 channel 0 becomes inf")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -24,18 +24,23 @@
 //! - `t` is a finite number ≥ 0; evaluation times may be irregular and differ between groups;
 //!   rows may come in any order (each group's points are sorted by `t`); a second row for the same
 //!   run, group and `t` is an error.
-//! - `loss` and `accuracy` are finite numbers or empty (missing); a criterion that needs a missing
-//!   value says so when it is computed.
+//! - `loss` is a finite number ≥ 0 and `accuracy` a number in [0, 1] (a fraction, not a
+//!   percentage), or empty (missing); a criterion that needs a missing value says so when it is
+//!   computed, and one that needs a missing *column* names the file and the column
+//!   ([`MetricsError::MissingColumn`]).
+//! - A header that names a column twice is an error. A UTF-8 byte-order mark at the start of the
+//!   file is skipped.
 //! - Blank lines and lines starting with `#` are skipped; fields may be double-quoted.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use majmin_core::EvalPoint;
 use serde::{Deserialize, Serialize};
 
 use crate::error::MetricsError;
+use crate::threshold::Criterion;
 
 /// The run name given to a curve file without a `run` column.
 pub const DEFAULT_RUN: &str = "run";
@@ -131,6 +136,20 @@ impl GroupCurve {
     }
 }
 
+/// Where a run's curves were read from: the curve file, its header line and which of the
+/// quantity columns the header has.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CurveOrigin {
+    /// The file (or the name given to the text).
+    pub path: PathBuf,
+    /// 1-based line of the header.
+    pub header_line: usize,
+    /// Whether the header has a `loss` column.
+    pub has_loss: bool,
+    /// Whether the header has an `accuracy` column.
+    pub has_accuracy: bool,
+}
+
 /// The curves of one run: majority, minority and (optionally) all samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunCurves {
@@ -142,6 +161,10 @@ pub struct RunCurves {
     pub minority: GroupCurve,
     /// Global mean loss `L̄` and accuracy over all samples; `None` when not recorded.
     pub all: Option<GroupCurve>,
+    /// The curve file the run was read from (`None` for curves built in memory), so that a
+    /// criterion whose column the file lacks names the file and the column.
+    #[serde(skip)]
+    pub origin: Option<CurveOrigin>,
 }
 
 impl RunCurves {
@@ -196,7 +219,32 @@ impl RunCurves {
             minority: curve(|p| p.minority_loss, |p| p.minority_accuracy).ok_or_else(duplicate)?,
             all: Some(curve(|p| p.loss, |p| p.accuracy).ok_or_else(duplicate)?),
             run,
+            origin: None,
         })
+    }
+
+    /// Checks that the curve file the run came from has the column `criterion` needs (`loss` or
+    /// `accuracy`); curves built in memory always pass.
+    ///
+    /// # Errors
+    /// [`MetricsError::MissingColumn`] naming the file, its header line and the column.
+    pub fn require_column(&self, criterion: Criterion) -> Result<(), MetricsError> {
+        let Some(origin) = &self.origin else {
+            return Ok(());
+        };
+        let present = match criterion {
+            Criterion::Loss => origin.has_loss,
+            Criterion::Accuracy => origin.has_accuracy,
+        };
+        if present {
+            Ok(())
+        } else {
+            Err(MetricsError::MissingColumn {
+                path: origin.path.clone(),
+                line: origin.header_line,
+                column: criterion.name(),
+            })
+        }
     }
 
     /// The curve of `group` (`None` for `All` when not recorded).
@@ -241,6 +289,7 @@ impl RunCurves {
     /// the `all` curve starts later than the group curves (then its first loss is not `L̄(θ0)`);
     /// [`MetricsError::MissingValue`] when that loss is empty.
     pub fn initial_global_loss(&self) -> Result<f64, MetricsError> {
+        self.require_column(Criterion::Loss)?;
         let all = self.all.as_ref().filter(|c| !c.is_empty());
         let Some(all) = all else {
             return Err(MetricsError::MissingGlobalLoss {
@@ -270,26 +319,45 @@ impl RunCurves {
 }
 
 /// Reads a curve file (format in the [module documentation](self)); runs in order of first
-/// appearance.
+/// appearance. The path is any `AsRef<Path>`; it need not be UTF-8 (errors print it lossily).
 ///
 /// # Errors
-/// [`MetricsError::Io`] if the file cannot be read, otherwise as [`parse_curves_csv`].
-pub fn read_curves_csv(path: &Path) -> Result<Vec<RunCurves>, MetricsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
+/// [`MetricsError::Io`] if the file cannot be read, [`MetricsError::Csv`] at the line of a byte
+/// that is not UTF-8, otherwise as [`parse_curves_csv`].
+pub fn read_curves_csv(path: impl AsRef<Path>) -> Result<Vec<RunCurves>, MetricsError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| MetricsError::Io {
         path: path.to_path_buf(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..good];
+        MetricsError::Csv {
+            path: path.to_path_buf(),
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            column: None,
+            message: format!(
+                "expected UTF-8 text, found the byte 0x{:02x} (byte {good} of the file)",
+                e.as_bytes()[good]
+            ),
+        }
     })?;
     parse_curves_csv(&text, path)
 }
 
-/// Parses the text of a curve file; `path` only names it in errors.
+/// Parses the text of a curve file; `path` only names it in errors. A leading UTF-8 byte-order
+/// mark is skipped.
 ///
 /// # Errors
 /// [`MetricsError::Csv`] with the line, the column and what was expected (missing header or
-/// column, unknown group, a value that is not a finite number, a negative `t`, a repeated
-/// run/group/`t`, a row with too few fields); [`MetricsError::Curves`] when a run lacks its
-/// majority or minority rows.
+/// column, unknown group, a value that is not a number, a negative `t`, a repeated
+/// run/group/`t`, a row with too few fields); [`MetricsError::DuplicateColumn`] for a header that
+/// names a column twice; [`MetricsError::OutOfRange`] for a loss that is negative or not finite
+/// or an accuracy outside [0, 1]; [`MetricsError::Curves`] when a run lacks its majority or
+/// minority rows.
 pub fn parse_curves_csv(text: &str, path: &Path) -> Result<Vec<RunCurves>, MetricsError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let csv_err = |line: usize, column: Option<String>, message: String| MetricsError::Csv {
         path: path.to_path_buf(),
         line,
@@ -314,6 +382,20 @@ pub fn parse_curves_csv(text: &str, path: &Path) -> Result<Vec<RunCurves>, Metri
         .into_iter()
         .map(|n| n.trim().to_ascii_lowercase())
         .collect();
+    for (second, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(first) = names[..second].iter().position(|n| n == name) {
+            return Err(MetricsError::DuplicateColumn {
+                path: path.to_path_buf(),
+                line: header_line,
+                column: name.clone(),
+                first: first + 1,
+                second: second + 1,
+            });
+        }
+    }
     let find = |name: &str| names.iter().position(|n| n == name);
     let (Some(t_col), Some(group_col)) = (find("t"), find("group")) else {
         let missing: Vec<&str> = ["t", "group"]
@@ -403,28 +485,46 @@ pub fn parse_curves_csv(text: &str, path: &Path) -> Result<Vec<RunCurves>, Metri
                 format!("expected `majority`, `minority` or `all`, found `{group_text}`"),
             )
         })?;
-        let value = |col: Option<usize>, what: &str| -> Result<Option<f64>, MetricsError> {
+        let value = |col: Option<usize>,
+                     what: &str,
+                     expected: &'static str,
+                     in_range: fn(f64) -> bool|
+         -> Result<Option<f64>, MetricsError> {
             let Some(c) = col else { return Ok(None) };
             let text = fields[c].trim();
             if text.is_empty() {
                 return Ok(None);
             }
-            text.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .map(Some)
-                .ok_or_else(|| {
-                    csv_err(
-                        line,
-                        column(c),
-                        format!(
-                            "expected {what} (a finite number or an empty cell), found `{text}`"
-                        ),
-                    )
-                })
+            let v = text.parse::<f64>().map_err(|_| {
+                csv_err(
+                    line,
+                    column(c),
+                    format!("expected {what} (a number or an empty cell), found `{text}`"),
+                )
+            })?;
+            if !in_range(v) {
+                return Err(MetricsError::OutOfRange {
+                    path: path.to_path_buf(),
+                    line,
+                    column: column(c).unwrap_or_default(),
+                    value: format!("`{text}`"),
+                    expected,
+                });
+            }
+            Ok(Some(v))
         };
-        let loss = value(loss_col, "a mean loss")?;
-        let accuracy = value(accuracy_col, "an accuracy")?;
+        let loss = value(
+            loss_col,
+            "a mean loss",
+            "a mean loss: a finite number ≥ 0",
+            |v| v.is_finite() && v >= 0.0,
+        )?;
+        let accuracy = value(
+            accuracy_col,
+            "an accuracy",
+            "an accuracy in [0, 1] (a fraction: 0.95 for 95 %)",
+            |v| (0.0..=1.0).contains(&v),
+        )?;
         if !runs.contains_key(&run) {
             order.push(run.clone());
         }
@@ -480,6 +580,12 @@ pub fn parse_curves_csv(text: &str, path: &Path) -> Result<Vec<RunCurves>, Metri
                 Some(build(all))
             },
             run,
+            origin: Some(CurveOrigin {
+                path: path.to_path_buf(),
+                header_line,
+                has_loss: loss_col.is_some(),
+                has_accuracy: accuracy_col.is_some(),
+            }),
         });
     }
     Ok(out)
@@ -645,6 +751,159 @@ mod tests {
             full.starts_with("c.csv:2: column 3 (`loss`): expected"),
             "{full}"
         );
+    }
+
+    #[test]
+    fn losses_and_accuracies_out_of_range_name_file_line_column_and_value() {
+        let out_of_range = |text: &str| match parse(text) {
+            Err(e @ MetricsError::OutOfRange { .. }) => e,
+            other => panic!("expected OutOfRange, got {other:?}"),
+        };
+        for (row, column, value) in [
+            ("0,majority,-0.5,0.5", "3 (`loss`)", "`-0.5`"),
+            ("0,majority,inf,0.5", "3 (`loss`)", "`inf`"),
+            ("0,majority,NaN,0.5", "3 (`loss`)", "`NaN`"),
+            ("0,majority,1,1.5", "4 (`accuracy`)", "`1.5`"),
+            ("0,majority,1,-0.01", "4 (`accuracy`)", "`-0.01`"),
+            ("0,majority,1,95", "4 (`accuracy`)", "`95`"),
+            ("0,majority,1,nan", "4 (`accuracy`)", "`nan`"),
+        ] {
+            let e = out_of_range(&format!("t,group,loss,accuracy\n0,minority,1,0\n{row}\n"));
+            match &e {
+                MetricsError::OutOfRange {
+                    path,
+                    line,
+                    column: c,
+                    value: v,
+                    ..
+                } => {
+                    assert_eq!(
+                        (path.as_path(), *line, c.as_str(), v.as_str()),
+                        (Path::new("c.csv"), 3, column, value),
+                        "{row}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("c.csv:3: column {column}: expected ")),
+                "{e}"
+            );
+        }
+        let e = out_of_range("t,group,loss,accuracy\n0,majority,-1,\n");
+        assert_eq!(
+            e.to_string(),
+            "c.csv:2: column 3 (`loss`): expected a mean loss: a finite number ≥ 0, found `-1`"
+        );
+        // the edges are allowed
+        let runs = parse("t,group,loss,accuracy\n0,majority,0,0\n0,minority,0,1\n").unwrap();
+        assert_eq!(runs[0].minority.points()[0].accuracy, Some(1.0));
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped() {
+        let runs = parse("\u{feff}t,group,loss,accuracy\n0,majority,1,\n0,minority,1,\n").unwrap();
+        assert_eq!(runs.len(), 1);
+        let dir = std::env::temp_dir().join(format!("majmin-metrics-bom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bom.csv");
+        std::fs::write(
+            &path,
+            b"\xef\xbb\xbft,group,loss\n0,all,1\n0,majority,1\n0,minority,1\n",
+        )
+        .unwrap();
+        let runs = read_curves_csv(&path).unwrap();
+        assert_eq!(runs[0].initial_global_loss().unwrap(), 1.0);
+        std::fs::write(&path, b"t,group,loss\n0,all,1\n0,major\xffity,1\n").unwrap();
+        let e = read_curves_csv(&path).unwrap_err();
+        assert!(matches!(e, MetricsError::Csv { line: 3, .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("expected UTF-8 text, found the byte 0xff"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_column_named_twice_is_an_error() {
+        let e = parse("# made by hand\nt,group,loss,Loss,accuracy\n0,majority,1,2,\n").unwrap_err();
+        assert!(
+            matches!(&e, MetricsError::DuplicateColumn { line: 2, column, first: 3, second: 4, .. } if column == "loss"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "c.csv:2: the header names the column `loss` twice (columns 3 and 4); expected each column once"
+        );
+        assert!(matches!(
+            parse("t,group,t,loss\n"),
+            Err(MetricsError::DuplicateColumn {
+                first: 1,
+                second: 3,
+                ..
+            })
+        ));
+        // empty names (an unnamed index column) are not columns
+        assert!(parse("t,group,loss,,\n0,majority,1,,\n0,minority,1,,\n").is_ok());
+    }
+
+    #[test]
+    fn a_missing_column_a_criterion_needs_names_the_file_and_the_column() {
+        use crate::{catch_up_overcost, Criterion, Threshold};
+        // before: "run `run`, group all: no loss at t = 0"
+        let runs =
+            parse("t,group,accuracy\n0,all,0.1\n0,majority,0.1\n1,majority,0.9\n0,minority,0.1\n")
+                .unwrap();
+        let loss = Threshold::new(0.5, Criterion::Loss).unwrap();
+        let e = catch_up_overcost(&runs[0], &loss).unwrap_err();
+        assert!(
+            matches!(&e, MetricsError::MissingColumn { path, line: 1, column: "loss" } if path == Path::new("c.csv")),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().starts_with(
+                "c.csv:1: the header has no `loss` column, which the loss criterion needs"
+            ),
+            "{e}"
+        );
+        let accuracy = Threshold::new(0.5, Criterion::Accuracy).unwrap();
+        assert!(catch_up_overcost(&runs[0], &accuracy).is_ok());
+        let runs = parse("t,group,loss\n0,all,1\n0,majority,1\n0,minority,1\n").unwrap();
+        let e = catch_up_overcost(&runs[0], &accuracy).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MetricsError::MissingColumn {
+                    column: "accuracy",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // an empty cell in a column that exists is still a missing value
+        let runs = parse("t,group,loss,accuracy\n0,all,,\n0,majority,1,\n0,minority,1,\n").unwrap();
+        assert!(matches!(
+            catch_up_overcost(&runs[0], &loss),
+            Err(MetricsError::MissingValue { .. })
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn curve_files_need_not_have_utf8_names() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = std::env::temp_dir().join(format!("majmin-metrics-os-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(std::ffi::OsStr::from_bytes(b"c\xff.csv"));
+        std::fs::write(&path, "t,group,loss\n0,majority,-1\n").unwrap();
+        let e = read_curves_csv(&path).unwrap_err();
+        assert!(
+            e.to_string().contains("c\u{fffd}.csv:2: column 3 (`loss`)"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

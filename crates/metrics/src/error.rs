@@ -27,6 +27,49 @@ pub enum MetricsError {
         /// What was expected and what was found.
         message: String,
     },
+    /// A curve file's header names a column twice.
+    #[error("{path}:{line}: the header names the column `{column}` twice (columns {first} and {second}); expected each column once")]
+    DuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the header.
+        line: usize,
+        /// The column's name (lowercase, as matched).
+        column: String,
+        /// 1-based number of its first occurrence.
+        first: usize,
+        /// 1-based number of its second occurrence.
+        second: usize,
+    },
+    /// A curve file lacks the column a criterion needs (`loss` for the loss criterion, `accuracy`
+    /// for the accuracy criterion).
+    #[error(
+        "{path}:{line}: the header has no `{column}` column, which the {column} criterion needs; \
+             expected a header naming `t`, `group`, `loss` and `accuracy` (and optionally `run`)"
+    )]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the header.
+        line: usize,
+        /// `loss` or `accuracy`.
+        column: &'static str,
+    },
+    /// A loss or accuracy in a curve file is a number outside its range: a mean loss must be
+    /// finite and ≥ 0, an accuracy in [0, 1].
+    #[error("{path}:{line}: column {column}: expected {expected}, found {value}")]
+    OutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The column: its 1-based number and header name, e.g. ``3 (`loss`)``.
+        column: String,
+        /// The value as written.
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
     /// A run's curves are unusable as a whole (a group has no points, …).
     #[error("{source_name}: run `{run}`: {message}")]
     Curves {

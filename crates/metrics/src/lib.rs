@@ -49,8 +49,8 @@ pub mod zone;
 
 pub use aggregate::{Estimate, OvercostSummary};
 pub use curve::{
-    parse_curves_csv, read_curves_csv, write_curves_csv, CurveGroup, CurvePoint, GroupCurve,
-    RunCurves, DEFAULT_RUN,
+    parse_curves_csv, read_curves_csv, write_curves_csv, CurveGroup, CurveOrigin, CurvePoint,
+    GroupCurve, RunCurves, DEFAULT_RUN,
 };
 pub use error::MetricsError;
 pub use overcost::{catch_up_overcost, format_pct, Overcost, RunOvercost, Undefined};

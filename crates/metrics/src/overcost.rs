@@ -215,6 +215,7 @@ mod tests {
             majority: curve(majority),
             minority: curve(minority),
             all: Some(curve(&[(0.0, initial)])),
+            origin: None,
         }
     }
 
@@ -302,6 +303,7 @@ mod tests {
             majority: acc(&[(0.0, 0.1), (1.0, 0.5), (2.0, 0.95)]),
             minority: acc(&[(0.0, 0.1), (4.0, 0.8), (6.0, 1.0)]),
             all: None,
+            origin: None,
         };
         let th = Threshold::new(0.9, Criterion::Accuracy).unwrap();
         let o = catch_up_overcost(&r, &th).unwrap();

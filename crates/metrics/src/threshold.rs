@@ -154,6 +154,7 @@ impl Threshold {
     /// # Errors
     /// As [`RunCurves::initial_global_loss`] for the loss criterion.
     pub fn level(&self, run: &RunCurves) -> Result<f64, MetricsError> {
+        run.require_column(self.criterion)?;
         match self.criterion {
             Criterion::Loss => Ok((1.0 - self.kappa) * run.initial_global_loss()?),
             Criterion::Accuracy => Ok(self.kappa),
@@ -180,6 +181,7 @@ impl Threshold {
                     message: format!("no `{group}` points"),
                 })?;
         let quantity = self.criterion.name();
+        run.require_column(self.criterion)?;
         let points = curve
             .points()
             .iter()

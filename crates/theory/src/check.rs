@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::constants::{
-    estimate_constants, grid_points, sample_points, ConstantEstimates, ConstantsConfig,
+    estimate_constants, grid_iter, grid_point, grid_points, ConstantEstimates, ConstantsConfig,
 };
 use crate::critical::{find_critical_points, CriticalPoint, NewtonConfig};
 use crate::error::CheckError;
@@ -15,7 +15,45 @@ use crate::problem::{Domain, Problem};
 use crate::smooth::SmoothObjective;
 use majmin_core::Rng;
 
-/// Settings of [`check`]. Defaults are the CLI's; tests use coarser ones.
+/// The largest dimension [`check`] accepts: 16.
+///
+/// Why this value: the check's cost grows like d³ (a Hessian at each of `constant_samples` points,
+/// a third-derivative tensor and its norm at each of `third_derivative_samples` points, Newton
+/// with a d × d solve from each start). Measured with the default settings on
+/// `Σ cos(x_i)` + `0.01 Σ x_i²` on this 2-core container (`cargo run --release -p majmin-theory
+/// --example check_dimension`): d = 4 takes 0.4 s, d = 8 3.1 s, d = 12 10.5 s, d = 16 34 s; d = 32
+/// would take minutes and d = 64 (which hung before this limit) most of an hour. The theorems are
+/// checked on small problems; a network is checked on a ball around a checkpoint by another
+/// route (SPEC §7).
+pub const MAX_CHECK_DIM: usize = 16;
+
+/// The largest number of uniform points of the zone check (Theorem 2): 4,000,000 — the grid
+/// `grid^d` when d ≤ 3 (so `grid ≤ 2000` in 2-D), the random `zone_samples` otherwise.
+///
+/// Why this value: each point costs two gradients (about a microsecond for the built-in problems),
+/// so the limit keeps the zone check within seconds, and the points are made in chunks so memory
+/// stays small; the default is 201² = 40,401 points. A grid of 100,000 per axis (10¹⁰ points)
+/// would run for hours.
+pub const MAX_ZONE_POINTS: usize = 4_000_000;
+
+/// The largest number of sample points for the constants (`constant_samples`,
+/// `third_derivative_samples`): 1,000,000 each.
+///
+/// Why this value: every sample point keeps a Hessian's eigenvalues (δ, τ) or a third-derivative
+/// tensor's norm (M); 10⁶ points take seconds in 2-D, and 100 times the defaults
+/// (10,000 and 2,500) are more than any estimate needs.
+pub const MAX_SAMPLES: usize = 1_000_000;
+
+/// The largest number of Newton starts (`starts^min(d, 3)`): 10,000 (so `starts ≤ 100` in 2-D,
+/// `≤ 21` from 3-D up).
+///
+/// Why this value: each start runs up to 100 Newton steps, and each critical point found gets a
+/// fine grid of up to 9,261 points in the zone check, so the starts bound both the search and the
+/// refinement; the default is 12 per axis (144 in 2-D, 1,728 from 3-D up).
+pub const MAX_NEWTON_STARTS: usize = 10_000;
+
+/// Settings of [`check`]. Defaults are the CLI's; tests use coarser ones. Each count is bounded by
+/// a documented limit ([`MAX_ZONE_POINTS`], [`MAX_SAMPLES`], [`MAX_NEWTON_STARTS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckConfig {
@@ -279,28 +317,128 @@ pub fn critical_points(
 
 fn ensure_finite(problem: &Problem) -> Result<(), CheckError> {
     let d = problem.dim();
-    for p in grid_points(&problem.domain, if d <= 3 { 5 } else { 2 })
-        .iter()
-        .take(4096)
-    {
+    // lazily: the 2^d corners of a high-dimensional box are never all made
+    for p in grid_iter(&problem.domain, if d <= 3 { 5 } else { 2 }).take(4096) {
         for (part, f) in [
             ("majority", &problem.majority),
             ("minority", &problem.minority),
         ] {
             let mut g = vec![0.0; d];
-            let v = f.value_and_gradient(p, &mut g);
+            let v = f.value_and_gradient(&p, &mut g);
             if !v.is_finite() || g.iter().any(|x| !x.is_finite()) {
-                return Err(CheckError::NotFinite {
-                    part,
-                    at: p.clone(),
-                });
+                return Err(CheckError::NotFinite { part, at: p });
             }
         }
     }
     Ok(())
 }
 
+/// The largest `n` with `n^power ≤ limit`.
+fn largest_root(limit: usize, power: u32) -> usize {
+    let mut n = (limit as f64).powf(1.0 / f64::from(power)) as usize + 1;
+    while n > 0 && (n as u128).pow(power) > limit as u128 {
+        n -= 1;
+    }
+    n
+}
+
+/// The per-axis grid of the zone check in dimension `d ≤ 3` (3-D grids are capped at 129).
+fn zone_grid_per_axis(grid: usize, d: usize) -> usize {
+    if d == 3 {
+        grid.min(129)
+    } else {
+        grid
+    }
+}
+
+/// Refuses a problem or settings that would need more than the documented limits, before any
+/// point is made.
+fn check_limits(d: usize, config: &CheckConfig) -> Result<(), CheckError> {
+    if d > MAX_CHECK_DIM {
+        return Err(CheckError::TooManyVariables {
+            dim: d,
+            limit: MAX_CHECK_DIM,
+        });
+    }
+    let too_many = |setting, value, what, needed: u128, limit, limit_name, largest| {
+        Err(CheckError::TooManyPoints {
+            setting,
+            value,
+            dim: d,
+            what,
+            needed,
+            limit,
+            limit_name,
+            largest,
+        })
+    };
+    if d <= 3 {
+        let per_axis = zone_grid_per_axis(config.grid, d) as u128;
+        let needed = per_axis.saturating_pow(d as u32);
+        if needed > MAX_ZONE_POINTS as u128 {
+            return too_many(
+                "grid",
+                config.grid,
+                "zone grid points (grid^d)",
+                needed,
+                MAX_ZONE_POINTS,
+                "MAX_ZONE_POINTS",
+                largest_root(MAX_ZONE_POINTS, d as u32),
+            );
+        }
+    } else if config.zone_samples > MAX_ZONE_POINTS {
+        return too_many(
+            "zone_samples",
+            config.zone_samples,
+            "random zone points",
+            config.zone_samples as u128,
+            MAX_ZONE_POINTS,
+            "MAX_ZONE_POINTS",
+            MAX_ZONE_POINTS,
+        );
+    }
+    let power = d.min(3) as u32;
+    let starts = (config.starts as u128).saturating_pow(power);
+    if starts > MAX_NEWTON_STARTS as u128 {
+        return too_many(
+            "starts",
+            config.starts,
+            "Newton starts (starts^min(d, 3))",
+            starts,
+            MAX_NEWTON_STARTS,
+            "MAX_NEWTON_STARTS",
+            largest_root(MAX_NEWTON_STARTS, power),
+        );
+    }
+    for (setting, value) in [
+        ("constant_samples", config.constant_samples),
+        ("third_derivative_samples", config.third_derivative_samples),
+    ] {
+        if value > MAX_SAMPLES {
+            return too_many(
+                setting,
+                value,
+                "sample points",
+                value as u128,
+                MAX_SAMPLES,
+                "MAX_SAMPLES",
+                MAX_SAMPLES,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Uniform points of the zone check are made and evaluated this many at a time.
+const ZONE_CHUNK: usize = 1 << 16;
+
 /// Runs every check of SPEC §1 on `problem` (Theorems 1 and 2 of the poster).
+///
+/// # Errors
+/// [`CheckError::TooManyVariables`] above [`MAX_CHECK_DIM`] variables and
+/// [`CheckError::TooManyPoints`] for settings above [`MAX_ZONE_POINTS`], [`MAX_SAMPLES`] or
+/// [`MAX_NEWTON_STARTS`] (both before any work); [`CheckError::Setting`] for settings below their
+/// minimum; [`CheckError::NotFinite`] when a part is NaN or infinite somewhere in K.
 pub fn check(problem: &Problem, config: &CheckConfig) -> Result<TheoryReport, CheckError> {
     let started = Instant::now();
     if config.grid < 2
@@ -312,6 +450,7 @@ pub fn check(problem: &Problem, config: &CheckConfig) -> Result<TheoryReport, Ch
             "grid ≥ 2, starts ≥ 1, constant_samples ≥ 4 and zone_samples ≥ 1 are needed".into(),
         ));
     }
+    check_limits(problem.dim(), config)?;
     ensure_finite(problem)?;
     let d = problem.dim();
     let domain = &problem.domain;
@@ -424,19 +563,6 @@ pub fn check(problem: &Problem, config: &CheckConfig) -> Result<TheoryReport, Ch
     };
 
     // Theorem 2
-    let (uniform, sampling) = if d <= 3 {
-        let per_axis = if d == 3 {
-            config.grid.min(129)
-        } else {
-            config.grid
-        };
-        (grid_points(domain, per_axis), "grid")
-    } else {
-        (
-            sample_points(domain, config.zone_samples, config.seed ^ 0x7a),
-            "random",
-        )
-    };
     let local_half_width = (3.0 * bound_zone).min(0.1 * domain.diameter()).max(1e-9);
     let local_per_axis = match d {
         1 => 401,
@@ -444,9 +570,75 @@ pub fn check(problem: &Problem, config: &CheckConfig) -> Result<TheoryReport, Ch
         3 => 21,
         _ => 0,
     };
-    let mut local = Vec::new();
-    if local_per_axis > 0 {
-        for c in crit1.iter().chain(crit.iter()) {
+    let is_adversarial = |p: &Vec<f64>| {
+        let mut g1 = vec![0.0; d];
+        let mut g0 = vec![0.0; d];
+        l1.gradient(p, &mut g1);
+        l0.gradient(p, &mut g0);
+        // ⟨∇L, ∇L1⟩ = ‖∇L1‖² + ⟨∇L0, ∇L1⟩
+        let inner: f64 = g1.iter().zip(&g0).map(|(a, b)| a * (a + b)).sum();
+        inner <= 0.0
+    };
+    let nearest_critical = |p: &Vec<f64>| {
+        p1.iter()
+            .map(|c| distance(p, c))
+            .fold(f64::INFINITY, f64::min)
+    };
+    // the distance to the nearest critical point of L1 of every adversarial point of `points`
+    let adversarial = |points: &[Vec<f64>]| -> Vec<f64> {
+        points
+            .par_iter()
+            .filter(|p| is_adversarial(p))
+            .map(nearest_critical)
+            .collect()
+    };
+
+    // uniform points, made and evaluated in chunks (at most MAX_ZONE_POINTS in all)
+    let mut uniform_adv: Vec<f64> = Vec::new();
+    let mut uniform_len = 0usize;
+    let sampling = if d <= 3 {
+        let per_axis = zone_grid_per_axis(config.grid, d).max(2);
+        let total = per_axis.pow(d as u32);
+        let mut start = 0;
+        while start < total {
+            let end = (start + ZONE_CHUNK).min(total);
+            let chunk: Vec<Vec<f64>> = (start..end)
+                .map(|k| grid_point(domain, per_axis, k))
+                .collect();
+            uniform_adv.extend(adversarial(&chunk));
+            uniform_len += chunk.len();
+            start = end;
+        }
+        "grid"
+    } else {
+        // the points of `sample_points(domain, zone_samples, seed ^ 0x7a)`, in chunks
+        let mut rng = Rng::for_stream(config.seed ^ 0x7a, 0x636f_6e73);
+        let mut left = config.zone_samples;
+        while left > 0 {
+            let n = left.min(ZONE_CHUNK);
+            let chunk: Vec<Vec<f64>> = (0..n)
+                .map(|_| {
+                    (0..d)
+                        .map(|i| rng.uniform_range(domain.lower[i], domain.upper[i]))
+                        .collect()
+                })
+                .collect();
+            uniform_adv.extend(adversarial(&chunk));
+            uniform_len += n;
+            left -= n;
+        }
+        let corners = [domain.lower.clone(), domain.upper.clone()];
+        uniform_adv.extend(adversarial(&corners));
+        uniform_len += corners.len();
+        "random"
+    };
+
+    // fine grids (or random balls) around each critical point, one point set at a time
+    let mut local_adv: Vec<f64> = Vec::new();
+    let mut local_len = 0usize;
+    let mut rng = Rng::for_stream(config.seed, 0x006c_6f63);
+    for c in crit1.iter().chain(crit.iter()) {
+        let points: Vec<Vec<f64>> = if local_per_axis > 0 {
             let mut lo = c
                 .point
                 .iter()
@@ -462,63 +654,40 @@ pub fn check(problem: &Problem, config: &CheckConfig) -> Result<TheoryReport, Ch
             if (0..d).any(|i| hi[i] <= lo[i]) {
                 continue;
             }
-            local.extend(grid_points(
+            grid_points(
                 &Domain {
                     lower: lo,
                     upper: hi,
                 },
                 local_per_axis,
-            ));
-        }
-    } else {
-        let mut rng = Rng::for_stream(config.seed, 0x006c_6f63);
-        for c in crit1.iter().chain(crit.iter()) {
-            for _ in 0..2000 {
-                let mut p: Vec<f64> = c
-                    .point
-                    .iter()
-                    .map(|v| v + local_half_width * (2.0 * rng.uniform() - 1.0))
-                    .collect();
-                domain.clamp(&mut p);
-                local.push(p);
-            }
-        }
+            )
+        } else {
+            (0..2000)
+                .map(|_| {
+                    let mut p: Vec<f64> = c
+                        .point
+                        .iter()
+                        .map(|v| v + local_half_width * (2.0 * rng.uniform() - 1.0))
+                        .collect();
+                    domain.clamp(&mut p);
+                    p
+                })
+                .collect()
+        };
+        local_adv.extend(adversarial(&points));
+        local_len += points.len();
     }
-    let is_adversarial = |p: &Vec<f64>| {
-        let mut g1 = vec![0.0; d];
-        let mut g0 = vec![0.0; d];
-        l1.gradient(p, &mut g1);
-        l0.gradient(p, &mut g0);
-        // ⟨∇L, ∇L1⟩ = ‖∇L1‖² + ⟨∇L0, ∇L1⟩
-        let inner: f64 = g1.iter().zip(&g0).map(|(a, b)| a * (a + b)).sum();
-        inner <= 0.0
-    };
-    let nearest_critical = |p: &Vec<f64>| {
-        p1.iter()
-            .map(|c| distance(p, c))
-            .fold(f64::INFINITY, f64::min)
-    };
-    let uniform_adv: Vec<f64> = uniform
-        .par_iter()
-        .filter(|p| is_adversarial(p))
-        .map(nearest_critical)
-        .collect();
-    let local_adv: Vec<f64> = local
-        .par_iter()
-        .filter(|p| is_adversarial(p))
-        .map(nearest_critical)
-        .collect();
     let max_distance_to_critical = uniform_adv
         .iter()
         .chain(&local_adv)
         .copied()
         .fold(0.0, f64::max);
     let zone = Zone {
-        adversarial_fraction: uniform_adv.len() as f64 / uniform.len() as f64,
+        adversarial_fraction: uniform_adv.len() as f64 / uniform_len as f64,
         max_distance_to_critical,
         inside_balls: max_distance_to_critical <= bound_zone,
-        points: uniform.len(),
-        refinement_points: local.len(),
+        points: uniform_len,
+        refinement_points: local_len,
         adversarial_points: uniform_adv.len() + local_adv.len(),
         sampling,
     };
@@ -660,6 +829,199 @@ mod tests {
         assert!(!r.assumptions.a4);
         assert!(!r.theorem1.confirmed || !r.zone.inside_balls);
         assert_eq!(r.verdict, Verdict::AssumptionsFail);
+    }
+
+    fn many_variables(d: usize) -> Problem {
+        let text = format!(
+            "vars = [{}]\nmajority = \"{}\"\nminority = \"0.01*x1\"\n[domain]\nlower = [{}]\nupper = [{}]\n",
+            (1..=d).map(|i| format!("\"x{i}\"")).collect::<Vec<_>>().join(", "),
+            (1..=d).map(|i| format!("x{i}^2")).collect::<Vec<_>>().join(" + "),
+            vec!["-1"; d].join(", "),
+            vec!["1"; d].join(", "),
+        );
+        crate::ProblemConfig::from_toml(&text, std::path::Path::new("many.toml"))
+            .unwrap()
+            .build(None)
+            .unwrap()
+    }
+
+    #[test]
+    fn too_many_variables_are_refused_up_front() {
+        // 50 variables aborted (2^50 corners), 64 hung: both refused at once, naming d and the limit
+        for d in [17, 50, 64] {
+            let started = Instant::now();
+            let e = check(&many_variables(d), &CheckConfig::default()).unwrap_err();
+            assert!(
+                matches!(e, CheckError::TooManyVariables { dim, limit: MAX_CHECK_DIM } if dim == d),
+                "{e:?}"
+            );
+            assert!(started.elapsed().as_secs_f64() < 1.0);
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("the problem has {d} variables; the theory checks handle at most 16 (MAX_CHECK_DIM)")),
+                "{msg}"
+            );
+        }
+        // the finiteness probe walks the first corners lazily, whatever the dimension
+        let corners: Vec<Vec<f64>> = grid_iter(&Domain::cube(64, -1.0, 1.0), 2).take(3).collect();
+        assert_eq!(corners[1][0], 1.0);
+        assert_eq!(corners[2][1], 1.0);
+        // the limit itself is accepted (coarse settings keep the test short)
+        let config = CheckConfig {
+            zone_samples: 200,
+            constant_samples: 50,
+            third_derivative_samples: 4,
+            starts: 1,
+            ..CheckConfig::coarse()
+        };
+        let r = check(&many_variables(MAX_CHECK_DIM), &config).unwrap();
+        assert_eq!(r.dim, MAX_CHECK_DIM);
+        assert_eq!(r.zone.points, 202);
+    }
+
+    #[test]
+    fn settings_above_the_limits_are_refused_with_needed_and_limit() {
+        let problem = builtin("cosine-grid").unwrap().build(None).unwrap();
+        let e = check(
+            &problem,
+            &CheckConfig {
+                grid: 100_000,
+                ..CheckConfig::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CheckError::TooManyPoints {
+                    setting: "grid",
+                    value: 100_000,
+                    dim: 2,
+                    needed: 10_000_000_000,
+                    limit: MAX_ZONE_POINTS,
+                    largest: 2000,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "grid = 100000 in dimension 2 needs 10,000,000,000 zone grid points (grid^d), above the limit of \
+             4,000,000 (MAX_ZONE_POINTS); choose grid ≤ 2000"
+        );
+        // usize::MAX per axis does not overflow
+        let e = check(
+            &problem,
+            &CheckConfig {
+                grid: usize::MAX,
+                ..CheckConfig::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CheckError::TooManyPoints {
+                    setting: "grid",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        for (config, setting) in [
+            (
+                CheckConfig {
+                    starts: 101,
+                    ..CheckConfig::coarse()
+                },
+                "starts",
+            ),
+            (
+                CheckConfig {
+                    constant_samples: MAX_SAMPLES + 1,
+                    ..CheckConfig::coarse()
+                },
+                "constant_samples",
+            ),
+            (
+                CheckConfig {
+                    third_derivative_samples: usize::MAX,
+                    ..CheckConfig::coarse()
+                },
+                "third_derivative_samples",
+            ),
+        ] {
+            match check(&problem, &config) {
+                Err(CheckError::TooManyPoints { setting: s, .. }) => assert_eq!(s, setting),
+                other => panic!("{setting}: {other:?}"),
+            }
+        }
+        // starts^3 of usize::MAX does not overflow the check
+        let e = check(
+            &many_variables(4),
+            &CheckConfig {
+                starts: usize::MAX,
+                ..CheckConfig::coarse()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CheckError::TooManyPoints {
+                    setting: "starts",
+                    needed: u128::MAX,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = check(
+            &many_variables(4),
+            &CheckConfig {
+                zone_samples: MAX_ZONE_POINTS + 1,
+                ..CheckConfig::coarse()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CheckError::TooManyPoints {
+                    setting: "zone_samples",
+                    dim: 4,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // the largest grid within the limit is accepted by the limit check
+        assert!(check_limits(
+            2,
+            &CheckConfig {
+                grid: 2000,
+                ..CheckConfig::default()
+            }
+        )
+        .is_ok());
+        assert!(check_limits(
+            2,
+            &CheckConfig {
+                grid: 2001,
+                ..CheckConfig::default()
+            }
+        )
+        .is_err());
+        assert!(check_limits(
+            3,
+            &CheckConfig {
+                grid: usize::MAX,
+                ..CheckConfig::default()
+            }
+        )
+        .is_ok());
+        assert_eq!(largest_root(MAX_NEWTON_STARTS, 3), 21);
     }
 
     #[test]

@@ -99,21 +99,34 @@ pub fn sample_points(domain: &Domain, count: usize, seed: u64) -> Vec<Vec<f64>> 
     out
 }
 
-/// The regular grid with `n` points per axis (ends included).
+/// The regular grid with `n` points per axis (ends included), `n^d` points.
+///
+/// The caller bounds `n^d` (as [`crate::check()`] does with its limits); for an unbounded walk
+/// over the first points of a grid use [`grid_iter`].
 pub fn grid_points(domain: &Domain, n: usize) -> Vec<Vec<f64>> {
+    grid_iter(domain, n).collect()
+}
+
+/// The points of the regular grid with `n` points per axis (ends included), lazily, in the order
+/// of [`grid_points`] (first coordinate fastest). The count saturates at `usize::MAX`, so
+/// `grid_iter(domain, 2).take(k)` costs O(k·d) whatever the dimension.
+pub fn grid_iter(domain: &Domain, n: usize) -> impl Iterator<Item = Vec<f64>> + '_ {
     let d = domain.dim();
     let n = n.max(2);
-    let total = n.pow(d as u32);
-    (0..total)
-        .map(|mut k| {
-            (0..d)
-                .map(|i| {
-                    let j = k % n;
-                    k /= n;
-                    domain.lower[i]
-                        + (domain.upper[i] - domain.lower[i]) * j as f64 / (n - 1) as f64
-                })
-                .collect()
+    let total = u32::try_from(d)
+        .ok()
+        .and_then(|d| n.checked_pow(d))
+        .unwrap_or(usize::MAX);
+    (0..total).map(move |k| grid_point(domain, n, k))
+}
+
+/// Point number `k` of the regular grid with `n ≥ 2` points per axis (first coordinate fastest).
+pub fn grid_point(domain: &Domain, n: usize, mut k: usize) -> Vec<f64> {
+    (0..domain.dim())
+        .map(|i| {
+            let j = k % n;
+            k /= n;
+            domain.lower[i] + (domain.upper[i] - domain.lower[i]) * j as f64 / (n - 1) as f64
         })
         .collect()
 }

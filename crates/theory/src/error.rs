@@ -95,6 +95,39 @@ pub enum CheckError {
     /// A setting is out of range.
     #[error("invalid check setting: {0}")]
     Setting(String),
+    /// The problem has more variables than the checks handle (see [`crate::check::MAX_CHECK_DIM`]);
+    /// refused before any work.
+    #[error("the problem has {dim} variables; the theory checks handle at most {limit} (MAX_CHECK_DIM): \
+             their cost grows like d³ (Hessians and third-derivative tensors at every sample point)")]
+    TooManyVariables {
+        /// The problem's dimension.
+        dim: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A setting asks for more points than a documented limit of [`crate::check`](mod@crate::check); refused before
+    /// any point is made.
+    #[error("{setting} = {value} in dimension {dim} needs {} {what}, above the limit of {} ({limit_name}); \
+             choose {setting} ≤ {largest}", group(*needed), group(*limit as u128))]
+    TooManyPoints {
+        /// The setting (`grid`, `zone_samples`, `starts`, `constant_samples`,
+        /// `third_derivative_samples`), as the CLI flag or config key is named.
+        setting: &'static str,
+        /// Its value.
+        value: usize,
+        /// The problem's dimension.
+        dim: usize,
+        /// What the points are for (`zone grid points`, `Newton starts`, …).
+        what: &'static str,
+        /// The points the setting needs.
+        needed: u128,
+        /// The limit.
+        limit: usize,
+        /// The constant that sets the limit, e.g. `MAX_ZONE_POINTS`.
+        limit_name: &'static str,
+        /// The largest value of the setting within the limit.
+        largest: usize,
+    },
     /// A part evaluates to NaN or ±∞ somewhere in K.
     #[error("the {part} part is not finite at {at:?}: the formula must be smooth and finite on all of K")]
     NotFinite {
@@ -103,4 +136,17 @@ pub enum CheckError {
         /// The point.
         at: Vec<f64>,
     },
+}
+
+/// `n` with commas between groups of three digits: `4000000` → `4,000,000`.
+pub(crate) fn group(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }

@@ -15,10 +15,23 @@
 //! natural logarithm, like `ln`) and `min max` (two arguments). Constants: `pi`, `e`. A formula
 //! compiles to a postfix program ([`Formula`]) evaluated on a small stack; `abs`, `min` and `max`
 //! follow the branch of the real part (their derivative is one-sided at a tie).
+//!
+//! The parser is recursive, so it bounds its nesting: at most [`MAX_NESTING`] levels of
+//! parentheses, function calls, unary signs and exponents (`^` is right-associative) together.
+//! Evaluation is a loop over the postfix program, never recursive, so any formula that parses
+//! evaluates without deep recursion.
 
 use std::fmt;
 
 use num_dual::DualNum;
+
+/// The deepest nesting a formula may have: 200 levels of parentheses, function calls, unary signs
+/// and exponents together (`((x))` has two, `-sin(-x)` three, `2^2^x` two).
+///
+/// Why this value: hand-written formulas rarely nest beyond ten levels, and 200 keeps the
+/// recursive parser (about five stack frames per level) far inside the smallest thread stack it
+/// may run on; a formula nested 20,000 deep overflowed the stack before this limit.
+pub const MAX_NESTING: usize = 200;
 
 /// A parse error: where (1-based line and column inside the formula text) and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +119,7 @@ pub fn parse(source: &str, vars: &[String]) -> Result<Formula, ParseError> {
         pos: 0,
         vars,
         ops: Vec::new(),
+        depth: 0,
     };
     parser.expr()?;
     if parser.pos < parser.tokens.len() - 1 {
@@ -497,6 +511,8 @@ struct Parser<'a> {
     pos: usize,
     vars: &'a [String],
     ops: Vec<Op>,
+    /// Nesting levels entered so far (see [`MAX_NESTING`]).
+    depth: usize,
 }
 
 const OPERAND: &str = "a number, a variable, a function call or `(`";
@@ -558,7 +574,28 @@ impl Parser<'_> {
         }
     }
 
+    /// Every recursion of the grammar passes through here (signs, parentheses, function
+    /// arguments, exponents), so the nesting is counted here.
     fn unary(&mut self) -> Result<(), ParseError> {
+        if self.depth > MAX_NESTING {
+            // the token that opened the level one too deep: `(`, a sign, `^`
+            let t = &self.tokens[self.pos.saturating_sub(1)];
+            return Err(error_at(
+                self.source,
+                t.offset,
+                &format!(
+                    "at most {MAX_NESTING} levels of nesting (parentheses, function calls, signs and exponents together; MAX_NESTING)"
+                ),
+                format!("level {} at {}", self.depth, describe(&t.tok)),
+            ));
+        }
+        self.depth += 1;
+        let result = self.unary_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn unary_inner(&mut self) -> Result<(), ParseError> {
         match self.peek() {
             Tok::Sym('-') => {
                 self.pos += 1;
@@ -740,6 +777,57 @@ mod tests {
         assert_eq!(e.column, 3);
         assert!(e.expected.contains("operator"), "{e}");
         assert!(parse("", &v).is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded_with_line_column_and_limit() {
+        let v = vars(&["x"]);
+        let nested = |depth: usize, open: &str, close: &str| {
+            format!("{}x{}", open.repeat(depth), close.repeat(depth))
+        };
+        // the tester's formula: 20,000 parentheses overflowed the stack
+        let e = parse(&nested(20_000, "(", ")"), &v).unwrap_err();
+        assert_eq!((e.line, e.column), (1, 201));
+        assert!(e.expected.contains("at most 200 levels of nesting"), "{e}");
+        assert!(e.found.contains("level 201 at `(`"), "{e}");
+        // exactly the limit parses and evaluates (iteratively) without overflow
+        for (open, close) in [("(", ")"), ("-", ""), ("sin(", ")"), ("2^", "")] {
+            let at_limit = nested(MAX_NESTING, open, close);
+            let f = parse(&at_limit, &v).unwrap_or_else(|e| panic!("{open}: {e}"));
+            let x = f.eval(&[0.5]);
+            let mut g = [0.0];
+            let y = f.value_and_gradient(&[0.5], &mut g, &mut Scratch::default());
+            assert!(x == y || (x.is_nan() && y.is_nan()), "{open}: {x} {y}");
+            let _ = f.eval(&[HyperHyperDual64::from_re(0.5)]);
+            let e = parse(&nested(MAX_NESTING + 1, open, close), &v).unwrap_err();
+            assert!(e.expected.contains("MAX_NESTING"), "{open}: {e}");
+        }
+        // unary-minus chains and nested calls on later lines name their line and column
+        let e = parse(&format!("x +\n  {}x", "-".repeat(5_000)), &v).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 3 + MAX_NESTING));
+        let e = parse(&nested(1_000, "max(x, ", ")"), &v).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.expected.contains("200"), "{e}");
+        // a long flat formula is not nesting
+        let flat = vec!["x"; 100_000].join(" + ");
+        assert_eq!(parse(&flat, &v).unwrap().eval(&[1.0]), 100_000.0);
+    }
+
+    #[test]
+    fn the_nesting_limit_fits_a_small_stack() {
+        let v = vars(&["x", "y"]);
+        let deep = format!(
+            "{}x{}",
+            "sin(-(".repeat(MAX_NESTING / 3),
+            "))".repeat(MAX_NESTING / 3)
+        );
+        let ok = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse(&deep, &v).map(|f| f.eval(&[0.1f64, 0.2])))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(ok.unwrap().is_finite());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Perturbation theory of the majority–minority model, made checkable on any problem written as
 //! formulas or built from data.
 //!
-//! Given a majority part `L1`, a minority part `L0` and a box `K` (a [`Problem`]), [`check`]
+//! Given a majority part `L1`, a minority part `L0` and a box `K` (a [`Problem`]), [`check()`]
 //! estimates the constants δ, c, M, τ of SPEC §1 ([`constants`]), decides the assumptions
 //! (A1)–(A4), finds the critical points of `L1` and of `L = L1 + L0` in K by multi-start Newton
 //! ([`critical`]), pairs them against the bound 4τ/δ of **Theorem 1** of the poster (critical

@@ -288,11 +288,31 @@ impl ProblemConfig {
         Ok(config)
     }
 
-    /// Reads and parses a problem file.
-    pub fn from_file(path: &Path) -> Result<ProblemConfig, ProblemError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProblemError::Io {
+    /// Reads and parses a problem file. The path is any `AsRef<Path>` (it need not be UTF-8;
+    /// errors print it lossily).
+    ///
+    /// # Errors
+    /// [`ProblemError::Io`] when the file cannot be read; [`ProblemError::Toml`] with the line and
+    /// column of invalid TOML, an unknown key or a byte that is not UTF-8.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<ProblemConfig, ProblemError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| ProblemError::Io {
             path: path.to_path_buf(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let good = e.utf8_error().valid_up_to();
+            let before = String::from_utf8_lossy(&e.as_bytes()[..good]);
+            let (line, column) = line_column(&before, before.len());
+            ProblemError::Toml {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "expected UTF-8 text, found the byte 0x{:02x}",
+                    e.as_bytes()[good]
+                ),
+            }
         })?;
         Self::from_toml(&text, path)
     }
@@ -707,6 +727,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("one value per variable"), "{msg}");
+    }
+
+    #[test]
+    fn problem_files_need_not_have_utf8_names_and_bad_bytes_are_located() {
+        let dir = std::env::temp_dir().join(format!("majmin-theory-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        #[cfg(unix)]
+        let name = {
+            use std::os::unix::ffi::OsStrExt;
+            std::ffi::OsStr::from_bytes(b"p\xff.toml").to_os_string()
+        };
+        #[cfg(not(unix))]
+        let name = std::ffi::OsString::from("p.toml");
+        let path = dir.join(name);
+        std::fs::write(&path, builtin("cosine-grid").unwrap().origin.text).unwrap();
+        let p = ProblemConfig::from_file(&path)
+            .unwrap()
+            .build(None)
+            .unwrap();
+        assert_eq!(p.dim(), 2);
+        std::fs::write(&path, b"name = \"a\"\nvars = [\"x\xff\"]\n").unwrap();
+        let e = ProblemConfig::from_file(&path).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ProblemError::Toml {
+                    line: 2,
+                    column: 11,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("expected UTF-8 text, found the byte 0xff"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn deep_toml_and_deep_formulas_are_errors_not_overflows() {
+        let path = Path::new("deep.toml");
+        let text = format!("vars = {}\"x\"{}\n", "[".repeat(20_000), "]".repeat(20_000));
+        assert!(matches!(
+            ProblemConfig::from_toml(&text, path),
+            Err(ProblemError::Toml { .. })
+        ));
+        let text = format!("a = {}1{}\n", "{ b = ".repeat(20_000), " }".repeat(20_000));
+        assert!(ProblemConfig::from_toml(&text, path).is_err());
+        let formula = format!("{}x{}", "(".repeat(20_000), ")".repeat(20_000));
+        let text = format!(
+            "vars = [\"x\"]\nmajority = \"{formula}\"\nminority = \"x\"\n[domain]\nlower = [-1]\nupper = [1]\n"
+        );
+        let e = ProblemConfig::from_toml(&text, path)
+            .unwrap()
+            .build(None)
+            .unwrap_err();
+        // the 201st parenthesis, at column 13 + 200 of line 2
+        assert!(
+            matches!(&e, ProblemError::Formula { line: 2, column: 213, key, .. } if key == "majority"),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("at most 200 levels of nesting"),
+            "{e}"
+        );
     }
 
     #[test]
