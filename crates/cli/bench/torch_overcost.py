@@ -409,37 +409,35 @@ def run_name(arch, zeta, seed):
 
 
 def compare_metric_ports(report, runs):
-    """Largest |Δ overcost| between this script's metric and majmin's on the same curves."""
+    """Compares this script's metric with majmin's (`metrics overcost --json`: one object per κ
+    with a `runs` list) on the same curves: (run×κ compared, kind mismatches, max |Δ overcost| in
+    %, max |Δ T| in epochs)."""
     ours = {}
     for r in runs:
         for kappa in KAPPAS:
-            kind, pct, _, _ = run_overcost(r["points"], kappa)
-            ours[(run_name(r["arch"], r["zeta"], r["seed"]), kappa)] = (kind, pct)
-    worst, compared, mismatched = 0.0, 0, []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "run" in node and "overcost" in node and "kappa" in node.get("threshold", node):
-                yield node
-            for v in node.values():
-                yield from walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                yield from walk(v)
-
-    for item in walk(report):
-        kappa = item.get("kappa", item.get("threshold", {}).get("kappa"))
-        key = (item["run"], kappa)
-        if key not in ours:
-            continue
-        theirs = item["overcost"]
-        kind, pct = ours[key]
-        compared += 1
-        if theirs.get("kind") != kind:
-            mismatched.append((key, kind, theirs.get("kind")))
-        elif pct is not None:
-            worst = max(worst, abs(pct - theirs["pct"]))
-    return compared, worst, mismatched
+            ours[(run_name(r["arch"], r["zeta"], r["seed"]), kappa)] = run_overcost(r["points"], kappa)
+    compared, mismatched, worst_pct, worst_t = 0, [], 0.0, 0.0
+    for block in report.values():
+        kappa = block["kappa"]
+        for item in block["runs"]:
+            key = (item["run"], kappa)
+            if key not in ours:
+                continue
+            kind, pct, t1, t0 = ours[key]
+            theirs = ("undefined" if item["overcost_pct"] is None
+                      else "lower-bound" if item["censored"] else "value")
+            compared += 1
+            if theirs != kind:
+                mismatched.append((key, kind, theirs))
+                continue
+            if pct is not None:
+                worst_pct = max(worst_pct, abs(pct - item["overcost_pct"]))
+            for a, b in ((t1, item["t_majority"]), (t0, item["t_minority"])):
+                if (a is None) != (b is None):
+                    mismatched.append((key, "T", a, b))
+                elif a is not None:
+                    worst_t = max(worst_t, abs(a - b))
+    return compared, mismatched, worst_pct, worst_t
 
 
 # ---------------------------------------------------------------- main
@@ -524,9 +522,12 @@ def main():
     if report is None:
         print(f"metric port check: majmin metrics overcost failed: {err}")
     else:
-        compared, worst, mismatched = compare_metric_ports(report, runs)
-        print(f"metric port check: majmin metrics overcost on the PyTorch curves: {compared} "
-              f"run×κ compared, {len(mismatched)} kind mismatches, max |Δ overcost| = {worst:.2e} %")
+        compared, mismatched, worst_pct, worst_t = compare_metric_ports(report, runs)
+        print(f"metric port check (majmin metrics overcost on the PyTorch curves): {compared} "
+              f"run×κ compared, {len(mismatched)} mismatches, max |Δ overcost| = {worst_pct:.1e} %, "
+              f"max |Δ T| = {worst_t:.1e} epochs")
+        for m in mismatched:
+            print(f"  mismatch: {m}")
 
     print(f"wall time (shared machine, not comparable): majmin {m_wall:.0f} s, torch {t_wall:.0f} s")
     print(f"{sum(verdicts)} of {len(verdicts)} cells agree")

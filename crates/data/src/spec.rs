@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! spec    = source ["," option]*
-//! source  = "digits" | "mnist:" DIR | "fashion-mnist:" DIR | "cifar10:" DIR | "csv:" FILE
+//! source  = "digits" | "mnist:" DIR | "fashion-mnist" [":" DIR] | "cifar10:" DIR | "csv:" FILE
 //!         | "gaussian" [":" option]
 //! option  = key ["=" value]
 //! ```
@@ -221,7 +221,10 @@ impl DataSpec {
                 split: Split::Train,
             },
             "fashion-mnist" | "fashion_mnist" | "fashionmnist" => Source::FashionMnist {
-                dir: needs_path("DIR")?,
+                dir: match &arg {
+                    Some(p) if !p.is_empty() => PathBuf::from(p),
+                    _ => default_fashion_mnist_dir().map_err(|m| err(m))?,
+                },
                 split: Split::Train,
             },
             "cifar10" | "cifar-10" => Source::Cifar10 {
@@ -713,6 +716,39 @@ impl FromStr for DataSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         DataSpec::parse(s)
     }
+}
+
+/// Debian's package `dataset-fashion-mnist` installs Fashion-MNIST's IDX gzip files here.
+pub const DEBIAN_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Where `fashion-mnist` without a path finds its files: `$MAJMIN_DATA/fashion-mnist`, then
+/// [`DEBIAN_FASHION_MNIST_DIR`]; the first folder holding the training images (plain or gzip).
+/// The error says where it looked and how to get the files.
+pub fn default_fashion_mnist_dir() -> Result<PathBuf, String> {
+    let (images, _) = crate::idx::idx_file_names(Split::Train);
+    let holds = |dir: &std::path::Path| {
+        dir.join(images).is_file() || dir.join(format!("{images}.gz")).is_file()
+    };
+    let mut looked = Vec::new();
+    match std::env::var_os("MAJMIN_DATA") {
+        Some(root) if !root.is_empty() => {
+            let dir = PathBuf::from(root).join("fashion-mnist");
+            if holds(&dir) {
+                return Ok(dir);
+            }
+            looked.push(format!("{} (from MAJMIN_DATA)", dir.display()));
+        }
+        _ => looked.push("$MAJMIN_DATA/fashion-mnist (MAJMIN_DATA is not set)".into()),
+    }
+    let debian = PathBuf::from(DEBIAN_FASHION_MNIST_DIR);
+    if holds(&debian) {
+        return Ok(debian);
+    }
+    looked.push(format!("{DEBIAN_FASHION_MNIST_DIR} (Debian's package)"));
+    Err(format!(
+    "source `fashion-mnist` without a path found no {images}[.gz] in {}; install the files with `apt-get install dataset-fashion-mnist`, or give their folder: `fashion-mnist:DIR`",
+    looked.join(" or ")
+))
 }
 
 /// Parses `spec` and loads the data set: the one call most users need.
