@@ -25,10 +25,12 @@ pub struct Context {
     /// `-v` count.
     pub verbose: u8,
     /// `--plugins` / `MAJMIN_PLUGINS`: the plugin manifest.
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub plugins: Option<PathBuf>,
     /// `--config`: the configuration file that was read, if any.
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub config: Option<PathBuf>,
-    /// The command line as typed.
+    /// The command line as typed (arguments that are not UTF-8 are stored lossily, with U+FFFD).
     pub command_line: Vec<String>,
 }
 
@@ -98,14 +100,22 @@ impl Context {
         command: &str,
         resolved: &impl Serialize,
     ) -> Result<(), CliError> {
+        let lossy = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        // `to_value`, not `json!`, whose unwrap would panic on a value that cannot be encoded
+        let resolved = serde_json::to_value(resolved).map_err(|e| {
+            crate::error::write_error(
+                &dir.join("manifest.json"),
+                format!("cannot encode the configuration: {e}"),
+            )
+        })?;
         let manifest = serde_json::json!({
             "majmin_version": env!("CARGO_PKG_VERSION"),
             "command": command,
             "command_line": self.command_line,
             "seed": self.seed,
             "threads": self.thread_count(),
-            "config_file": self.config,
-            "plugins": self.plugins,
+            "config_file": lossy(&self.config),
+            "plugins": lossy(&self.plugins),
             "resolved": resolved,
             "written_at_unix": std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
