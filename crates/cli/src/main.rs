@@ -88,6 +88,72 @@ enum Command {
     Data(commands::data::Args),
 }
 
+/// The system allocator, except that an allocation the system refuses ends the process with one
+/// line and exit code 2 instead of an abort. Sizes from input are checked before allocating
+/// (SPEC §9); this is the net under those checks, for what they cannot foresee (the activations
+/// of a plugin network, a data set larger than memory).
+struct ExitOnOutOfMemory;
+
+// SAFETY: every method forwards to `System` with the caller's arguments; only a null result
+// (a refused allocation) is handled differently, by ending the process.
+unsafe impl std::alloc::GlobalAlloc for ExitOnOutOfMemory {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if p.is_null() {
+            out_of_memory(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        if p.is_null() {
+            out_of_memory(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if p.is_null() {
+            out_of_memory(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: ExitOnOutOfMemory = ExitOnOutOfMemory;
+
+/// Writes one line without allocating and exits with code 2.
+fn out_of_memory(size: usize) -> ! {
+    use std::io::Write as _;
+    let mut buffer = [0u8; 400];
+    let capacity = buffer.len();
+    let mut rest = &mut buffer[..];
+    let _ = write!(
+        rest,
+        "error: out of memory: the system refused {size} bytes; the sizes asked for (batch, \
+         input size, width, grid, samples, data set) need more memory than this machine or \
+         `ulimit -v` allows; reduce them\n"
+    );
+    let len = capacity - rest.len();
+    let _ = std::io::stderr().write_all(&buffer[..len]);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `_exit` ends the process at once, running no destructors or handlers that could
+    // allocate again.
+    unsafe {
+        libc::_exit(EXIT_USAGE)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    std::process::abort()
+}
+
 fn main() {
     keep_freed_memory();
     std::process::exit(real_main());
