@@ -69,7 +69,30 @@ pub fn check_output_file(option: &str, path: &Path) -> Result<(), CliError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    check_dir_path(dir).map_err(|e| e.context(option))
+    check_dir_path(dir).map_err(|e| e.context(option))?;
+    if dir.is_dir() && !writable(dir) {
+        return Err(CliError::usage(format!(
+            "{option} {}: the folder {} is not writable; expected a file name in a folder you can write to",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `access` reads a NUL-terminated path that lives for the call.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn writable(_dir: &Path) -> bool {
+    true
 }
 
 /// Serializes a path as text, lossily (bytes that are not UTF-8 become U+FFFD): serde's own
