@@ -572,4 +572,121 @@ mod tests {
             self
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Keys: real options of several commands, command tables, and junk.
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "seed",
+                    "threads",
+                    "epochs",
+                    "archs",
+                    "zetas",
+                    "kappas",
+                    "grid",
+                    "hw",
+                    "batch",
+                    "init",
+                    "t-end",
+                    "t_end",
+                    "verbose",
+                    "json",
+                    "plugins",
+                    "out",
+                    "problem",
+                    "method",
+                    "criterion",
+                    "config",
+                    "help",
+                    "zone",
+                ])
+                .prop_map(str::to_string),
+                "[a-z_-]{1,12}",
+                "\\PC{1,8}".prop_map(|s| format!("{s:?}")),
+            ]
+        }
+
+        /// TOML values of every kind, including nested and hostile ones.
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                any::<i64>().prop_map(|i| i.to_string()),
+                any::<f64>().prop_map(|f| {
+                    if f.is_nan() {
+                        "nan".to_string()
+                    } else if f.is_infinite() {
+                        if f > 0.0 {
+                            "inf".into()
+                        } else {
+                            "-inf".into()
+                        }
+                    } else {
+                        format!("{f:?}")
+                    }
+                }),
+                any::<bool>().prop_map(|b| b.to_string()),
+                "\\PC{0,12}".prop_map(|s| format!("{s:?}")),
+                Just("1979-05-27T07:32:00Z".to_string()),
+                Just("{ a = 1 }".to_string()),
+                Just("-1e400".to_string()),
+                Just("18446744073709551616".to_string()),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop::collection::vec(inner, 0..4).prop_map(|v| format!("[{}]", v.join(", ")))
+            })
+        }
+
+        fn toml_like() -> impl Strategy<Value = String> {
+            let line = prop_oneof![
+                (key(), value()).prop_map(|(k, v)| format!("{k} = {v}")),
+                prop::sample::select(vec![
+                    "[train]",
+                    "[metrics]",
+                    "[metrics.overcost]",
+                    "[theory]",
+                    "[bench]",
+                    "[nope]",
+                    "[[train]]",
+                    "[train.x]",
+                    "[",
+                ])
+                .prop_map(str::to_string),
+                "\\PC{0,20}",
+            ];
+            prop::collection::vec(line, 0..8).prop_map(|l| l.join("\n"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn config_args_never_panics_and_errors_are_one_paragraph(
+                text in prop_oneof![toml_like(), any::<String>()],
+                path in prop::sample::select(vec![
+                    vec!["train"], vec!["overcost"], vec!["theory"], vec!["flow"],
+                    vec!["metrics", "overcost"], vec!["bench"], vec!["data", "info"], vec![],
+                ]),
+            ) {
+                let root = crate::cli_command();
+                let path = p(&path);
+                match config_args(Path::new("c.toml"), &text, &root, &path) {
+                    Ok(found) => {
+                        for option in found {
+                            for arg in option.args {
+                                prop_assert!(arg.starts_with("--"), "{arg}");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(e.code, 2);
+                        prop_assert!(e.message.starts_with("c.toml"), "{}", e.message);
+                        prop_assert!(!e.message.contains('\n'), "{}", e.message);
+                    }
+                }
+            }
+        }
+    }
 }
