@@ -79,6 +79,13 @@ pub fn config_args(
             ));
         }
         let flag = key.replace('_', "-");
+        if ["config", "help", "version"].contains(&flag.as_str()) {
+            return Err(CliError::usage(format!(
+                "{}:{}: `{key}` cannot be set in a configuration file; give --{flag} on the command line",
+                file.display(),
+                line_of(text, &[], key)
+            )));
+        }
         if !all_options.contains(&flag) {
             return Err(unknown_key(
                 file,
@@ -200,6 +207,9 @@ fn file_option(
         action if action.takes_values() => {
             let joined =
                 render_value(arg, value).map_err(|reason| bad(&reason, &expected_value(arg)))?;
+            if joined.is_empty() {
+                return Err(bad("an empty value", &expected_value(arg)));
+            }
             if let Err(e) = check_with_parser(arg, &joined) {
                 return Err(bad(&clap_reason(&e), &expected_value(arg)));
             }

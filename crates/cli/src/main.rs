@@ -369,7 +369,8 @@ fn expected_of_clap_error(e: &clap::Error, command: &clap::Command) -> Option<St
     };
     let long = shown.strip_prefix("--")?.split([' ', '=']).next()?;
     let arg = find_long(command, long)?;
-    Some(config::expected_value(arg))
+    // a text option's own parser says what it expects
+    Some(config::expected_value(arg)).filter(|e| !e.starts_with("text"))
 }
 
 fn find_long<'a>(cmd: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {

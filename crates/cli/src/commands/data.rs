@@ -104,7 +104,8 @@ fn run_info(args: &InfoArgs, ctx: &Context) -> Result<(), CliError> {
     if let Some(z) = args.zeta {
         if !(z > 0.0 && z <= 1.0) {
             return Err(CliError::usage(format!(
-                "--zeta {z}: expected the imbalance level ζ = n0/n1, a number in (0, 1]"
+                "--zeta {}: expected the imbalance level ζ = n0/n1, a number in (0, 1]",
+                crate::error::number(z)
             )));
         }
     }
@@ -125,7 +126,7 @@ fn run_info(args: &InfoArgs, ctx: &Context) -> Result<(), CliError> {
     if let Some(zeta) = args.zeta {
         ds = ds
             .with_imbalance(zeta, ctx.seed)
-            .map_err(|e| CliError::usage(format!("--zeta {zeta}: {e}")))?;
+            .map_err(|e| CliError::usage(format!("--zeta {}: {e}", crate::error::number(zeta))))?;
     }
     let sizes = ds.group_sizes();
     let info = Info {
