@@ -92,6 +92,16 @@ pub fn load_problem(spec: &str, zeta: Option<f64>) -> Result<Problem, CliError> 
     }
     let data = match (&config.data, config.is_data_driven()) {
         (Some(spec_str), true) => {
+            if let Ok(spec) = majmin_data::DataSpec::parse(spec_str) {
+                if let majmin_data::Source::Csv(options) = &spec.source {
+                    // never a folder, a FIFO or a device such as /dev/zero
+                    crate::input::regular_file(
+                        &format!("{}: data csv:", config.origin().display()),
+                        &options.path,
+                        "a CSV file",
+                    )?;
+                }
+            }
             let data = majmin_data::load(spec_str).map_err(|e| {
                 CliError::usage(format!(
                     "{}: data `{spec_str}`: {e}",
@@ -114,6 +124,13 @@ fn settings(args: &Args, ctx: &Context, dim: usize) -> Result<CheckConfig, CliEr
         args.grid
     };
     let zone_points = (per_axis as u64).checked_pow(axes).unwrap_or(u64::MAX);
+    // the check visits the 2^d corners of K's cells when d > 3 (majmin-theory's `check`)
+    if dim > 3 && 2f64.powi(dim.min(1024) as i32) > ZONE_POINTS_MAX as f64 {
+        return Err(CliError::usage(format!(
+            "--problem: the problem has {dim} variables; `majmin theory` checks problems of at most {} variables (its check visits the 2^d corners of K, at most {ZONE_POINTS_MAX} points)",
+            ZONE_POINTS_MAX.ilog2()
+        )));
+    }
     if args.grid < 2 {
         return Err(CliError::usage(format!(
             "--grid {}: expected at least 2 points per axis",
