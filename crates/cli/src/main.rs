@@ -178,7 +178,31 @@ fn keep_freed_memory() {
 
 fn real_main() -> i32 {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!(
+        use std::io::Write as _;
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // `println!` panics when stdout cannot be written: a reader that went away (`| head`)
+        // ends the output quietly, as in other command-line tools; a full disk is a failed run.
+        if let Some(cause) = payload.strip_prefix("failed printing to stdout: ") {
+            if cause.contains("Broken pipe") {
+                std::process::exit(0);
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot write the output to standard output: {cause}"
+            );
+            std::process::exit(error::EXIT_RUN);
+        }
+        if payload.starts_with("failed printing to stderr") {
+            std::process::exit(error::EXIT_RUN);
+        }
+        // `writeln!`, not `eprintln!`: a closed stderr must not panic again inside the hook
+        let _ = writeln!(
+            std::io::stderr(),
             "majmin: internal error (this is a bug, not a problem with your input): {info}\n\
              Please report it with the command line you ran."
         );
@@ -325,7 +349,9 @@ fn collect_value_longs(cmd: &clap::Command, out: &mut std::collections::BTreeSet
 }
 
 fn report(e: CliError) -> i32 {
-    eprintln!("error: {}", e.message);
+    use std::io::Write as _;
+    // the exit code says it even when stderr cannot be written
+    let _ = writeln!(std::io::stderr(), "error: {}", e.message);
     e.code
 }
 
@@ -343,10 +369,9 @@ fn clap_exit(e: clap::Error, argv: &[OsString], command: &clap::Command) -> i32 
             let first = first.lines().next().unwrap_or_default();
             let first = first.strip_prefix("error: ").unwrap_or(first);
             match expected_of_clap_error(&e, command) {
-                Some(expected) => {
-                    eprintln!("error: {first}; expected {expected}\n\nFor more information, try '--help'.");
-                    EXIT_USAGE
-                }
+                Some(expected) => report(CliError::usage(format!(
+                    "{first}; expected {expected}\n\nFor more information, try '--help'."
+                ))),
                 None => {
                     let _ = e.print();
                     EXIT_USAGE

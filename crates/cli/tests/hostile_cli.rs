@@ -556,3 +556,69 @@ fn hostile_values_never_crash() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_or_a_full_disk_is_no_crash() {
+    // megabytes of JSON into a pipe whose reader is gone: a quiet end, exit 0
+    let mut child = Command::new(BIN)
+        .args([
+            "--json",
+            "flow",
+            "--problem",
+            "cosine-grid",
+            "--init",
+            "1,1",
+            "--method",
+            "euler",
+            "--step",
+            "1e-5",
+            "--t-end",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("internal error"), "{}", stderr(&out));
+    // stdout on a full device: a failed run (exit 1) with one line
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--json",
+            "flow",
+            "--problem",
+            "cosine-grid",
+            "--init",
+            "1,1",
+        ])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write the output to standard output"));
+    // stderr on a full device: the exit code still says bad input
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "flow",
+            "--problem",
+            "cosine-grid",
+            "--init",
+            "1,1",
+            "--step",
+            "0",
+        ])
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
