@@ -322,7 +322,7 @@ pub fn expected_value(arg: &Arg) -> String {
         clap::value_parser!(f32).into(),
     ]) {
         "a number".into()
-    } else if is(&[clap::value_parser!(std::path::PathBuf).into()]) {
+    } else if is(&[clap::value_parser!(std::path::PathBuf)]) {
         "a path".into()
     } else {
         match arg.get_value_names().and_then(|n| n.first()) {

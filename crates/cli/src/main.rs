@@ -136,11 +136,11 @@ fn out_of_memory(size: usize) -> ! {
     let mut buffer = [0u8; 400];
     let capacity = buffer.len();
     let mut rest = &mut buffer[..];
-    let _ = write!(
+    let _ = writeln!(
         rest,
         "error: out of memory: the system refused {size} bytes; the sizes asked for (batch, \
          input size, width, grid, samples, data set) need more memory than this machine or \
-         `ulimit -v` allows; reduce them\n"
+         `ulimit -v` allows; reduce them"
     );
     let len = capacity - rest.len();
     let _ = std::io::stderr().write_all(&buffer[..len]);
