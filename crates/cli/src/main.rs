@@ -469,7 +469,8 @@ fn invalid_utf8_message(argv: &[OsString], command: &clap::Command) -> String {
 fn with_config(raw: &[OsString], command: &clap::Command) -> Result<Vec<OsString>, CliError> {
     // A lenient parse finds `--config`, the subcommand and what the command line gives, even
     // when a required option is missing (the file may give it).
-    let lenient = command.clone().ignore_errors(true);
+    // (set on every command: a setting given to the built root reaches only its children)
+    let lenient = every_command(command.clone(), &|cmd| cmd.ignore_errors(true));
     let Ok(first) = lenient.try_get_matches_from(raw) else {
         // --help, --version or an error: the strict parse reports it
         return Ok(raw.to_vec());

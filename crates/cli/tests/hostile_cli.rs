@@ -244,6 +244,38 @@ fn a_config_file_fills_in_but_never_merges_or_overrides() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["t_final"].as_f64(), Some(2.0));
 
+    // a nested command's table gives its required option; the command line's list replaces
+    let curves = write(&dir, "curves.csv", CURVES);
+    let nested = write(
+        &dir,
+        "nested.toml",
+        &format!(
+            "[metrics.overcost]\ncurves = {:?}\nkappas = [0.5, 0.7]\n",
+            s(&curves)
+        ),
+    );
+    let out = run(["--config", s(&nested), "metrics", "overcost"]);
+    succeeded(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("κ = 0.5") && text.contains("κ = 0.7"),
+        "{text}"
+    );
+    let out = run([
+        "--config",
+        s(&nested),
+        "metrics",
+        "overcost",
+        "--kappas",
+        "0.6",
+    ]);
+    succeeded(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("κ = 0.6") && !text.contains("κ = 0.5"),
+        "{text}"
+    );
+
     // a wrong value names the file, the line, the key, the value and what was expected
     let bad = write(&dir, "bad.toml", "seed = 1\n\n[flow]\nt_end = \"one\"\n");
     let out = run([
