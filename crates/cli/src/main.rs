@@ -564,3 +564,64 @@ fn init_logging(verbose: u8, quiet: bool) {
         .without_time()
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn negative_numbers_after_a_value_option_are_joined_to_it() {
+        let command = cli_command();
+        let joined = join_negative_values(
+            &os(&[
+                "majmin", "overcost", "--kappas", "-0.5,0.9", "--zetas", "-inf", "--out", "-x",
+                "--json", "-1", "--", "--seeds", "-2",
+            ]),
+            &command,
+        );
+        assert_eq!(
+            joined,
+            os(&[
+                "majmin",
+                "overcost",
+                "--kappas=-0.5,0.9",
+                "--zetas=-inf",
+                "--out",
+                "-x",
+                "--json",
+                "-1",
+                "--",
+                "--seeds",
+                "-2"
+            ])
+        );
+        for yes in ["-1", "-.5", "-0.5,1", "-NaN", "-Infinity"] {
+            assert!(is_negative_number_list(OsStr::new(yes)), "{yes}");
+        }
+        for no in ["-", "-x", "--1", "-.", "1", ""] {
+            assert!(!is_negative_number_list(OsStr::new(no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_goes_right_after_the_last_subcommand() {
+        let command = cli_command();
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // `--config metrics`: an option's value that looks like a command is skipped
+        let raw = os(&[
+            "majmin", "--config", "metrics", "-v", "metrics", "overcost", "--curves", "c",
+        ]);
+        assert_eq!(
+            after_subcommands(&raw, &command, &path(&["metrics", "overcost"])),
+            Some(6)
+        );
+        let raw = os(&["majmin", "--seed=3", "flow", "--init", "1,1"]);
+        assert_eq!(after_subcommands(&raw, &command, &path(&["flow"])), Some(3));
+        let raw = os(&["majmin", "--", "flow"]);
+        assert_eq!(after_subcommands(&raw, &command, &path(&["flow"])), None);
+    }
+}

@@ -38,22 +38,22 @@ pub struct Args {
     /// Architecture to time (see `majmin models list`).
     #[arg(long, required_unless_present = "kernel")]
     pub arch: Option<String>,
-    /// Batch size.
+    /// Batch size (1 to 65,536).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Input height and width.
+    /// Input height and width (1 to 4,096).
     #[arg(long, default_value_t = 32)]
     pub hw: usize,
-    /// Input channels.
+    /// Input channels (1 to 4,096).
     #[arg(long, default_value_t = 3)]
     pub channels: usize,
-    /// Classes.
+    /// Classes (1 to 1,000,000).
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
-    /// Width multiplier.
+    /// Width multiplier, in (0, 64].
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
-    /// Timed steps (after two warm-up steps).
+    /// Timed steps after two warm-up steps (1 to 100,000).
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
     /// Time the convolution kernel against SGEMM instead of a training step.

@@ -29,13 +29,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub figure: Option<PathBuf>,
-    /// Zone grid points per axis (d ≤ 3; random samples when d > 3).
+    /// Zone grid points per axis (d ≤ 3; random samples when d > 3); at most 4,000,000 points
+    /// in all.
     #[arg(long, value_name = "N", default_value_t = 201)]
     pub grid: usize,
-    /// Random zone samples when d > 3.
+    /// Random zone samples when d > 3 (1 to 4,000,000).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub samples: usize,
-    /// Newton starts per axis.
+    /// Newton starts per axis; at most 100,000 starts in all.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub starts: usize,
     /// ζ of a data-driven problem (overrides the file's `zeta`).
