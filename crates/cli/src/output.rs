@@ -57,14 +57,7 @@ fn check_dir_path(dir: &Path) -> Result<(), CliError> {
 /// Checks that a file can be written at `path`, given by `option`, before the work that
 /// produces it: `path` is no folder, and its folder exists or can be created.
 pub fn check_output_file(option: &str, path: &Path) -> Result<(), CliError> {
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.is_dir() {
-            return Err(CliError::usage(format!(
-                "{option} {}: is a folder; expected a file name",
-                path.display()
-            )));
-        }
-    }
+    not_special(path).map_err(|e| e.context(option))?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -95,6 +88,24 @@ fn writable(_dir: &Path) -> bool {
     true
 }
 
+/// Refuses to write over anything but a regular file: a folder, or a device, FIFO or socket,
+/// which an atomic write (a rename onto the path) would replace — as root, even `/dev/zero` —
+/// and which a plain write could block on forever (a FIFO without a reader).
+fn not_special(path: &Path) -> Result<(), CliError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(CliError::usage(format!(
+            "{}: is a folder; expected a file name",
+            path.display()
+        ))),
+        Ok(meta) if !meta.is_file() => Err(CliError::usage(format!(
+            "{}: is {}; expected the name of a regular file to write (it is written whole and renamed into place)",
+            path.display(),
+            crate::input::kind_of(&meta.file_type())
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Serializes a path as text, lossily (bytes that are not UTF-8 become U+FFFD): serde's own
 /// `PathBuf` refuses such paths, which the operating system accepts.
 pub fn serialize_path_lossy<S: serde::Serializer>(
@@ -123,12 +134,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     ensure_dir(dir)?;
-    if path.is_dir() {
-        return Err(CliError::usage(format!(
-            "{}: is a folder; expected a file name",
-            path.display()
-        )));
-    }
+    not_special(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -195,6 +201,23 @@ mod tests {
         assert!(e.message.contains("--figure") && e.message.contains("is a folder"));
         let e = write_atomic(&dir, b"x").unwrap_err();
         assert_eq!(e.code, 2);
+        // a FIFO (as a device would be) is refused, never replaced by the rename
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = write_atomic(&fifo, b"x").unwrap_err();
+        assert!(e.message.contains("is a FIFO"), "{}", e.message);
+        let e = check_output_file("--csv", &fifo).unwrap_err();
+        assert!(
+            e.message.starts_with("--csv: ") && e.message.contains("FIFO"),
+            "{}",
+            e.message
+        );
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -492,6 +492,25 @@ fn inputs_that_never_end_or_block_are_refused_at_once() {
     }
     let out = run(["theory", "--problem", s(&dir)]);
     refused(&out, &["--problem", "is a folder"]);
+    // an output that is a FIFO (as a device would be) is refused, never replaced or blocked on
+    let out = limited(&[
+        "flow",
+        "--problem",
+        "cosine-grid",
+        "--init",
+        "1,1",
+        "--csv",
+        s(&fifo),
+    ]);
+    refused(&out, &["--csv", "is a FIFO", "regular file"]);
+    let svg = dir.join("fifo.svg");
+    assert!(Command::new("mkfifo").arg(&svg).status().unwrap().success());
+    let out = limited(&["theory", "--problem", "cosine-grid", "--figure", s(&svg)]);
+    refused(&out, &["--figure", "is a FIFO"]);
+    use std::os::unix::fs::FileTypeExt;
+    for f in [&fifo, &svg] {
+        assert!(std::fs::metadata(f).unwrap().file_type().is_fifo(), "{f:?}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -19,7 +19,8 @@ use crate::output::{check_output_file, print_json, write_atomic};
 pub struct Args {
     /// A built-in problem (`majmin theory --list`) or a problem file (TOML).
     #[arg(long, value_name = "NAME|FILE")]
-    pub problem: String,
+    #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
+    pub problem: PathBuf,
     /// The initial point, one value per variable: `--init 2.5,-1`.
     #[arg(
         long,

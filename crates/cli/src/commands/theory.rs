@@ -21,7 +21,8 @@ use crate::output::{check_output_file, print_json};
 pub struct Args {
     /// A built-in problem (see --list) or a problem file (TOML, SPEC §3).
     #[arg(long, value_name = "NAME|FILE", required_unless_present = "list")]
-    pub problem: Option<String>,
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
+    pub problem: Option<PathBuf>,
     /// List the built-in problems.
     #[arg(long)]
     pub list: bool,
@@ -65,9 +66,10 @@ pub const BENCH_MAX: usize = 1000;
 
 /// Resolves `--problem`: a file when one exists at that path (or the name ends in `.toml`),
 /// otherwise a built-in name. Loads the data set of a data-driven problem with majmin-data.
-pub fn load_problem(spec: &str, zeta: Option<f64>) -> Result<Problem, CliError> {
-    let path = Path::new(spec);
-    let mut config = if path.exists() || spec.ends_with(".toml") {
+pub fn load_problem(path: &Path, zeta: Option<f64>) -> Result<Problem, CliError> {
+    let spec = path.display();
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    let mut config = if path.exists() || is_toml || path.to_str().is_none() {
         // never a folder, a FIFO or a device such as /dev/zero
         crate::input::regular_file(
             "--problem",
@@ -76,7 +78,7 @@ pub fn load_problem(spec: &str, zeta: Option<f64>) -> Result<Problem, CliError> 
         )?;
         ProblemConfig::from_file(path).map_err(CliError::usage)?
     } else {
-        builtin(spec).map_err(CliError::usage)?
+        builtin(path.to_str().unwrap_or_default()).map_err(CliError::usage)?
     };
     if let Some(z) = zeta {
         if !config.is_data_driven() {
@@ -197,7 +199,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         .problem
         .as_deref()
         .ok_or_else(|| CliError::usage("--problem NAME|FILE is required (or --list)"))?;
-    let problem = load_problem(spec, args.zeta)?;
+    let problem = load_problem(spec.as_ref(), args.zeta)?;
     let config = settings(args, ctx, problem.dim())?;
     if let Some(figure) = &args.figure {
         if problem.dim() != 2 {
