@@ -39,8 +39,8 @@ pub struct FileOption {
 }
 
 /// The options that the file sets for the command at `path` (e.g. `["train"]`), each checked by
-/// the option's parser, ready to be placed before the command line's own arguments. When an
-/// option is set both at the top level and in a command's table, the table's value is kept.
+/// the option's parser; the caller keeps those the command line does not give. When an option
+/// is set both at the top level and in a command's table, the table's value is kept.
 pub fn config_args(
     file: &Path,
     text: &str,
