@@ -199,7 +199,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         .problem
         .as_deref()
         .ok_or_else(|| CliError::usage("--problem NAME|FILE is required (or --list)"))?;
-    let problem = load_problem(spec.as_ref(), args.zeta)?;
+    let problem = load_problem(spec, args.zeta)?;
     let config = settings(args, ctx, problem.dim())?;
     if let Some(figure) = &args.figure {
         if problem.dim() != 2 {
