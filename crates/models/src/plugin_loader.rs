@@ -11,10 +11,10 @@
 //! ```
 //!
 //! Each entry is checked in this order, and the first failure is one [`PluginError`] naming the
-//! plugin, the file and the cause: the file exists and is a regular file; its SHA-256 matches; it is a loadable
-//! library; it exports [`ENTRY_SYMBOL`]; the declaration's magic number and ABI version match
-//! (majmin-core's [`read_declaration`]); its architecture names clash neither with the
-//! registry's nor with each other's. Nothing is registered unless every entry passes.
+//! plugin, the file and the cause: the file exists and is a regular file; its SHA-256 matches;
+//! it is a loadable library; it exports [`ENTRY_SYMBOL`]; the declaration's magic number and ABI
+//! version match (majmin-core's [`read_declaration`]); its architecture names clash neither with
+//! the registry's nor with each other's. Nothing is registered unless every entry passes.
 //!
 //! Libraries are never unloaded: a loaded [`libloading::Library`] is leaked, because the
 //! architectures keep `'static` pointers into it.
