@@ -48,9 +48,13 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-/// An I/O error while reading `path` is the user's (exit 2); while writing it is a failed run.
-pub fn read_error(path: &std::path::Path, err: std::io::Error) -> CliError {
-    CliError::usage(format!("cannot read {}: {err}", path.display()))
+/// A number for a message, short: `0.01`, `1e-300`, `2.5e20`, `NaN`.
+pub fn number(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-4..1e15).contains(&x.abs()) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
 }
 
 /// An I/O error while writing `path`: exit 1.

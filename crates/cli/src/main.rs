@@ -9,14 +9,18 @@ mod commands;
 mod config;
 mod context;
 mod error;
+mod input;
 mod output;
 mod plan;
 mod report;
 mod sweep;
 mod theory_report;
 
+use std::ffi::{OsStr, OsString};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::context::Context;
@@ -87,6 +91,72 @@ enum Command {
     Sweep(commands::sweep::Args),
 }
 
+/// The system allocator, except that an allocation the system refuses ends the process with one
+/// line and exit code 2 instead of an abort. Sizes from input are checked before allocating
+/// (SPEC §9); this is the net under those checks, for what they cannot foresee (the activations
+/// of a plugin network, a data set larger than memory).
+struct ExitOnOutOfMemory;
+
+// SAFETY: every method forwards to `System` with the caller's arguments; only a null result
+// (a refused allocation) is handled differently, by ending the process.
+unsafe impl std::alloc::GlobalAlloc for ExitOnOutOfMemory {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if p.is_null() {
+            out_of_memory(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        if p.is_null() {
+            out_of_memory(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if p.is_null() {
+            out_of_memory(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: ExitOnOutOfMemory = ExitOnOutOfMemory;
+
+/// Writes one line without allocating and exits with code 2.
+fn out_of_memory(size: usize) -> ! {
+    use std::io::Write as _;
+    let mut buffer = [0u8; 400];
+    let capacity = buffer.len();
+    let mut rest = &mut buffer[..];
+    let _ = writeln!(
+        rest,
+        "error: out of memory: the system refused {size} bytes; the sizes asked for (batch, \
+         input size, width, grid, samples, data set) need more memory than this machine or \
+         `ulimit -v` allows; reduce them"
+    );
+    let len = capacity - rest.len();
+    let _ = std::io::stderr().write_all(&buffer[..len]);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `_exit` ends the process at once, running no destructors or handlers that could
+    // allocate again.
+    unsafe {
+        libc::_exit(EXIT_USAGE)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    std::process::abort()
+}
+
 fn main() {
     keep_freed_memory();
     std::process::exit(real_main());
@@ -111,31 +181,51 @@ fn keep_freed_memory() {
 
 fn real_main() -> i32 {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!(
+        use std::io::Write as _;
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // `println!` panics when stdout cannot be written: a reader that went away (`| head`)
+        // ends the output quietly, as in other command-line tools; a full disk is a failed run.
+        if let Some(cause) = payload.strip_prefix("failed printing to stdout: ") {
+            if cause.contains("Broken pipe") {
+                std::process::exit(0);
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot write the output to standard output: {cause}"
+            );
+            std::process::exit(error::EXIT_RUN);
+        }
+        if payload.starts_with("failed printing to stderr") {
+            std::process::exit(error::EXIT_RUN);
+        }
+        // `writeln!`, not `eprintln!`: a closed stderr must not panic again inside the hook
+        let _ = writeln!(
+            std::io::stderr(),
             "majmin: internal error (this is a bug, not a problem with your input): {info}\n\
              Please report it with the command line you ran."
         );
     }));
-    let raw: Vec<String> = std::env::args().collect();
-    let mut command = Cli::command();
-    command = override_self_everywhere(command);
-    command.build();
+    // `args_os`: a path argument may be any bytes the operating system accepts.
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let command = cli_command();
+    let raw = join_negative_values(&raw, &command);
 
-    let first = match command.clone().try_get_matches_from(&raw) {
-        Ok(m) => m,
-        Err(e) => return clap_exit(e),
-    };
-    let argv = match with_config(&raw, &first, &command) {
+    let argv = match with_config(&raw, &command) {
         Ok(argv) => argv,
         Err(e) => return report(e),
     };
-    let matches = match command.try_get_matches_from(&argv) {
+    let matches = match command.clone().try_get_matches_from(&argv) {
         Ok(m) => m,
-        Err(e) => return clap_exit(e),
+        Err(e) => return clap_exit(e, &argv, &command),
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
-        Err(e) => return clap_exit(e),
+        Err(e) => return clap_exit(e, &argv, &command),
     };
     init_logging(cli.global.verbose, cli.global.quiet);
     if let Some(n) = cli.global.threads {
@@ -152,7 +242,10 @@ fn real_main() -> i32 {
         verbose: cli.global.verbose,
         plugins: cli.global.plugins.clone(),
         config: cli.global.config.clone(),
-        command_line: raw,
+        command_line: raw
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
     };
     let result = match &cli.command {
         Command::Reproduce(a) => commands::reproduce::run(a, &ctx),
@@ -172,64 +265,290 @@ fn real_main() -> i32 {
     }
 }
 
-fn report(e: CliError) -> i32 {
-    eprintln!("error: {}", e.message);
-    e.code
+/// The command tree with the settings every command shares, built.
+fn cli_command() -> clap::Command {
+    let mut command = every_command(Cli::command(), &|cmd| {
+        // Repeating an option keeps the last value, so a later occurrence overrides an earlier
+        // one; negative numbers (`--kappas -0.5`) reach the value parser, whose message says
+        // what the option expects, instead of reading as an unknown flag.
+        cmd.args_override_self(true).mut_args(|arg| {
+            if arg.get_action().takes_values() {
+                arg.allow_negative_numbers(true)
+            } else {
+                arg
+            }
+        })
+    });
+    command.build();
+    command
 }
 
-fn clap_exit(e: clap::Error) -> i32 {
-    let _ = e.print();
-    match e.kind() {
-        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EXIT_USAGE,
-        _ => EXIT_USAGE,
-    }
-}
-
-/// Repeating an option keeps the last value, so the command line overrides `--config`.
-fn override_self_everywhere(cmd: clap::Command) -> clap::Command {
-    let cmd = cmd.args_override_self(true);
+/// Applies `f` to `cmd` and to every subcommand below it.
+fn every_command(cmd: clap::Command, f: &dyn Fn(clap::Command) -> clap::Command) -> clap::Command {
+    let cmd = f(cmd);
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|s| s.get_name().to_string())
         .collect();
     names.into_iter().fold(cmd, |cmd, name| {
-        cmd.mut_subcommand(name, override_self_everywhere)
+        cmd.mut_subcommand(name, |sub| every_command(sub, f))
     })
 }
 
-/// The argument list with the `--config` file's options placed right after the subcommand, before
-/// the command line's own options (which therefore win).
-fn with_config(
-    raw: &[String],
-    matches: &clap::ArgMatches,
-    command: &clap::Command,
-) -> Result<Vec<String>, CliError> {
-    let Some(file) = matches.get_one::<PathBuf>("config") else {
+/// Whether `value` reads as a number or a list of numbers with a leading minus sign (`-0.5`,
+/// `-1,2`, `-inf`, `-NaN`, `-.5`): never a flag of majmin's.
+fn is_negative_number_list(value: &OsStr) -> bool {
+    let Some(rest) = value.to_str().and_then(|v| v.strip_prefix('-')) else {
+        return false;
+    };
+    let lower = rest.to_ascii_lowercase();
+    rest.starts_with(|c: char| c.is_ascii_digit())
+        || (rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_ascii_digit()))
+        || lower.starts_with("inf")
+        || lower.starts_with("nan")
+}
+
+/// `--kappas -0.5,0.9` becomes `--kappas=-0.5,0.9`: clap takes a lone negative number as an
+/// option's value, but not a list of them or `-inf`; written with `=` they reach the value
+/// parser, whose message names the option and says what it expects.
+fn join_negative_values(raw: &[OsString], command: &clap::Command) -> Vec<OsString> {
+    let mut takes_value = std::collections::BTreeSet::new();
+    collect_value_longs(command, &mut takes_value);
+    let mut out: Vec<OsString> = Vec::with_capacity(raw.len());
+    let mut iter = raw.iter().peekable();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            out.push(arg.clone());
+            out.extend(iter.cloned());
+            break;
+        }
+        let long = arg
+            .to_str()
+            .and_then(|a| a.strip_prefix("--"))
+            .filter(|a| !a.contains('='));
+        if let (Some(long), Some(next)) = (long, iter.peek()) {
+            if takes_value.contains(long) && is_negative_number_list(next) {
+                let mut joined = arg.clone();
+                joined.push("=");
+                joined.push(next);
+                out.push(joined);
+                iter.next();
+                continue;
+            }
+        }
+        out.push(arg.clone());
+    }
+    out
+}
+
+fn collect_value_longs(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+    for arg in cmd.get_arguments() {
+        if let (Some(long), true) = (arg.get_long(), arg.get_action().takes_values()) {
+            out.insert(long.to_string());
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        collect_value_longs(sub, out);
+    }
+}
+
+fn report(e: CliError) -> i32 {
+    use std::io::Write as _;
+    // the exit code says it even when stderr cannot be written
+    let _ = writeln!(std::io::stderr(), "error: {}", e.message);
+    e.code
+}
+
+/// Prints clap's error (with a clearer message for a few kinds) and returns the exit code.
+fn clap_exit(e: clap::Error, argv: &[OsString], command: &clap::Command) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::InvalidUtf8 => report(CliError::usage(invalid_utf8_message(argv, command))),
+        ErrorKind::ValueValidation => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            match expected_of_clap_error(&e, command) {
+                Some(expected) => report(CliError::usage(format!(
+                    "{first}; expected {expected}\n\nFor more information, try '--help'."
+                ))),
+                None => {
+                    let _ = e.print();
+                    EXIT_USAGE
+                }
+            }
+        }
+        _ => {
+            let _ = e.print();
+            EXIT_USAGE
+        }
+    }
+}
+
+/// What the option of a value-validation error expects, from its type (`--threads <N>` → "a
+/// whole number"), so the message says what would have been accepted.
+fn expected_of_clap_error(e: &clap::Error, command: &clap::Command) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = shown.strip_prefix("--")?.split([' ', '=']).next()?;
+    let arg = find_long(command, long)?;
+    // a text option's own parser says what it expects
+    Some(config::expected_value(arg)).filter(|e| !e.starts_with("text"))
+}
+
+fn find_long<'a>(cmd: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .or_else(|| cmd.get_subcommands().find_map(|s| find_long(s, long)))
+}
+
+/// The message for a command-line value that is not UTF-8 where the option needs text (a data
+/// spec, an architecture name): the option and the value, shown lossily.
+fn invalid_utf8_message(argv: &[OsString], command: &clap::Command) -> String {
+    let Some(i) = argv.iter().position(|a| a.to_str().is_none()) else {
+        return "an argument is not valid UTF-8".into();
+    };
+    let value = argv[i].to_string_lossy();
+    let option = argv[i]
+        .as_encoded_bytes()
+        .starts_with(b"--")
+        .then(|| {
+            let bytes = argv[i].as_encoded_bytes();
+            let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).into_owned()
+        })
+        .or_else(|| {
+            i.checked_sub(1)
+                .and_then(|j| argv[j].to_str())
+                .filter(|p| p.starts_with("--"))
+                .map(str::to_string)
+        });
+    let what = match option.as_deref().and_then(|o| find_long(command, &o[2..])) {
+        Some(arg) => format!(
+            "the value of --{} ({})",
+            arg.get_long().unwrap_or_default(),
+            arg.get_value_names()
+                .and_then(|n| n.first())
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ),
+        None => {
+            // a positional value: the first positional of the command it follows
+            let mut cmd = command;
+            for a in argv[1..i].iter().filter_map(|a| a.to_str()) {
+                if let Some(sub) = cmd.find_subcommand(a) {
+                    cmd = sub;
+                }
+            }
+            match cmd.get_positionals().next() {
+                Some(arg) => format!(
+                    "the argument {} of `{}`",
+                    arg.get_value_names()
+                        .and_then(|n| n.first())
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| arg.get_id().to_string()),
+                    cmd.get_bin_name().unwrap_or(cmd.get_name())
+                ),
+                None => format!("argument {i}"),
+            }
+        }
+    };
+    format!(
+        "{what} is not valid UTF-8: `{value}` (invalid bytes shown as \u{FFFD}); expected text — \
+         only file and folder options (--out, --config, --plugins, --curves, --figure, …) take \
+         any bytes"
+    )
+}
+
+/// The argument list with the options of the `--config` file added right after the subcommand,
+/// for every option the command line (or its environment variable) does not give: the command
+/// line wins over the file, the file over the defaults, and a list on the command line replaces
+/// the file's list. Options that the command requires may come from the file.
+fn with_config(raw: &[OsString], command: &clap::Command) -> Result<Vec<OsString>, CliError> {
+    // A lenient parse finds `--config`, the subcommand and what the command line gives, even
+    // when a required option is missing (the file may give it).
+    // (set on every command: a setting given to the built root reaches only its children)
+    let lenient = every_command(command.clone(), &|cmd| cmd.ignore_errors(true));
+    let Ok(first) = lenient.try_get_matches_from(raw) else {
+        // --help, --version or an error: the strict parse reports it
         return Ok(raw.to_vec());
     };
-    let text = std::fs::read_to_string(file).map_err(|e| error::read_error(file, e))?;
+    let Some(file) = first.get_one::<PathBuf>("config") else {
+        return Ok(raw.to_vec());
+    };
+    let text = config::read_config_file(file)?;
     let mut path = Vec::new();
-    let mut m = matches;
+    let mut m = &first;
     while let Some((name, sub)) = m.subcommand() {
         path.push(name.to_string());
         m = sub;
     }
-    let extra = config::config_args(file, &text, command, &path)?;
-    let mut rest: Vec<String> = Vec::with_capacity(raw.len());
-    let mut pending = path.iter().peekable();
-    for arg in &raw[1..] {
-        if pending.peek().is_some_and(|p| *p == arg) {
-            pending.next();
+    let Some(insert_at) = after_subcommands(raw, command, &path) else {
+        return Ok(raw.to_vec());
+    };
+    let from_file = config::config_args(file, &text, command, &path)?;
+    let given = |id: &str| {
+        matches!(
+            m.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let extra: Vec<OsString> = from_file
+        .into_iter()
+        .filter(|o| !given(&o.id))
+        .flat_map(|o| o.args)
+        .map(OsString::from)
+        .collect();
+    let mut argv = raw[..insert_at].to_vec();
+    argv.extend(extra);
+    argv.extend_from_slice(&raw[insert_at..]);
+    Ok(argv)
+}
+
+/// The index in `raw` right after the name of the last subcommand of `path`, found by walking
+/// the arguments as clap does (an option's separate value is skipped, so a value that happens to
+/// be a command name is not taken for one).
+fn after_subcommands(raw: &[OsString], command: &clap::Command, path: &[String]) -> Option<usize> {
+    let mut cmd = command;
+    let mut depth = 0;
+    let mut i = 1;
+    while i < raw.len() && depth < path.len() {
+        let arg = &raw[i];
+        i += 1;
+        if arg == "--" {
+            return None;
+        }
+        let Some(text) = arg.to_str() else { continue };
+        if let Some(long) = text.strip_prefix("--") {
+            if !long.contains('=')
+                && cmd
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+            {
+                i += 1;
+            }
             continue;
         }
-        rest.push(arg.clone());
+        if text.starts_with('-') {
+            continue;
+        }
+        if text == path[depth] {
+            cmd = cmd.find_subcommand(text)?;
+            depth += 1;
+        }
     }
-    let mut argv = vec![raw[0].clone()];
-    argv.extend(path);
-    argv.extend(extra);
-    argv.extend(rest);
-    Ok(argv)
+    (depth == path.len()).then_some(i)
+}
+
+/// Whether log lines may carry ANSI colours: stderr is a terminal and `NO_COLOR` is not set.
+fn colour_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -245,6 +564,68 @@ fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .without_time()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn negative_numbers_after_a_value_option_are_joined_to_it() {
+        let command = cli_command();
+        let joined = join_negative_values(
+            &os(&[
+                "majmin", "overcost", "--kappas", "-0.5,0.9", "--zetas", "-inf", "--out", "-x",
+                "--json", "-1", "--", "--seeds", "-2",
+            ]),
+            &command,
+        );
+        assert_eq!(
+            joined,
+            os(&[
+                "majmin",
+                "overcost",
+                "--kappas=-0.5,0.9",
+                "--zetas=-inf",
+                "--out",
+                "-x",
+                "--json",
+                "-1",
+                "--",
+                "--seeds",
+                "-2"
+            ])
+        );
+        for yes in ["-1", "-.5", "-0.5,1", "-NaN", "-Infinity"] {
+            assert!(is_negative_number_list(OsStr::new(yes)), "{yes}");
+        }
+        for no in ["-", "-x", "--1", "-.", "1", ""] {
+            assert!(!is_negative_number_list(OsStr::new(no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_goes_right_after_the_last_subcommand() {
+        let command = cli_command();
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // `--config metrics`: an option's value that looks like a command is skipped
+        let raw = os(&[
+            "majmin", "--config", "metrics", "-v", "metrics", "overcost", "--curves", "c",
+        ]);
+        assert_eq!(
+            after_subcommands(&raw, &command, &path(&["metrics", "overcost"])),
+            Some(6)
+        );
+        let raw = os(&["majmin", "--seed=3", "flow", "--init", "1,1"]);
+        assert_eq!(after_subcommands(&raw, &command, &path(&["flow"])), Some(3));
+        let raw = os(&["majmin", "--", "flow"]);
+        assert_eq!(after_subcommands(&raw, &command, &path(&["flow"])), None);
+    }
 }

@@ -8,7 +8,7 @@ use majmin_theory::{builtin, check, CheckConfig};
 use crate::error::CliError;
 use crate::output::{ensure_dir, write_atomic, write_json};
 
-/// What [`write`] produced.
+/// What [`write()`] produced.
 #[derive(Debug)]
 pub struct TheoryOutput {
     /// One line: verdict, constants and the two bounds.

@@ -223,7 +223,7 @@ impl DataSpec {
             "fashion-mnist" | "fashion_mnist" | "fashionmnist" => Source::FashionMnist {
                 dir: match &arg {
                     Some(p) if !p.is_empty() => PathBuf::from(p),
-                    _ => default_fashion_mnist_dir().map_err(|m| err(m))?,
+                    _ => default_fashion_mnist_dir().map_err(&err)?,
                 },
                 split: Split::Train,
             },

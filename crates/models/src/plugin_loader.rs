@@ -11,10 +11,10 @@
 //! ```
 //!
 //! Each entry is checked in this order, and the first failure is one [`PluginError`] naming the
-//! plugin, the file and the cause: the file exists; its SHA-256 matches; it is a loadable
-//! library; it exports [`ENTRY_SYMBOL`]; the declaration's magic number and ABI version match
-//! (majmin-core's [`read_declaration`]); its architecture names clash neither with the
-//! registry's nor with each other's. Nothing is registered unless every entry passes.
+//! plugin, the file and the cause: the file exists and is a regular file; its SHA-256 matches;
+//! it is a loadable library; it exports [`ENTRY_SYMBOL`]; the declaration's magic number and ABI
+//! version match (majmin-core's [`read_declaration`]); its architecture names clash neither with
+//! the registry's nor with each other's. Nothing is registered unless every entry passes.
 //!
 //! Libraries are never unloaded: a loaded [`libloading::Library`] is leaked, because the
 //! architectures keep `'static` pointers into it.
@@ -63,6 +63,16 @@ pub enum PluginError {
         plugin: String,
         /// The resolved path.
         file: PathBuf,
+    },
+    /// The library path exists but is no regular file (a folder, `/dev/null`, a FIFO).
+    #[error("plugin `{plugin}`: {} is {kind}; expected a shared library file (e.g. `liblenet_plugin.so`)", file.display())]
+    NotAFile {
+        /// Plugin name from the manifest.
+        plugin: String,
+        /// The resolved path.
+        file: PathBuf,
+        /// What it is: "a folder", "a character device", …
+        kind: String,
     },
     /// The library cannot be read.
     #[error("plugin `{plugin}`: cannot read {}: {cause}", file.display())]
@@ -166,12 +176,70 @@ struct RawEntry {
     sha256: String,
 }
 
+/// The largest manifest read (1 MiB): thousands of entries.
+pub const MANIFEST_MAX_BYTES: u64 = 1 << 20;
+
+/// What a file type is, in words ("a folder", "a character device").
+fn kind_of(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
 impl Manifest {
-    /// Reads and parses the manifest at `path`.
+    /// Reads and parses the manifest at `path`: a regular file (never a folder, a FIFO or a
+    /// device such as `/dev/zero`) of at most [`MANIFEST_MAX_BYTES`] of UTF-8 text.
     pub fn read(path: &Path) -> Result<Self, PluginError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PluginError::Manifest {
+        use std::io::Read as _;
+        let bad = |message: String| PluginError::Manifest {
             path: path.to_path_buf(),
-            message: format!("cannot read it: {e}"),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        if !meta.is_file() {
+            return Err(bad(format!(
+                "is {}; expected a TOML file listing `[[plugin]]` tables",
+                kind_of(&meta.file_type())
+            )));
+        }
+        let too_big = |size: u64| {
+            bad(format!(
+                "{size} bytes is more than the limit of {MANIFEST_MAX_BYTES} bytes for a manifest"
+            ))
+        };
+        if meta.len() > MANIFEST_MAX_BYTES {
+            return Err(too_big(meta.len()));
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MANIFEST_MAX_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| bad(format!("cannot read it: {e}")))?;
+        if bytes.len() as u64 > MANIFEST_MAX_BYTES {
+            return Err(too_big(bytes.len() as u64));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            bad(format!(
+                "not UTF-8 text (invalid byte at offset {}); expected a TOML file",
+                e.utf8_error().valid_up_to()
+            ))
         })?;
         Self::parse(&text, path)
     }
@@ -237,6 +305,27 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The SHA-256 of the file at `path`, read in 64 KiB pieces.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut s = String::with_capacity(64);
+    for b in hasher.finalize() {
+        let _ = write!(s, "{b:02x}");
+    }
+    Ok(s)
+}
+
 /// A plugin that passed every check.
 #[derive(Clone)]
 pub struct LoadedPlugin {
@@ -267,16 +356,24 @@ impl std::fmt::Debug for LoadedPlugin {
 /// returns its architectures. Names are not checked here (see [`register_plugins`]).
 pub fn load_plugin(entry: &ManifestEntry) -> Result<LoadedPlugin, PluginError> {
     let (plugin, file) = (entry.name.clone(), entry.path.clone());
-    if !file.is_file() {
-        return Err(PluginError::FileMissing { plugin, file });
-    }
-    let bytes = std::fs::read(&file).map_err(|e| PluginError::Unreadable {
-        plugin: plugin.clone(),
-        file: file.clone(),
+    let unreadable = |e: std::io::Error| PluginError::Unreadable {
+        plugin: entry.name.clone(),
+        file: entry.path.clone(),
         cause: e.to_string(),
-    })?;
-    let actual = sha256_hex(&bytes);
-    drop(bytes);
+    };
+    let meta = match std::fs::metadata(&file) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PluginError::FileMissing { plugin, file })
+        }
+        Err(e) => return Err(unreadable(e)),
+    };
+    if !meta.is_file() {
+        let kind = kind_of(&meta.file_type()).to_string();
+        return Err(PluginError::NotAFile { plugin, file, kind });
+    }
+    // hashed in pieces: a library of any size is never held in memory whole
+    let actual = sha256_file(&file).map_err(unreadable)?;
     if actual != entry.sha256 {
         return Err(PluginError::HashMismatch {
             plugin,
@@ -464,8 +561,36 @@ mod tests {
             "{e}"
         );
         let actual = sha256_hex(&std::fs::read(&file).unwrap());
+        assert_eq!(sha256_file(&file).unwrap(), actual);
         let e = load_plugin(&entry(&actual)).unwrap_err();
         assert!(matches!(e, PluginError::NotALibrary { .. }), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_folder_or_a_device_is_named_for_what_it_is() {
+        for (path, kind) in [("/", "a folder"), ("/dev/null", "a character device")] {
+            let entry = ManifestEntry {
+                name: "p".into(),
+                path: path.into(),
+                sha256: HASH.into(),
+            };
+            let e = load_plugin(&entry).unwrap_err();
+            assert!(matches!(e, PluginError::NotAFile { .. }), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(kind) && text.contains("expected a shared library file"),
+                "{text}"
+            );
+        }
+        let e = Manifest::read(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("character device"),
+            "{e}"
+        );
+        let e = Manifest::read(Path::new("/")).unwrap_err().to_string();
+        assert!(e.contains("is a folder"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! Claims: how processes on one or many machines share a run store without training a run twice.
 //!
-//! A process takes a run by creating `runs/<id>.claim` atomically and exclusively (see
-//! [`crate::fsutil::create_new`]); the file names the host, the pid, the start time and a random
+//! A process takes a run by creating `runs/<id>.claim` atomically and exclusively (a
+//! complete temporary file hard-linked to that name, which fails if it exists); the file names the host, the pid, the start time and a random
 //! token. While the run trains, a heartbeat refreshes the file's modification time. Another
 //! process skips a claimed run unless the claim is *stale*: its heartbeat is older than the
 //! timeout, or it was made on this host by a process that no longer exists. A stale claim is

@@ -8,32 +8,52 @@ use majmin_core::{ArchConfig, Rng};
 use majmin_models::kernels::{self, ConvGeometry};
 use serde::Serialize;
 
-use crate::context::Context;
+use crate::context::{available_memory, format_bytes, Context};
 use crate::error::CliError;
 use crate::output::print_json;
 
+/// The largest `--batch`.
+pub const BATCH_MAX: usize = 65_536;
+/// The largest `--hw` (input side in pixels).
+pub const HW_MAX: usize = 4096;
+/// The largest `--channels`.
+pub const CHANNELS_MAX: usize = 4096;
+/// The largest `--classes`.
+pub const CLASSES_MAX: usize = 1_000_000;
+/// The largest `--width` multiplier.
+pub const WIDTH_MAX: f64 = 64.0;
+/// The most `--steps`.
+pub const STEPS_MAX: usize = 100_000;
+
 /// Options of `majmin bench` (threads: the global `--threads`).
+///
+/// Limits: `--batch` 1 to 65,536, `--hw` 1 to 4,096, `--channels` 1 to 4,096, `--classes` 1 to
+/// 1,000,000, `--width` in (0, 64], `--steps` 1 to 100,000; and the memory one step needs at
+/// least (parameters, gradient, velocity and the model's own copy; the input batch and the first
+/// layer's output, each with its gradient)
+/// must fit in the memory available ([`crate::context::available_memory`]), checked before
+/// anything is allocated.
 #[derive(Debug, clap::Args, serde::Serialize)]
 pub struct Args {
     /// Architecture to time (see `majmin models list`).
     #[arg(long, required_unless_present = "kernel")]
     pub arch: Option<String>,
-    /// Batch size.
+    /// Batch size (1 to 65,536).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Input height and width.
+    /// Input height and width (1 to 4,096).
     #[arg(long, default_value_t = 32)]
     pub hw: usize,
-    /// Input channels.
+    /// Input channels (1 to 4,096).
     #[arg(long, default_value_t = 3)]
     pub channels: usize,
-    /// Classes.
+    /// Classes (1 to 1,000,000).
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
-    /// Width multiplier.
+    /// Width multiplier, in (0, 64].
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
-    /// Timed steps (after two warm-up steps).
+    /// Timed steps after two warm-up steps (1 to 100,000).
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
     /// Time the convolution kernel against SGEMM instead of a training step.
@@ -63,11 +83,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         .arch
         .as_deref()
         .ok_or_else(|| CliError::usage("bench: give --arch NAME or --kernel"))?;
-    if args.batch == 0 || args.hw == 0 || args.channels == 0 || args.steps == 0 {
-        return Err(CliError::usage(
-            "bench: --batch, --hw, --channels and --steps must be positive",
-        ));
-    }
+    check_limits(args)?;
     let registry = super::models::registry(ctx)?;
     let arch = registry
         .get(name)
@@ -79,6 +95,16 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         seed: ctx.seed,
         ..ArchConfig::default()
     };
+    // inputs and their gradient; the first layer's output and its gradient, taken as at least
+    // max(channels, 16 × width) values per pixel
+    let pixels = (args.batch * args.hw * args.hw) as f64;
+    let first_layer = pixels * (args.channels as f64).max(16.0 * args.width);
+    let activation_bytes = 4.0 * 2.0 * (pixels * args.channels as f64 + first_layer);
+    check_memory(args, name, activation_bytes, 0.0)?;
+    let params = arch
+        .param_count(&config)
+        .map_err(|e| CliError::usage(format!("--arch {name}: {e}")))?;
+    check_memory(args, name, activation_bytes, 4.0 * 4.0 * params as f64)?;
     let mut model = arch
         .build(&config)
         .map_err(|e| CliError::usage(format!("--arch {name}: {e}")))?;
@@ -153,6 +179,98 @@ struct KernelResult {
     convolutions: Vec<KernelRow>,
 }
 
+/// Each size option within its limit, one message per option.
+fn check_limits(args: &Args) -> Result<(), CliError> {
+    let whole = |option: &str, value: usize, max: usize, what: &str| {
+        if value == 0 || value > max {
+            Err(CliError::usage(format!(
+                "{option} {value}: expected {what}, a whole number from 1 to {max}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    whole("--batch", args.batch, BATCH_MAX, "the batch size")?;
+    whole("--hw", args.hw, HW_MAX, "the input side in pixels")?;
+    whole(
+        "--channels",
+        args.channels,
+        CHANNELS_MAX,
+        "the input channels",
+    )?;
+    whole(
+        "--classes",
+        args.classes,
+        CLASSES_MAX,
+        "the number of classes",
+    )?;
+    whole(
+        "--steps",
+        args.steps,
+        STEPS_MAX,
+        "the number of timed steps",
+    )?;
+    if !(args.width > 0.0 && args.width <= WIDTH_MAX) {
+        return Err(CliError::usage(format!(
+            "--width {}: expected the width multiplier, a number in (0, {WIDTH_MAX}]",
+            args.width
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a step whose memory (at least `input_bytes` + `param_bytes`) exceeds the memory
+/// available, naming the size option that grows it most beyond its default.
+fn check_memory(
+    args: &Args,
+    arch: &str,
+    input_bytes: f64,
+    param_bytes: f64,
+) -> Result<(), CliError> {
+    let (available, source) = available_memory();
+    let need = input_bytes + param_bytes;
+    if need <= available as f64 {
+        return Ok(());
+    }
+    let growth = [
+        ("--batch", args.batch.to_string(), args.batch as f64 / 64.0),
+        ("--hw", args.hw.to_string(), (args.hw as f64 / 32.0).powi(2)),
+        (
+            "--channels",
+            args.channels.to_string(),
+            args.channels as f64 / 3.0,
+        ),
+        ("--width", args.width.to_string(), args.width * args.width),
+        (
+            "--classes",
+            args.classes.to_string(),
+            args.classes as f64 / 10.0,
+        ),
+    ];
+    let (option, value, _) = growth
+        .iter()
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .expect("five options");
+    let parts = if param_bytes > 0.0 {
+        format!(
+            "inputs and first activations {}, parameters with gradient and velocity {}",
+            format_bytes(input_bytes),
+            format_bytes(param_bytes)
+        )
+    } else {
+        "inputs and first activations, before counting parameters".to_string()
+    };
+    Err(CliError::usage(format!(
+        "{option} {value}: one training step of {arch} on a batch of {} inputs of {}×{}×{} needs at least {} ({parts}); the limit is {}, {source}",
+        args.batch,
+        args.channels,
+        args.hw,
+        args.hw,
+        format_bytes(need),
+        format_bytes(available as f64)
+    )))
+}
+
 /// Best-of-`reps` seconds of `f`.
 fn best_time(reps: usize, mut f: impl FnMut()) -> f64 {
     f();
@@ -166,6 +284,23 @@ fn best_time(reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
+    if args.batch == 0 || args.batch > BATCH_MAX {
+        return Err(CliError::usage(format!(
+            "--batch {}: expected the batch size, a whole number from 1 to {BATCH_MAX}",
+            args.batch
+        )));
+    }
+    // the largest layer below (256 → 64 channels at 32×32): input, output and their gradients
+    let need = 4.0 * 2.0 * (args.batch * (256 + 64) * 32 * 32) as f64 + 4.0 * 3.0 * 1024.0 * 1024.0;
+    let (available, source) = available_memory();
+    if need > available as f64 {
+        return Err(CliError::usage(format!(
+            "--batch {}: the convolution benchmark needs at least {} at this batch; the limit is {}, {source}",
+            args.batch,
+            format_bytes(need),
+            format_bytes(available as f64)
+        )));
+    }
     let mut rng = Rng::seed_from_u64(ctx.seed);
     let mut random = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.normal() as f32).collect() };
     let s = 1024;

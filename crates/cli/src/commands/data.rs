@@ -97,6 +97,18 @@ fn minority_classes_of(ds: &Dataset, spec: &DataSpec, flag: &Option<Vec<u32>>) -
 
 fn run_info(args: &InfoArgs, ctx: &Context) -> Result<(), CliError> {
     let spec = DataSpec::parse(&args.spec).map_err(CliError::usage)?;
+    if let majmin_data::Source::Csv(options) = &spec.source {
+        // never a folder, a FIFO or a device such as /dev/zero
+        crate::input::regular_file("data spec csv:", &options.path, "a CSV file")?;
+    }
+    if let Some(z) = args.zeta {
+        if !(z > 0.0 && z <= 1.0) {
+            return Err(CliError::usage(format!(
+                "--zeta {}: expected the imbalance level ζ = n0/n1, a number in (0, 1]",
+                crate::error::number(z)
+            )));
+        }
+    }
     let mut ds = spec.load().map_err(CliError::usage)?;
     if let Some(classes) = &args.minority_classes {
         ds = ds
@@ -114,7 +126,7 @@ fn run_info(args: &InfoArgs, ctx: &Context) -> Result<(), CliError> {
     if let Some(zeta) = args.zeta {
         ds = ds
             .with_imbalance(zeta, ctx.seed)
-            .map_err(|e| CliError::usage(format!("--zeta {zeta}: {e}")))?;
+            .map_err(|e| CliError::usage(format!("--zeta {}: {e}", crate::error::number(zeta))))?;
     }
     let sizes = ds.group_sizes();
     let info = Info {

@@ -11,15 +11,16 @@ use serde::Serialize;
 
 use crate::commands::theory::load_problem;
 use crate::context::Context;
-use crate::error::CliError;
-use crate::output::{print_json, write_atomic};
+use crate::error::{number, CliError};
+use crate::output::{check_output_file, print_json, write_atomic};
 
 /// Options of `majmin flow`.
 #[derive(Debug, clap::Args, serde::Serialize)]
 pub struct Args {
     /// A built-in problem (`majmin theory --list`) or a problem file (TOML).
     #[arg(long, value_name = "NAME|FILE")]
-    pub problem: String,
+    #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
+    pub problem: PathBuf,
     /// The initial point, one value per variable: `--init 2.5,-1`.
     #[arg(
         long,
@@ -47,6 +48,7 @@ pub struct Args {
     pub atol: f64,
     /// Write the trajectory as CSV (`t,<vars>`).
     #[arg(long, value_name = "FILE")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub csv: Option<PathBuf>,
     /// ζ of a data-driven problem.
     #[arg(long, value_name = "Z")]
@@ -57,9 +59,66 @@ pub struct Args {
     /// Do not locate zone events (as in a plain ODE solve; used by the SciPy comparison).
     #[arg(long)]
     pub no_events: bool,
-    /// Repeat the integration N times and report the best time and RHS evaluations per second.
+    /// Repeat the integration N times (1 to 1,000) and report the best time and RHS evaluations
+    /// per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
+}
+
+/// The most repetitions of `--bench`.
+pub const BENCH_MAX: usize = 1000;
+
+/// The smallest `--rtol`: below f64's precision a relative tolerance cannot be met.
+pub const RTOL_MIN: f64 = 1e-14;
+
+impl Args {
+    fn method_name(&self) -> &'static str {
+        match self.method {
+            Method::Dopri5 => "dopri5",
+            Method::Rk4 => "rk4",
+            Method::Euler => "euler",
+        }
+    }
+}
+
+/// Each number option on its own: one message per option, with its value and what it expects.
+fn check_numbers(args: &Args) -> Result<(), CliError> {
+    let bad = |option: &str, value: f64, expected: &str| {
+        Err(CliError::usage(format!(
+            "{option} {}: expected {expected}",
+            number(value)
+        )))
+    };
+    if let Some((i, v)) = args.init.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(CliError::usage(format!(
+            "--init: value {} is {v}; expected finite numbers",
+            i + 1
+        )));
+    }
+    if !(args.t_end > 0.0 && args.t_end.is_finite()) {
+        return bad("--t-end", args.t_end, "a positive finite end time");
+    }
+    if !(args.step > 0.0 && args.step.is_finite()) {
+        return bad("--step", args.step, "a positive finite step η");
+    }
+    if !(args.rtol >= RTOL_MIN && args.rtol.is_finite()) {
+        return bad(
+            "--rtol",
+            args.rtol,
+            &format!("a finite relative tolerance of at least {RTOL_MIN:e}"),
+        );
+    }
+    if !(args.atol >= 0.0 && args.atol.is_finite()) {
+        return bad("--atol", args.atol, "a finite absolute tolerance ≥ 0");
+    }
+    if let Some(n) = args.bench {
+        if n == 0 || n > BENCH_MAX {
+            return Err(CliError::usage(format!(
+                "--bench {n}: expected the number of repetitions, a whole number from 1 to {BENCH_MAX}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
@@ -99,20 +158,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             problem.vars.join(", ")
         )));
     }
-    if !(args.t_end > 0.0 && args.t_end.is_finite()) {
-        return Err(CliError::usage(format!(
-            "--t-end must be positive, got {}",
-            args.t_end
-        )));
-    }
-    let positive = |x: f64| x.is_finite() && x > 0.0;
-    let valid =
-        positive(args.step) && positive(args.rtol) && args.atol.is_finite() && args.atol >= 0.0;
-    if !valid {
-        return Err(CliError::usage(
-            "--step and --rtol must be positive and --atol non-negative",
-        ));
-    }
+    check_numbers(args)?;
     let config = IntegratorConfig {
         method: args.method,
         t_end: args.t_end,
@@ -121,6 +167,21 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         step: args.step,
         ..IntegratorConfig::default()
     };
+    if matches!(args.method, Method::Rk4 | Method::Euler) {
+        let steps = args.t_end / args.step;
+        if steps > config.max_steps as f64 {
+            return Err(CliError::usage(format!(
+                "--step {}: {} would need {steps:.3e} steps to reach --t-end {}; the limit is {} steps (raise --step or lower --t-end)",
+                number(args.step),
+                args.method_name(),
+                number(args.t_end),
+                config.max_steps
+            )));
+        }
+    }
+    if let Some(path) = &args.csv {
+        check_output_file("--csv", path)?;
+    }
     let total = problem.total();
     let majority = problem.majority.as_ref();
     let mut events = zone_events(&total, &majority);
@@ -131,7 +192,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         events = events.into_iter().map(|e| e.terminal()).collect();
     }
     let system = GradientFlow(&total);
-    let runs = args.bench.unwrap_or(1).max(1);
+    let runs = args.bench.unwrap_or(1);
     let mut best = f64::INFINITY;
     let mut trajectory: Option<Trajectory> = None;
     for _ in 0..runs {

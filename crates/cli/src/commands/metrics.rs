@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output::print_json;
+use crate::output::{ensure_dir, print_json};
 
 /// Options of `majmin metrics`.
 #[derive(Debug, clap::Args, Serialize)]
@@ -69,6 +69,7 @@ pub struct OvercostArgs {
     /// Curve file: CSV with a header `t,group,loss,accuracy` and optionally `run`; group is
     /// `majority`, `minority` or `all` (the `all` rows give the global loss for the threshold).
     #[arg(long, value_name = "FILE.csv")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
     pub curves: PathBuf,
     /// Thresholds κ in (0, 1), comma-separated (fractions: 0.9 is 90 %).
     #[arg(
@@ -81,8 +82,9 @@ pub struct OvercostArgs {
     /// Threshold criterion.
     #[arg(long, value_enum, default_value_t = CriterionArg::Loss)]
     pub criterion: CriterionArg,
-    /// Also draw each run's curves with the levels and T1, T0 marked: DIR/<run>.svg and .png.
+    /// Also draw each run's curves with the levels and T1, T0 marked: `DIR/<run>.svg` and `.png`.
     #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub figures: Option<PathBuf>,
 }
 
@@ -176,6 +178,11 @@ fn metrics_error(e: MetricsError) -> CliError {
 fn overcost(args: &OvercostArgs, ctx: &Context) -> Result<(), CliError> {
     let criterion = Criterion::from(args.criterion);
     let thresholds = parse_kappas(&args.kappas, criterion)?;
+    // never a folder, a FIFO or a device such as /dev/zero
+    crate::input::regular_file("--curves", &args.curves, "a curve file (CSV)")?;
+    if let Some(dir) = &args.figures {
+        ensure_dir(dir).map_err(|e| e.context("--figures"))?;
+    }
     let runs = read_curves_csv(&args.curves).map_err(metrics_error)?;
     tracing::info!(file = %args.curves.display(), runs = runs.len(), "curves read");
 

@@ -14,27 +14,30 @@ use majmin_theory::{
 
 use crate::context::Context;
 use crate::error::CliError;
-use crate::output::print_json;
+use crate::output::{check_output_file, print_json};
 
 /// Options of `majmin theory`.
 #[derive(Debug, clap::Args, serde::Serialize)]
 pub struct Args {
     /// A built-in problem (see --list) or a problem file (TOML, SPEC §3).
     #[arg(long, value_name = "NAME|FILE", required_unless_present = "list")]
-    pub problem: Option<String>,
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
+    pub problem: Option<PathBuf>,
     /// List the built-in problems.
     #[arg(long)]
     pub list: bool,
     /// Write the figure (.svg or .png; both when the name has no extension). 2-D problems only.
     #[arg(long, value_name = "FILE")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub figure: Option<PathBuf>,
-    /// Zone grid points per axis (d ≤ 3; random samples when d > 3).
+    /// Zone grid points per axis (d ≤ 3; random samples when d > 3); at most 4,000,000 points
+    /// in all.
     #[arg(long, value_name = "N", default_value_t = 201)]
     pub grid: usize,
-    /// Random zone samples when d > 3.
+    /// Random zone samples when d > 3 (1 to 4,000,000).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub samples: usize,
-    /// Newton starts per axis.
+    /// Newton starts per axis; at most 100,000 starts in all.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub starts: usize,
     /// ζ of a data-driven problem (overrides the file's `zeta`).
@@ -48,19 +51,34 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub init: Option<Vec<f64>>,
-    /// Time the whole check N times and report the best (a benchmark, SPEC §8).
+    /// Time the whole check N times (1 to 1,000) and report the best (a benchmark, SPEC §8).
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
 }
 
+/// The most uniform zone points (`--grid` to the power min(d, 3), or `--samples`): 4 million, a
+/// few seconds and a few hundred MiB.
+pub const ZONE_POINTS_MAX: u64 = 4_000_000;
+/// The most Newton starts (`--starts` to the power min(d, 3), or its cube when d > 3).
+pub const NEWTON_STARTS_MAX: u64 = 100_000;
+/// The most repetitions of `--bench`.
+pub const BENCH_MAX: usize = 1000;
+
 /// Resolves `--problem`: a file when one exists at that path (or the name ends in `.toml`),
 /// otherwise a built-in name. Loads the data set of a data-driven problem with majmin-data.
-pub fn load_problem(spec: &str, zeta: Option<f64>) -> Result<Problem, CliError> {
-    let path = Path::new(spec);
-    let mut config = if path.exists() || spec.ends_with(".toml") {
+pub fn load_problem(path: &Path, zeta: Option<f64>) -> Result<Problem, CliError> {
+    let spec = path.display();
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    let mut config = if path.exists() || is_toml || path.to_str().is_none() {
+        // never a folder, a FIFO or a device such as /dev/zero
+        crate::input::regular_file(
+            "--problem",
+            path,
+            "a problem file (TOML) or a built-in name",
+        )?;
         ProblemConfig::from_file(path).map_err(CliError::usage)?
     } else {
-        builtin(spec).map_err(CliError::usage)?
+        builtin(path.to_str().unwrap_or_default()).map_err(CliError::usage)?
     };
     if let Some(z) = zeta {
         if !config.is_data_driven() {
@@ -77,6 +95,16 @@ pub fn load_problem(spec: &str, zeta: Option<f64>) -> Result<Problem, CliError> 
     }
     let data = match (&config.data, config.is_data_driven()) {
         (Some(spec_str), true) => {
+            if let Ok(spec) = majmin_data::DataSpec::parse(spec_str) {
+                if let majmin_data::Source::Csv(options) = &spec.source {
+                    // never a folder, a FIFO or a device such as /dev/zero
+                    crate::input::regular_file(
+                        &format!("{}: data csv:", config.origin().display()),
+                        &options.path,
+                        "a CSV file",
+                    )?;
+                }
+            }
             let data = majmin_data::load(spec_str).map_err(|e| {
                 CliError::usage(format!(
                     "{}: data `{spec_str}`: {e}",
@@ -90,15 +118,59 @@ pub fn load_problem(spec: &str, zeta: Option<f64>) -> Result<Problem, CliError> 
     config.build(data.as_ref()).map_err(CliError::usage)
 }
 
-fn settings(args: &Args, ctx: &Context) -> Result<CheckConfig, CliError> {
+fn settings(args: &Args, ctx: &Context, dim: usize) -> Result<CheckConfig, CliError> {
+    // points per axis: d = 3 caps the grid at 129 (majmin-theory's check)
+    let axes = dim.min(3) as u32;
+    let per_axis = if dim == 3 {
+        args.grid.min(129)
+    } else {
+        args.grid
+    };
+    let zone_points = (per_axis as u64).checked_pow(axes).unwrap_or(u64::MAX);
+    // the check visits the 2^d corners of K's cells when d > 3 (majmin-theory's `check`)
+    if dim > 3 && 2f64.powi(dim.min(1024) as i32) > ZONE_POINTS_MAX as f64 {
+        return Err(CliError::usage(format!(
+            "--problem: the problem has {dim} variables; `majmin theory` checks problems of at most {} variables (its check visits the 2^d corners of K, at most {ZONE_POINTS_MAX} points)",
+            ZONE_POINTS_MAX.ilog2()
+        )));
+    }
     if args.grid < 2 {
         return Err(CliError::usage(format!(
-            "--grid must be at least 2, got {}",
+            "--grid {}: expected at least 2 points per axis",
             args.grid
         )));
     }
-    if args.starts < 1 || args.samples < 1 {
-        return Err(CliError::usage("--starts and --samples must be at least 1"));
+    if dim <= 3 && zone_points > ZONE_POINTS_MAX {
+        return Err(CliError::usage(format!(
+            "--grid {}: {} points per axis in {dim} dimensions is {zone_points} zone points; the limit is {ZONE_POINTS_MAX} (at most {} per axis here)",
+            args.grid,
+            per_axis,
+            max_per_axis(ZONE_POINTS_MAX, axes)
+        )));
+    }
+    if args.samples < 1 || args.samples as u64 > ZONE_POINTS_MAX {
+        return Err(CliError::usage(format!(
+            "--samples {}: expected the random zone samples, a whole number from 1 to {ZONE_POINTS_MAX}",
+            args.samples
+        )));
+    }
+    let start_axes = if dim <= 3 { axes } else { 3 };
+    let starts = (args.starts as u64)
+        .checked_pow(start_axes)
+        .unwrap_or(u64::MAX);
+    if args.starts < 1 || starts > NEWTON_STARTS_MAX {
+        return Err(CliError::usage(format!(
+            "--starts {}: expected Newton starts per axis, from 1 to {} for a problem of dimension {dim} (--starts to the power {start_axes} is at most {NEWTON_STARTS_MAX})",
+            args.starts,
+            max_per_axis(NEWTON_STARTS_MAX, start_axes)
+        )));
+    }
+    if let Some(n) = args.bench {
+        if n == 0 || n > BENCH_MAX {
+            return Err(CliError::usage(format!(
+                "--bench {n}: expected the number of timed checks, a whole number from 1 to {BENCH_MAX}"
+            )));
+        }
     }
     Ok(CheckConfig {
         grid: args.grid,
@@ -107,6 +179,15 @@ fn settings(args: &Args, ctx: &Context) -> Result<CheckConfig, CliError> {
         seed: ctx.seed,
         ..CheckConfig::default()
     })
+}
+
+/// The largest n with n^axes ≤ limit.
+fn max_per_axis(limit: u64, axes: u32) -> u64 {
+    let mut n = (limit as f64).powf(1.0 / f64::from(axes.max(1))).round() as u64 + 1;
+    while n > 1 && n.checked_pow(axes).map_or(true, |p| p > limit) {
+        n -= 1;
+    }
+    n
 }
 
 /// Runs the command.
@@ -119,7 +200,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         .as_deref()
         .ok_or_else(|| CliError::usage("--problem NAME|FILE is required (or --list)"))?;
     let problem = load_problem(spec, args.zeta)?;
-    let config = settings(args, ctx)?;
+    let config = settings(args, ctx, problem.dim())?;
     if let Some(figure) = &args.figure {
         if problem.dim() != 2 {
             return Err(CliError::usage(format!(
@@ -138,8 +219,19 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
                 figure.display()
             )));
         }
+        check_output_file("--figure", figure)?;
+        if ext.is_none() {
+            check_output_file("--figure", &figure.with_extension("svg"))?;
+            check_output_file("--figure", &figure.with_extension("png"))?;
+        }
     }
     if let Some(init) = &args.init {
+        if let Some((i, v)) = init.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(CliError::usage(format!(
+                "--init: value {} is {v}; expected finite numbers",
+                i + 1
+            )));
+        }
         if init.len() != problem.dim() {
             return Err(CliError::usage(format!(
                 "--init has {} values but `{}` has {} variables",
@@ -150,7 +242,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         }
     }
     if let Some(n) = args.bench {
-        return bench(&problem, &config, n.max(1), ctx);
+        return bench(&problem, &config, n, ctx);
     }
     let bar = ctx.progress(1, format!("theory {}", problem.name));
     let report =
