@@ -36,6 +36,12 @@ use serde::Serialize;
 use crate::context::Context;
 use crate::error::CliError;
 
+/// The most optimiser steps of one run (a billion: years of CPU for any network here).
+pub const MAX_STEPS: u64 = 1_000_000_000;
+
+/// The most epochs of one run.
+pub const MAX_EPOCHS: f64 = 1_000_000.0;
+
 /// Exit code of a command stopped by SIGINT or SIGTERM (128 + 2, the shell convention).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -131,12 +137,46 @@ impl TrainOptions {
             eval_batch_size: 512,
             seed,
         };
-        config.validate().map_err(|e| CliError::usage(format!("{e} (options --lr, --momentum, --weight-decay, --batch, --epochs, --steps, --eval-every, --eval-points)")))?;
-        if !(self.width.is_finite() && self.width > 0.0) {
+        config.validate().map_err(|e| {
+            // name the one option the message is about
+            let text = e.to_string();
+            let option = [
+                ("learning rate", "--lr"),
+                ("momentum", "--momentum"),
+                ("weight decay", "--weight-decay"),
+                ("batch size", "--batch"),
+                ("epochs", "--epochs"),
+                ("steps =", "--steps"),
+                ("evaluate every", "--eval-every"),
+                ("evaluation points", "--eval-points"),
+            ]
+            .iter()
+            .find(|(k, _)| text.contains(k))
+            .map(|(_, o)| *o)
+            .unwrap_or("--schedule");
+            CliError::usage(format!("{option}: {text}"))
+        })?;
+        if !(self.width.is_finite() && self.width > 0.0 && self.width <= majmin_sweep::MAX_WIDTH) {
             return Err(CliError::usage(format!(
-                "--width {}: expected a positive multiplier such as 1 or 0.25",
-                self.width
+                "--width {}: expected a multiplier in (0, {}] such as 1 or 0.25",
+                crate::error::number(self.width),
+                majmin_sweep::MAX_WIDTH
             )));
+        }
+        if let Some(steps) = self.steps {
+            if steps > MAX_STEPS {
+                return Err(CliError::usage(format!(
+                    "--steps {steps}: expected at most {MAX_STEPS} (MAX_STEPS)"
+                )));
+            }
+        }
+        if let Some(epochs) = self.epochs {
+            if !(epochs.is_finite() && epochs > 0.0 && epochs <= MAX_EPOCHS) {
+                return Err(CliError::usage(format!(
+                    "--epochs {}: expected a number of epochs in (0, {MAX_EPOCHS}] (MAX_EPOCHS)",
+                    crate::error::number(epochs)
+                )));
+            }
         }
         Ok(config)
     }

@@ -60,7 +60,7 @@ pub fn open_sweep_folder(
     if dir.exists() && !dir.is_dir() {
         return Err(owned(
             dir,
-            "is a file, not a folder; expected a folder for the sweep's output (--out)".into(),
+            "is a regular file; expected a folder for the sweep's output (--out)".into(),
         ));
     }
     if dir.join("run.json").exists() {
@@ -152,7 +152,7 @@ pub fn check_train_folder(dir: &Path, force: bool) -> Result<(), SweepError> {
     if dir.exists() && !dir.is_dir() {
         return Err(owned(
             dir,
-            "is a file, not a folder; expected a folder for the run's output (--out)".into(),
+            "is a regular file; expected a folder for the run's output (--out)".into(),
         ));
     }
     if force {

@@ -56,7 +56,7 @@ pub use folder::{
 };
 pub use plan::{
     check_arch, imbalanced, load_data, ArchChoice, PreparedSweep, RunConfig, RunId, SweepPlan,
-    NUMERICS_VERSION,
+    MAX_RUNS, MAX_SEEDS, MAX_WIDTH, NUMERICS_VERSION,
 };
 pub use record::{encode_run_file, read_run_file, FailedRun, RunRecord, RUN_FILE_FORMAT};
 pub use store::{claim_timeout, heartbeat_interval, RunState, RunStore, DEFAULT_CLAIM_TIMEOUT};

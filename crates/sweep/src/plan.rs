@@ -17,6 +17,16 @@ use crate::error::SweepError;
 /// mixed with new runs. Bump it with any change that changes a curve for the same seed.
 pub const NUMERICS_VERSION: u32 = 2;
 
+/// The largest width multiplier: 64 times the channels of a network is already past what a
+/// machine trains (and far past what overflows the size arithmetic).
+pub const MAX_WIDTH: f64 = 64.0;
+
+/// The most seeds per (architecture, ζ).
+pub const MAX_SEEDS: u32 = 10_000;
+
+/// The most runs in one sweep.
+pub const MAX_RUNS: usize = 1_000_000;
+
 /// An architecture in a sweep with its width multiplier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchChoice {
@@ -191,8 +201,23 @@ impl SweepPlan {
         if self.zetas.is_empty() {
             return plan("--zetas", "expected at least one imbalance level".into());
         }
-        if self.seeds == 0 {
-            return plan("--seeds", "0: expected at least 1".into());
+        if self.seeds == 0 || self.seeds > MAX_SEEDS {
+            return plan(
+                "--seeds",
+                format!("{}: expected 1 to {MAX_SEEDS} (MAX_SEEDS)", self.seeds),
+            );
+        }
+        let runs = self.archs.len() as u128 * self.zetas.len() as u128 * u128::from(self.seeds);
+        if runs > MAX_RUNS as u128 {
+            return plan(
+                "--seeds",
+                format!(
+                    "{} architectures × {} ζ × {} seeds = {runs} runs, above the limit of {MAX_RUNS} (MAX_RUNS)",
+                    self.archs.len(),
+                    self.zetas.len(),
+                    self.seeds
+                ),
+            );
         }
         for &z in &self.zetas {
             if !(z > 0.0 && z <= 1.0) {
@@ -213,11 +238,11 @@ impl SweepPlan {
             }
         }
         for (i, a) in self.archs.iter().enumerate() {
-            if !(a.width.is_finite() && a.width > 0.0) {
+            if !(a.width.is_finite() && a.width > 0.0 && a.width <= MAX_WIDTH) {
                 return plan(
                     "--width",
                     format!(
-                        "{} (of `{}`): expected a positive multiplier such as 1 or 0.25",
+                        "{} (of `{}`): expected a multiplier in (0, {MAX_WIDTH}] such as 1 or 0.25",
                         a.width, a.name
                     ),
                 );

@@ -69,6 +69,7 @@ pub struct Args {
     pub train: TrainOptions,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
     pub out: PathBuf,
     /// Continue the sweep in DIR (the same command does too): finished runs are kept and never
     /// rewritten; with --slurm, submit only the unfinished runs. (Ctrl-C or SIGTERM stops a sweep

@@ -55,6 +55,7 @@ pub struct Args {
     pub preset: Preset,
     /// Output folder [default: reproduce-quick or reproduce-paper].
     #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub out: Option<PathBuf>,
     /// Data spec (quick: default `digits`; paper: required, `cifar10:DIR`).
     #[arg(long, value_name = "SPEC")]

@@ -38,11 +38,13 @@ enum Command {
     /// Counts of done, running, failed and pending runs (failed ones with their error and log).
     Status {
         /// The sweep folder (`--out` of overcost or reproduce).
+        #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
         dir: PathBuf,
     },
     /// Tables, figures and summary from the runs that have finished; lists the others.
     Merge {
         /// The sweep folder.
+        #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
         dir: PathBuf,
         /// Thresholds κ [default: those of the sweep].
         #[arg(long, value_name = "K,…")]
@@ -51,6 +53,7 @@ enum Command {
     /// One Slurm array task: train the runs of task I (used by DIR/slurm/array.sh).
     Run {
         /// The sweep folder.
+        #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
         dir: PathBuf,
         /// The array task index ($SLURM_ARRAY_TASK_ID).
         #[arg(long, value_name = "I")]

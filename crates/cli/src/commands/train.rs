@@ -41,6 +41,7 @@ pub struct Args {
     pub train: TrainOptions,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
     pub out: PathBuf,
     /// Write into an --out that already holds a train run (its files are replaced).
     #[arg(long)]
