@@ -7,13 +7,13 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum DataError {
     /// The imbalance level is outside (0, 1].
-    #[error("imbalance level zeta = {zeta} is out of range: expected a number in (0, 1] (zeta = n0 / n1, e.g. 0.1 for one minority sample per ten majority samples)")]
+    #[error("imbalance level zeta = {} is out of range: expected a number in (0, 1] (zeta = n0 / n1, e.g. 0.1 for one minority sample per ten majority samples)", short(.zeta))]
     InvalidZeta {
         /// The value given.
         zeta: f64,
     },
     /// The source has fewer minority samples than ζ asks for.
-    #[error("zeta = {zeta} needs round(zeta · n1) = {needed} minority samples (n1 = {majority}), but the data set has only {available}; choose zeta ≤ {max_zeta:.4} or another group rule")]
+    #[error("zeta = {} needs round(zeta · n1) = {needed} minority samples (n1 = {majority}), but the data set has only {available}; choose zeta ≤ {max_zeta:.4} or another group rule", short(.zeta))]
     TooFewMinority {
         /// The value given.
         zeta: f64,
@@ -27,7 +27,7 @@ pub enum DataError {
         max_zeta: f64,
     },
     /// ζ is so small that no minority sample would be kept.
-    #[error("zeta = {zeta} keeps round(zeta · n1) = 0 minority samples (n1 = {majority}); choose zeta ≥ {min_zeta:.2e}")]
+    #[error("zeta = {} keeps round(zeta · n1) = 0 minority samples (n1 = {majority}); choose zeta ≥ {min_zeta:.2e}", short(.zeta))]
     EmptyMinority {
         /// The value given.
         zeta: f64,
@@ -150,4 +150,13 @@ pub enum ModelError {
     /// Anything else, with a sentence that says what and where.
     #[error("{0}")]
     Other(String),
+}
+
+/// A number for a message, short: `0.1`, `1e-300`, `2.5e20`.
+fn short(x: &f64) -> String {
+    if *x == 0.0 || !x.is_finite() || (1e-4..1e15).contains(&x.abs()) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
 }

@@ -119,6 +119,12 @@ pub fn open_sweep_folder(
 
 /// Reads `DIR/sweep.json`.
 pub fn read_sweep(dir: &Path) -> Result<SweepDescription, SweepError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(owned(
+            dir,
+            "is not a folder; expected the --out of `majmin overcost` or `majmin reproduce`".into(),
+        ));
+    }
     let path = sweep_file(dir);
     let bytes = std::fs::read(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {

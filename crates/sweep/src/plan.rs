@@ -338,7 +338,7 @@ pub fn imbalanced(data: &Dataset, spec: &str, zeta: f64, seed: u64) -> Result<Da
     data.with_imbalance(zeta, seed)
         .map_err(|e| SweepError::Data {
             spec: spec.to_string(),
-            message: format!("ζ = {zeta}: {e}"),
+            message: e.to_string(),
         })
 }
 
