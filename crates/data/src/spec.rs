@@ -23,6 +23,7 @@
 //! | `classes=K` | csv, gaussian | class count (csv: largest label + 1; gaussian: 2) |
 //! | `delimiter=comma\|semicolon\|tab` | csv | field separator (comma) |
 //! | `d=`, `n=`, `sep=`, `zeta=`, `std=`, `seed=` | gaussian | see [`GaussianConfig`] |
+//! | `per-class=N` | all | keep the first N samples of each class, in file order (all) |
 //! | `minority=5:6:7` | all but csv with `group=` | minority classes (the upper half of the classes) |
 //! | `resize=S` or `resize=HxW` | all | resize every image |
 //! | `interp=nearest\|bilinear` | with `resize` | resize interpolation (bilinear) |
@@ -127,6 +128,8 @@ pub enum Normalize {
 pub struct DataSpec {
     /// Where the samples come from, with the source's options.
     pub source: Source,
+    /// `per-class=N`: keep the first N samples of each class, in file order (None: all).
+    pub per_class: Option<usize>,
     /// `minority=…`: the minority classes (None: the default rule, or the CSV group column).
     pub minority: Option<Vec<u32>>,
     /// `resize=…` and `interp=…`.
@@ -137,7 +140,14 @@ pub struct DataSpec {
     pub normalize: Option<Normalize>,
 }
 
-const TRANSFORM_OPTIONS: [&str; 5] = ["minority", "resize", "interp", "channels", "normalize"];
+const TRANSFORM_OPTIONS: [&str; 6] = [
+    "per-class",
+    "minority",
+    "resize",
+    "interp",
+    "channels",
+    "normalize",
+];
 
 fn source_options(source: &str) -> &'static [&'static str] {
     match source {
@@ -276,6 +286,7 @@ impl DataSpec {
             .collect();
         let mut spec_out = DataSpec {
             source: Source::Digits,
+            per_class: None,
             minority: None,
             resize: None,
             channels: None,
@@ -368,6 +379,7 @@ impl DataSpec {
                     let v = need(value)?;
                     g.seed = v.parse().map_err(|_| bad("a whole number ≥ 0", &v))?;
                 }
+                ("per-class", _) => spec_out.per_class = Some(parse_usize(value, 1)?),
                 ("minority", _) => {
                     let v = need(value)?;
                     let classes: Option<Vec<u32>> = v.split(':').map(|c| c.trim().parse().ok()).collect();
@@ -422,6 +434,18 @@ impl DataSpec {
             Source::Csv(o) => load_csv(o)?,
             Source::Gaussian(g) => generate_gaussian(g)?,
         };
+        if let Some(n) = self.per_class {
+            let mut kept = vec![0usize; ds.classes()];
+            let indices: Vec<usize> = (0..ds.len())
+                .filter(|&i| {
+                    let c = ds.labels()[i] as usize;
+                    let keep = kept[c] < n;
+                    kept[c] += usize::from(keep);
+                    keep
+                })
+                .collect();
+            ds = ds.subset(&indices);
+        }
         if let Some(classes) = &self.minority {
             let name = ds.name().to_string();
             ds = ds
@@ -678,6 +702,9 @@ impl fmt::Display for DataSpec {
                 }
             }
         }
+        if let Some(n) = self.per_class {
+            opts.push(format!("per-class={n}"));
+        }
         if let Some(m) = &self.minority {
             opts.push(format!("minority={}", join(m, ":")));
         }
@@ -788,9 +815,24 @@ mod tests {
             "gaussian:d=5,n=200,sep=3.5,classes=4,zeta=0.1,std=0.5,seed=7",
             "gaussian",
             "digits,minority=1:3,resize=10x12,interp=nearest,normalize=0.5/0.25",
+            "digits,per-class=20,minority=0:1,resize=4",
         ] {
             assert_eq!(round_trip(s).to_string(), s);
         }
+    }
+
+    #[test]
+    fn per_class_keeps_the_first_samples_of_each_class() {
+        let full = load("digits").unwrap();
+        let ds = load("digits,per-class=20").unwrap();
+        assert_eq!(ds.len(), 200);
+        assert_eq!(ds.class_counts(), vec![20; 10]);
+        // file order: the first kept sample is the first of the file
+        assert_eq!(ds.sample(0), full.sample(0));
+        assert_eq!(ds.group_sizes().minority, 100);
+        // more than a class has: all of it
+        assert_eq!(load("digits,per-class=100000").unwrap().len(), full.len());
+        assert!(DataSpec::parse("digits,per-class=0").is_err());
     }
 
     #[test]
@@ -847,7 +889,7 @@ mod tests {
         let msg = e("mnist:/m,colour=red");
         assert_eq!(
             msg,
-            "data spec `mnist:/m,colour=red`: unknown option `colour` for source `mnist`; accepted: split, minority, \
+            "data spec `mnist:/m,colour=red`: unknown option `colour` for source `mnist`; accepted: split, per-class, minority, \
              resize, interp, channels, normalize"
         );
         assert!(e("imagenet:/x")
