@@ -372,3 +372,50 @@ fn reproduce_paper_needs_cifar10() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn reproduce_fashion_runs_its_code_path_on_a_tiny_budget() {
+    let out = tmp("fashion");
+    let o = out.to_str().unwrap();
+    // the preset's networks and grid, on 10 images per class and a fraction of an epoch
+    let r = majmin(&[
+        "reproduce",
+        "--preset",
+        "fashion",
+        "--data",
+        "fashion-mnist,per-class=10,resize=32",
+        "--epochs",
+        "0.2",
+        "--threads",
+        "2",
+        "-q",
+        "--out",
+        o,
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    if !std::path::Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+        .is_file()
+    {
+        // without Debian's package the error says how to get it
+        assert_eq!(r.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("apt-get install dataset-fashion-mnist"),
+            "{err}"
+        );
+        return;
+    }
+    assert!(r.status.success(), "{err}");
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    for name in [
+        "resnet18 ×0.25",
+        "vgg11 ×0.25",
+        "mobilenetv2 ×0.5",
+        "squeezenet ×0.5",
+    ] {
+        assert!(stdout.contains(name), "{name}: {stdout}");
+    }
+    assert!(stdout.contains("32 of 32 runs"), "{stdout}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("--preset fashion"), "{report}");
+    std::fs::remove_dir_all(out).ok();
+}
