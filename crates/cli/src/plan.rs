@@ -55,6 +55,17 @@ impl PlanData {
     }
 }
 
+/// `--plan` of a prepared sweep: its own data set's sizes and architectures.
+pub fn print_prepared(
+    ctx: &Context,
+    prepared: &majmin_sweep::PreparedSweep,
+    jobs: usize,
+) -> Result<(), CliError> {
+    let archs: Vec<Arc<dyn Architecture>> = prepared.archs.iter().map(|(a, _)| a.clone()).collect();
+    let data = PlanData::of(&prepared.plan.data, &prepared.data);
+    print_plan(ctx, &prepared.plan, &archs, &data, jobs)
+}
+
 /// Estimates `plan` and prints it (a table, or JSON with `--json`).
 pub fn print_plan(
     ctx: &Context,

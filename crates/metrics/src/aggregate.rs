@@ -114,18 +114,9 @@ impl OvercostSummary {
     /// run, `n/a` when no run has a number, and the censored / undefined counts when nonzero,
     /// e.g. `>310 [120–>500] (2/5 censored, 1 n/a)`.
     pub fn cell(&self) -> String {
-        let Some(median) = self.median else {
-            return if self.runs == 0 {
-                "–".into()
-            } else {
-                "n/a".into()
-            };
-        };
-        let mut text = median.to_string();
-        if let (Some(min), Some(max)) = (self.min, self.max) {
-            if self.runs - self.undefined > 1 {
-                text.push_str(&format!(" [{min}–{max}]"));
-            }
+        let mut text = self.short_cell(true);
+        if self.median.is_none() {
+            return text;
         }
         let mut notes = Vec::new();
         if self.censored > 0 {

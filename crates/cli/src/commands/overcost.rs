@@ -178,17 +178,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     // the folder (another command's output, or a sweep of other settings)
     let prepared = sweep::prepare(ctx, &plan)?;
     if args.plan {
-        return crate::plan::print_plan(
-            ctx,
-            &plan,
-            &prepared
-                .archs
-                .iter()
-                .map(|(a, _)| a.clone())
-                .collect::<Vec<_>>(),
-            &crate::plan::PlanData::of(&plan.data, &prepared.data),
-            args.jobs,
-        );
+        return crate::plan::print_prepared(ctx, &prepared, args.jobs);
     }
     majmin_sweep::open_sweep_folder(
         &args.out,

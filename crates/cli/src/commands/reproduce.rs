@@ -250,17 +250,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     }
     let prepared = sweep::prepare(ctx, &plan)?;
     if args.plan {
-        return crate::plan::print_plan(
-            ctx,
-            &plan,
-            &prepared
-                .archs
-                .iter()
-                .map(|(a, _)| a.clone())
-                .collect::<Vec<_>>(),
-            &crate::plan::PlanData::of(&plan.data, &prepared.data),
-            jobs,
-        );
+        return crate::plan::print_prepared(ctx, &prepared, jobs);
     }
     majmin_sweep::open_sweep_folder(
         &out,
