@@ -3,8 +3,10 @@
 //! dfdx tape operations.
 //!
 //! Parallelism: every kernel splits its work into pieces whose boundaries depend only on the
-//! shapes (never on scheduling) and reduces partial sums in a fixed order, so results are
-//! bit-identical for the same inputs and thread count.
+//! shapes (never on scheduling or on the number of threads) and reduces partial sums in a fixed
+//! order, so results are bit-identical for the same inputs whatever the size of the rayon pool
+//! (the CLI's `--threads` and `--jobs`). The GEMM crate parallelises over rows and columns of the
+//! output only, never over the depth, so its results do not depend on the pool either.
 //!
 //! Vector width: the crate is compiled for baseline x86-64 (SSE2), so the hot loops are written
 //! inside `multiversioned!` functions, compiled once more for AVX-512 or AVX2 with FMA and
@@ -152,6 +154,10 @@ pub fn sgemm(
     }
 }
 
+/// Tasks a convolution's batch is at least split into (when it has that many samples), whatever
+/// the number of threads: up to this many threads share the small late layers of a network.
+const MIN_TASKS: usize = 8;
+
 /// Geometry of a 2-D convolution over NCHW tensors (square kernel, symmetric stride, padding
 /// and dilation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,16 +219,21 @@ impl ConvGeometry {
         let (ho, wo) = self.out_hw().unwrap_or((0, 0));
         2.0 * (self.batch * self.out_channels * ho * wo * self.col_rows()) as f64
     }
-    /// Samples per parallel task: enough GEMM columns to amortise packing the weights, and at
-    /// least as many tasks as threads when the batch allows.
+    /// Samples per parallel task of the im2col and 1×1 convolutions: enough GEMM columns to
+    /// amortise packing the weights, and at least [`MIN_TASKS`] tasks when the batch allows.
+    ///
+    /// The split depends on the shapes alone, never on the thread count: a task's samples are
+    /// the depth of its weight-gradient GEMM (how the GEMM blocks and adds up that depth depends
+    /// on it) and the weight gradient is the sum of one partial per task, so a split that
+    /// followed the threads would change the rounding, and the curves, with the machine and
+    /// with `--jobs`.
     fn samples_per_task(&self, out_pixels: usize) -> usize {
         // 1024 and 256 were tried on resnet18 (batch 64, 32×32, 2 threads): no difference
         // beyond the machine's noise.
         const TARGET_COLUMNS: usize = 4096;
-        let threads = rayon::current_num_threads().max(1);
         let by_cols = TARGET_COLUMNS.div_ceil(out_pixels.max(1)).max(1);
-        let by_threads = self.batch.div_ceil(threads).max(1);
-        by_cols.min(by_threads)
+        let by_tasks = self.batch.div_ceil(MIN_TASKS).max(1);
+        by_cols.min(by_tasks)
     }
 }
 
@@ -545,7 +556,7 @@ pub fn conv2d_backward(
         need_dx.then_some(&mut dx[..]),
         |_, x, dy, dx| task(x, dy, dx),
     );
-    let dw = sum_partials(weight.len(), &partials);
+    let dw = sum_partials(weight.len(), partials);
     (dx, dw)
 }
 
@@ -577,15 +588,31 @@ fn per_chunk<R: Send>(
     }
 }
 
-multiversioned! {
-    /// The sum of per-chunk weight gradients, in chunk order.
-    fn sum_partials(len: usize, partials: &[Vec<f32>]) -> Vec<f32> {
-        let mut dw = vec![0.0f32; len];
-        for part in partials {
-            dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-        }
-        dw
+/// Values per parallel task of [`sum_partials`].
+const SUM_CHUNK: usize = 1 << 14;
+
+/// The sum of per-chunk weight gradients (`len` values each): every value adds its partials in
+/// chunk order, `((p0 + p1) + p2) + …`. The work is split over blocks of values, which leaves
+/// that order alone, so the sum does not depend on the thread count.
+fn sum_partials(len: usize, partials: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut partials = partials.into_iter();
+    let Some(mut dw) = partials.next() else {
+        return vec![0.0; len];
+    };
+    debug_assert_eq!(dw.len(), len);
+    let rest: Vec<Vec<f32>> = partials.collect();
+    if rest.is_empty() {
+        return dw;
     }
+    dw.par_chunks_mut(SUM_CHUNK)
+        .enumerate()
+        .for_each(|(i, block)| {
+            let start = i * SUM_CHUNK;
+            for part in &rest {
+                add_assign(block, &part[start..start + block.len()]);
+            }
+        });
+    dw
 }
 
 /// Gradients of a 1×1 convolution (stride 1, no padding) straight on the NCHW buffers: per
@@ -648,7 +675,7 @@ fn pointwise_backward(
     let partials = per_chunk(x, ns * in_sample, dy, ns * o * p, dx, |_, x, dy, dx| {
         task(x, dy, dx)
     });
-    sum_partials(weight.len(), &partials)
+    sum_partials(weight.len(), partials)
 }
 
 multiversioned! {
@@ -733,7 +760,7 @@ fn depthwise_backward(
     let partials = per_chunk(x, c * h * w, dy, c * ho * wo, dx, |_, x, dy, dx| {
         depthwise_backward_sample(geo, x, weight, dy, dx)
     });
-    sum_partials(weight.len(), &partials)
+    sum_partials(weight.len(), partials)
 }
 
 multiversioned! {
@@ -1021,8 +1048,8 @@ mod tests {
 
     /// im2col/col2im (both the stride-1 slice paths and the general path; tasks of one sample,
     /// written in place, and of several, transposed), the pointwise path and the direct depthwise
-    /// kernels against the definition, on maps larger than the kernel. Runs on two threads so the
-    /// task split is the same on every machine.
+    /// kernels against the definition, on maps larger than the kernel. Runs on two threads, so
+    /// that tasks do run in parallel.
     #[test]
     fn convolution_kernels_match_the_definition() {
         rayon::ThreadPoolBuilder::new()
@@ -1030,6 +1057,95 @@ mod tests {
             .build()
             .unwrap()
             .install(convolution_cases);
+    }
+
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The convolutions' outputs and gradients, bit for bit, in pools of 1, 2, 3 and 5 threads:
+    /// im2col with several samples per task (whose weight gradient is a sum of partials), 1×1
+    /// on large planes, and depthwise, each on a batch larger than the thread counts.
+    #[test]
+    fn convolutions_do_not_depend_on_the_thread_count() {
+        let mut rng = Rng::seed_from_u64(3);
+        let cases = [
+            // (batch, cin, cout, groups, hw, kernel, stride, padding)
+            (19, 8, 12, 1, (6, 6), 3, 1, 1),
+            (19, 64, 16, 1, (4, 4), 3, 1, 1),
+            (9, 6, 8, 2, (16, 16), 1, 1, 0),
+            (11, 6, 6, 6, (7, 7), 3, 2, 1),
+        ];
+        for (batch, cin, cout, groups, hw, kernel, stride, padding) in cases {
+            let geo = ConvGeometry {
+                batch,
+                in_channels: cin,
+                out_channels: cout,
+                in_hw: hw,
+                kernel,
+                stride,
+                padding,
+                dilation: 1,
+                groups,
+            };
+            let (ho, wo) = geo.out_hw().unwrap();
+            let mut draw =
+                |len: usize| -> Vec<f32> { (0..len).map(|_| rng.normal() as f32).collect() };
+            let x = draw(batch * cin * hw.0 * hw.1);
+            let weight = draw(cout * (cin / groups) * kernel * kernel);
+            let dy = draw(batch * cout * ho * wo);
+            let run = |threads| {
+                in_pool(threads, || {
+                    let y = conv2d_forward(&geo, &x, &weight, None);
+                    let (dx, dw) = conv2d_backward(&geo, &x, &weight, &dy, true);
+                    (bits(&y), bits(&dx), bits(&dw))
+                })
+            };
+            let one = run(1);
+            for threads in [2, 3, 5] {
+                let other = run(threads);
+                assert!(one.0 == other.0, "{geo:?}: output on {threads} threads");
+                assert!(one.1 == other.1, "{geo:?}: dx on {threads} threads");
+                assert!(one.2 == other.2, "{geo:?}: dweight on {threads} threads");
+            }
+        }
+    }
+
+    /// The parallel GEMM (the linear layers') gives the same bits as the sequential one on any
+    /// pool: the GEMM crate splits rows and columns among threads, never the depth. Depths of
+    /// several of its blocks (over 512) and shapes on both sides of its small-matrix path.
+    #[test]
+    fn parallel_gemm_does_not_depend_on_the_thread_count() {
+        let mut rng = Rng::seed_from_u64(4);
+        for (m, n, k) in [
+            (64, 10, 1500),
+            (200, 300, 1100),
+            (37, 1000, 700),
+            (64, 64, 2000),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+            let gemm = |parallel: bool| {
+                let mut c = vec![0.0f32; m * n];
+                sgemm(m, n, k, &a, k, 1, &b, n, 1, &mut c, n, false, parallel);
+                bits(&c)
+            };
+            let sequential = gemm(false);
+            for threads in [1, 2, 3, 5] {
+                assert!(
+                    in_pool(threads, || gemm(true)) == sequential,
+                    "{m}×{n}×{k} on {threads} threads"
+                );
+            }
+        }
     }
 
     fn convolution_cases() {
