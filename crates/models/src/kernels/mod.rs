@@ -154,9 +154,13 @@ pub fn sgemm(
     }
 }
 
-/// Tasks a convolution's batch is at least split into (when it has that many samples), whatever
-/// the number of threads: up to this many threads share the small late layers of a network.
+/// Tasks a convolution's batch is split into, whatever the number of threads, when it has
+/// enough samples (see [`ConvGeometry::samples_per_task`]).
 const MIN_TASKS: usize = 8;
+
+/// Output pixels (samples × plane) a convolution task covers at least, when the batch has them:
+/// the depth of its weight-gradient GEMM.
+const MIN_DEPTH: usize = 512;
 
 /// Geometry of a 2-D convolution over NCHW tensors (square kernel, symmetric stride, padding
 /// and dilation).
@@ -220,20 +224,34 @@ impl ConvGeometry {
         2.0 * (self.batch * self.out_channels * ho * wo * self.col_rows()) as f64
     }
     /// Samples per parallel task of the im2col and 1×1 convolutions: enough GEMM columns to
-    /// amortise packing the weights, and at least [`MIN_TASKS`] tasks when the batch allows.
+    /// amortise packing the weights, at least [`MIN_TASKS`] tasks when the batch allows, but
+    /// at least [`MIN_DEPTH`] pixels per task, so that the weight-gradient GEMM of a task is deep
+    /// enough to pay for writing its partial (on 4×4 maps, 8 tasks of 8 samples would write
+    /// eight full weight gradients of depth 128 each).
     ///
     /// The split depends on the shapes alone, never on the thread count: a task's samples are
     /// the depth of its weight-gradient GEMM (how the GEMM blocks and adds up that depth depends
     /// on it) and the weight gradient is the sum of one partial per task, so a split that
     /// followed the threads would change the rounding, and the curves, with the machine and
-    /// with `--jobs`.
+    /// with `--jobs`. Layers split into fewer tasks than threads get their parallelism from the
+    /// GEMM instead ([`ConvGeometry::gemm_parallel`]).
     fn samples_per_task(&self, out_pixels: usize) -> usize {
         // 1024 and 256 were tried on resnet18 (batch 64, 32×32, 2 threads): no difference
         // beyond the machine's noise.
         const TARGET_COLUMNS: usize = 4096;
-        let by_cols = TARGET_COLUMNS.div_ceil(out_pixels.max(1)).max(1);
+        let p = out_pixels.max(1);
+        let by_cols = TARGET_COLUMNS.div_ceil(p).max(1);
         let by_tasks = self.batch.div_ceil(MIN_TASKS).max(1);
-        by_cols.min(by_tasks)
+        let by_depth = MIN_DEPTH.div_ceil(p);
+        by_cols.min(by_tasks.max(by_depth))
+    }
+
+    /// Whether the GEMMs inside the tasks of [`ConvGeometry::samples_per_task`] should use the
+    /// rayon pool themselves: when there are fewer tasks than threads. This is scheduling only:
+    /// the GEMM crate splits the rows and columns of its output among threads, never the depth,
+    /// so its values are the same either way.
+    fn gemm_parallel(&self, samples_per_task: usize) -> bool {
+        self.batch.div_ceil(samples_per_task.max(1)) < rayon::current_num_threads()
     }
 }
 
@@ -401,6 +419,7 @@ pub fn conv2d_forward(
             });
     } else {
         let ns = geo.samples_per_task(p);
+        let parallel = geo.gemm_parallel(ns);
         let in_sample = geo.in_channels * geo.in_hw.0 * geo.in_hw.1;
         let (og, kr) = (geo.og(), geo.col_rows());
         out.par_chunks_mut(ns * o * p)
@@ -430,7 +449,7 @@ pub fn conv2d_forward(
                             dst,
                             ns * p,
                             false,
-                            false,
+                            parallel,
                         );
                         if ns == 1 {
                             continue;
@@ -486,6 +505,7 @@ pub fn conv2d_backward(
         return (dx, dw);
     }
     let ns = geo.samples_per_task(p);
+    let parallel = geo.gemm_parallel(ns);
     let (og, kr) = (geo.og(), geo.col_rows());
     let task = |x: &[f32], dy: &[f32], dx: Option<&mut [f32]>| -> Vec<f32> {
         let ns = dy.len() / (o * p);
@@ -522,7 +542,7 @@ pub fn conv2d_backward(
                     &mut dw[g * og * kr..(g + 1) * og * kr],
                     kr,
                     false,
-                    false,
+                    parallel,
                 );
                 if let Some(dx) = dx.as_deref_mut() {
                     // dcol[kr × cols] = W_g^T[kr × og] · dY_g[og × cols]
@@ -540,7 +560,7 @@ pub fn conv2d_backward(
                         col,
                         ns * p,
                         false,
-                        false,
+                        parallel,
                     );
                     col2im(geo, col, ns, g, dx);
                 }
@@ -629,6 +649,7 @@ fn pointwise_backward(
     let (o, cg, og) = (geo.out_channels, geo.cg(), geo.og());
     let in_sample = geo.in_channels * p;
     let ns = geo.samples_per_task(p);
+    let parallel = geo.gemm_parallel(ns);
     let task = |x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>| -> Vec<f32> {
         let mut dw = vec![0.0f32; weight.len()];
         for (n, dy) in dy.chunks(o * p).enumerate() {
@@ -648,7 +669,7 @@ fn pointwise_backward(
                     &mut dw[g * og * cg..(g + 1) * og * cg],
                     cg,
                     true,
-                    false,
+                    parallel,
                 );
                 if let Some(dx) = dx.as_deref_mut() {
                     let dxg = &mut dx[n * in_sample + g * cg * p..n * in_sample + (g + 1) * cg * p];
@@ -665,7 +686,7 @@ fn pointwise_backward(
                         dxg,
                         p,
                         false,
-                        false,
+                        parallel,
                     );
                 }
             }
