@@ -85,8 +85,21 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     })
 }
 
+/// Depth of the slices [`sgemm`] hands to the GEMM crate. The crate cuts a longer depth into
+/// even blocks whose size it derives from the CPU (L1 cache size and associativity, vector width;
+/// at least 512) and adds the blocks' products one after the other, so the same product would
+/// round differently on machines with different caches. Cut by `sgemm` at a fixed 512, the
+/// smallest block the crate uses, the depth is never cut again: on CPUs with FMA each value is
+/// then a fixed chain of fused multiply-adds per block, the blocks added in order (tested below).
+/// Not covered: the crate's small-product paths (`m·n ≤ 256` with both operands contiguous along
+/// the depth, or `m` or `n` equal to 1) sum in vector lanes, so they may differ between AVX-512
+/// and AVX2 machines.
+const DEPTH_BLOCK: usize = 512;
+
 /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row and column strides for `a` and `b` and a
-/// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool.
+/// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool; it splits the
+/// rows and columns of `c` among threads, never the depth, so results do not depend on the pool.
+/// The depth is cut into blocks of [`DEPTH_BLOCK`], added into `c` in order.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
@@ -128,29 +141,33 @@ pub fn sgemm(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above bound every index the GEMM touches.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
+    for start in (0..k).step_by(DEPTH_BLOCK) {
+        let depth = DEPTH_BLOCK.min(k - start);
+        // SAFETY: the asserts above bound every index the GEMM touches: columns `start..start +
+        // depth` of `a` and rows `start..start + depth` of `b` lie within the `k` checked.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                depth,
+                c.as_mut_ptr(),
+                1,
+                ldc as isize,
+                accumulate || start > 0,
+                a.as_ptr().add(start * a_cs),
+                a_cs as isize,
+                a_rs as isize,
+                b.as_ptr().add(start * b_rs),
+                b_cs as isize,
+                b_rs as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
     }
 }
 
@@ -1165,6 +1182,44 @@ mod tests {
                     in_pool(threads, || gemm(true)) == sequential,
                     "{m}×{n}×{k} on {threads} threads"
                 );
+            }
+        }
+    }
+
+    /// With the depth cut by `sgemm` itself, every value of a product is fixed to the bit on
+    /// CPUs with FMA (the GEMM crate's kernels then use it): per block of [`DEPTH_BLOCK`], a chain
+    /// of fused multiply-adds from zero along the depth, the blocks added to `c` in order. Checked
+    /// against that chain written out with `f32::mul_add` (exact on every machine), for depths of
+    /// one and of several blocks, so the result does not depend on the cache sizes the crate
+    /// would have cut the depth by.
+    #[test]
+    fn gemm_values_follow_a_fixed_chain_of_fused_multiply_adds() {
+        #[cfg(target_arch = "x86_64")]
+        if !std::is_x86_feature_detected!("fma") {
+            return;
+        }
+        let mut rng = Rng::seed_from_u64(6);
+        for (m, n, k) in [(70, 90, 300), (70, 90, 1300), (100, 80, 2100)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+            let mut c = vec![0.0f32; m * n];
+            sgemm(m, n, k, &a, k, 1, &b, n, 1, &mut c, n, false, false);
+            for i in 0..m {
+                for j in 0..n {
+                    let mut want = 0.0f32;
+                    for start in (0..k).step_by(DEPTH_BLOCK) {
+                        let mut acc = 0.0f32;
+                        for d in start..k.min(start + DEPTH_BLOCK) {
+                            acc = a[i * k + d].mul_add(b[d * n + j], acc);
+                        }
+                        want = if start == 0 { acc } else { want + acc };
+                    }
+                    assert_eq!(
+                        c[i * n + j].to_bits(),
+                        want.to_bits(),
+                        "{m}×{n}×{k} at ({i}, {j})"
+                    );
+                }
             }
         }
     }
