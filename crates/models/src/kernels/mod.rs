@@ -85,21 +85,29 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     })
 }
 
-/// Depth of the slices [`sgemm`] hands to the GEMM crate. The crate cuts a longer depth into
+/// The longest depth [`sgemm`] hands to the GEMM crate at once. The crate cuts a longer depth into
 /// even blocks whose size it derives from the CPU (L1 cache size and associativity, vector width;
 /// at least 512) and adds the blocks' products one after the other, so the same product would
-/// round differently on machines with different caches. Cut by `sgemm` at a fixed 512, the
-/// smallest block the crate uses, the depth is never cut again: on CPUs with FMA each value is
-/// then a fixed chain of fused multiply-adds per block, the blocks added in order (tested below).
-/// Not covered: the crate's small-product paths (`m·n ≤ 256` with both operands contiguous along
-/// the depth, or `m` or `n` equal to 1) sum in vector lanes, so they may differ between AVX-512
-/// and AVX2 machines.
+/// round differently on machines with different caches. Cut by `sgemm` into `⌈k / 512⌉` even
+/// blocks ([`depth_block`]; 512 is the smallest block the crate uses), the depth is never cut
+/// again: on CPUs with FMA each value is then a fixed chain of fused multiply-adds per block, the
+/// blocks added in order (tested below).
+///
+/// Not covered: the crate's small-product path (`m·n ≤ 256` with both operands contiguous along
+/// the depth) sums in vector lanes, and its matrix–vector paths (`m` or `n` equal to 1) may too,
+/// so those may differ between AVX-512 and AVX2 machines.
 const DEPTH_BLOCK: usize = 512;
+
+/// The depth of the blocks [`sgemm`] cuts a depth `k` into, `⌈k / ⌈k / 512⌉⌉`: the fewest
+/// blocks of at most 512, none much thinner than the others (576 = 288 + 288, not 512 + 64).
+fn depth_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(DEPTH_BLOCK).max(1)).max(1)
+}
 
 /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row and column strides for `a` and `b` and a
 /// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool; it splits the
 /// rows and columns of `c` among threads, never the depth, so results do not depend on the pool.
-/// The depth is cut into blocks of [`DEPTH_BLOCK`], added into `c` in order.
+/// The depth is cut into blocks of [`depth_block`], added into `c` in order.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
@@ -141,8 +149,9 @@ pub fn sgemm(
     } else {
         gemm::Parallelism::None
     };
-    for start in (0..k).step_by(DEPTH_BLOCK) {
-        let depth = DEPTH_BLOCK.min(k - start);
+    let block = depth_block(k);
+    for start in (0..k).step_by(block) {
+        let depth = block.min(k - start);
         // SAFETY: the asserts above bound every index the GEMM touches: columns `start..start +
         // depth` of `a` and rows `start..start + depth` of `b` lie within the `k` checked.
         unsafe {
@@ -1187,7 +1196,7 @@ mod tests {
     }
 
     /// With the depth cut by `sgemm` itself, every value of a product is fixed to the bit on
-    /// CPUs with FMA (the GEMM crate's kernels then use it): per block of [`DEPTH_BLOCK`], a chain
+    /// CPUs with FMA (the GEMM crate's kernels then use it): per block of [`depth_block`], a chain
     /// of fused multiply-adds from zero along the depth, the blocks added to `c` in order. Checked
     /// against that chain written out with `f32::mul_add` (exact on every machine), for depths of
     /// one and of several blocks, so the result does not depend on the cache sizes the crate
@@ -1199,7 +1208,12 @@ mod tests {
             return;
         }
         let mut rng = Rng::seed_from_u64(6);
-        for (m, n, k) in [(70, 90, 300), (70, 90, 1300), (100, 80, 2100)] {
+        for (m, n, k) in [
+            (70, 90, 300),
+            (70, 90, 576),
+            (70, 90, 1300),
+            (100, 80, 2100),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
             let mut c = vec![0.0f32; m * n];
@@ -1207,9 +1221,10 @@ mod tests {
             for i in 0..m {
                 for j in 0..n {
                     let mut want = 0.0f32;
-                    for start in (0..k).step_by(DEPTH_BLOCK) {
+                    let block = depth_block(k);
+                    for start in (0..k).step_by(block) {
                         let mut acc = 0.0f32;
-                        for d in start..k.min(start + DEPTH_BLOCK) {
+                        for d in start..k.min(start + block) {
                             acc = a[i * k + d].mul_add(b[d * n + j], acc);
                         }
                         want = if start == 0 { acc } else { want + acc };
