@@ -10,8 +10,11 @@
 //!
 //! Time is measured in epochs: after `s` steps, `t = s / steps_per_epoch`. A non-finite training
 //! or evaluation loss ends the run with [`RunStatus::Diverged`]; a raised cancellation flag ends
-//! it with [`RunStatus::Interrupted`]. The points recorded before are kept in both cases. The same
-//! configuration, model seed and thread count give the same points.
+//! it with [`RunStatus::Interrupted`]. The points recorded before are kept in both cases. The loop
+//! adds up in a fixed order (losses sample by sample in data order; the zone probe's gradients
+//! chunk by chunk, its sums in parameter order), so with a model whose kernels do too — the
+//! built-in ones do — the same configuration and model seed give the same points, bit for bit,
+//! whatever the number of threads.
 //!
 //! ```
 //! # use majmin_core::{Dataset, Model};

@@ -3,8 +3,10 @@
 //! dfdx tape operations.
 //!
 //! Parallelism: every kernel splits its work into pieces whose boundaries depend only on the
-//! shapes (never on scheduling) and reduces partial sums in a fixed order, so results are
-//! bit-identical for the same inputs and thread count.
+//! shapes (never on scheduling or on the number of threads) and reduces partial sums in a fixed
+//! order, so results are bit-identical for the same inputs whatever the size of the rayon pool
+//! (the CLI's `--threads` and `--jobs`). The GEMM crate parallelises over rows and columns of the
+//! output only, never over the depth, so its results do not depend on the pool either.
 //!
 //! Vector width: the crate is compiled for baseline x86-64 (SSE2), so the hot loops are written
 //! inside `multiversioned!` functions, compiled once more for AVX-512 or AVX2 with FMA and
@@ -83,8 +85,29 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     })
 }
 
+/// The longest depth [`sgemm`] hands to the GEMM crate at once. The crate cuts a longer depth into
+/// even blocks whose size it derives from the CPU (L1 cache size and associativity, vector width;
+/// at least 512) and adds the blocks' products one after the other, so the same product would
+/// round differently on machines with different caches. Cut by `sgemm` into `⌈k / 512⌉` even
+/// blocks ([`depth_block`]; 512 is the smallest block the crate uses), the depth is never cut
+/// again: on CPUs with FMA each value is then a fixed chain of fused multiply-adds per block, the
+/// blocks added in order (tested below).
+///
+/// Not covered: the crate's small-product path (`m·n ≤ 256` with both operands contiguous along
+/// the depth) sums in vector lanes, and its matrix–vector paths (`m` or `n` equal to 1) may too,
+/// so those may differ between AVX-512 and AVX2 machines.
+const DEPTH_BLOCK: usize = 512;
+
+/// The depth of the blocks [`sgemm`] cuts a depth `k` into, `⌈k / ⌈k / 512⌉⌉`: the fewest
+/// blocks of at most 512, none much thinner than the others (576 = 288 + 288, not 512 + 64).
+fn depth_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(DEPTH_BLOCK).max(1)).max(1)
+}
+
 /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row and column strides for `a` and `b` and a
-/// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool.
+/// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool; it splits the
+/// rows and columns of `c` among threads, never the depth, so results do not depend on the pool.
+/// The depth is cut into blocks of [`depth_block`], added into `c` in order.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
@@ -126,31 +149,44 @@ pub fn sgemm(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above bound every index the GEMM touches.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
+    let block = depth_block(k);
+    for start in (0..k).step_by(block) {
+        let depth = block.min(k - start);
+        // SAFETY: the asserts above bound every index the GEMM touches: columns `start..start +
+        // depth` of `a` and rows `start..start + depth` of `b` lie within the `k` checked.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                depth,
+                c.as_mut_ptr(),
+                1,
+                ldc as isize,
+                accumulate || start > 0,
+                a.as_ptr().add(start * a_cs),
+                a_cs as isize,
+                a_rs as isize,
+                b.as_ptr().add(start * b_rs),
+                b_cs as isize,
+                b_rs as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
     }
 }
+
+/// Tasks a convolution's batch is split into, whatever the number of threads, when it has
+/// enough samples (see [`ConvGeometry::samples_per_task`]).
+const MIN_TASKS: usize = 8;
+
+/// Output pixels (samples × plane) a convolution task covers at least, when the batch has them:
+/// the depth of its weight-gradient GEMM.
+const MIN_DEPTH: usize = 512;
 
 /// Geometry of a 2-D convolution over NCHW tensors (square kernel, symmetric stride, padding
 /// and dilation).
@@ -213,16 +249,35 @@ impl ConvGeometry {
         let (ho, wo) = self.out_hw().unwrap_or((0, 0));
         2.0 * (self.batch * self.out_channels * ho * wo * self.col_rows()) as f64
     }
-    /// Samples per parallel task: enough GEMM columns to amortise packing the weights, and at
-    /// least as many tasks as threads when the batch allows.
+    /// Samples per parallel task of the im2col and 1×1 convolutions: enough GEMM columns to
+    /// amortise packing the weights, at least [`MIN_TASKS`] tasks when the batch allows, but
+    /// at least [`MIN_DEPTH`] pixels per task, so that the weight-gradient GEMM of a task is deep
+    /// enough to pay for writing its partial (on 4×4 maps, 8 tasks of 8 samples would write
+    /// eight full weight gradients of depth 128 each).
+    ///
+    /// The split depends on the shapes alone, never on the thread count: a task's samples are
+    /// the depth of its weight-gradient GEMM (how the GEMM blocks and adds up that depth depends
+    /// on it) and the weight gradient is the sum of one partial per task, so a split that
+    /// followed the threads would change the rounding, and the curves, with the machine and
+    /// with `--jobs`. Layers split into fewer tasks than threads get their parallelism from the
+    /// GEMM instead ([`ConvGeometry::gemm_parallel`]).
     fn samples_per_task(&self, out_pixels: usize) -> usize {
         // 1024 and 256 were tried on resnet18 (batch 64, 32×32, 2 threads): no difference
         // beyond the machine's noise.
         const TARGET_COLUMNS: usize = 4096;
-        let threads = rayon::current_num_threads().max(1);
-        let by_cols = TARGET_COLUMNS.div_ceil(out_pixels.max(1)).max(1);
-        let by_threads = self.batch.div_ceil(threads).max(1);
-        by_cols.min(by_threads)
+        let p = out_pixels.max(1);
+        let by_cols = TARGET_COLUMNS.div_ceil(p).max(1);
+        let by_tasks = self.batch.div_ceil(MIN_TASKS).max(1);
+        let by_depth = MIN_DEPTH.div_ceil(p);
+        by_cols.min(by_tasks.max(by_depth))
+    }
+
+    /// Whether the GEMMs inside the tasks of [`ConvGeometry::samples_per_task`] should use the
+    /// rayon pool themselves: when there are fewer tasks than threads. This is scheduling only:
+    /// the GEMM crate splits the rows and columns of its output among threads, never the depth,
+    /// so its values are the same either way.
+    fn gemm_parallel(&self, samples_per_task: usize) -> bool {
+        self.batch.div_ceil(samples_per_task.max(1)) < rayon::current_num_threads()
     }
 }
 
@@ -390,6 +445,7 @@ pub fn conv2d_forward(
             });
     } else {
         let ns = geo.samples_per_task(p);
+        let parallel = geo.gemm_parallel(ns);
         let in_sample = geo.in_channels * geo.in_hw.0 * geo.in_hw.1;
         let (og, kr) = (geo.og(), geo.col_rows());
         out.par_chunks_mut(ns * o * p)
@@ -419,7 +475,7 @@ pub fn conv2d_forward(
                             dst,
                             ns * p,
                             false,
-                            false,
+                            parallel,
                         );
                         if ns == 1 {
                             continue;
@@ -475,6 +531,7 @@ pub fn conv2d_backward(
         return (dx, dw);
     }
     let ns = geo.samples_per_task(p);
+    let parallel = geo.gemm_parallel(ns);
     let (og, kr) = (geo.og(), geo.col_rows());
     let task = |x: &[f32], dy: &[f32], dx: Option<&mut [f32]>| -> Vec<f32> {
         let ns = dy.len() / (o * p);
@@ -511,7 +568,7 @@ pub fn conv2d_backward(
                     &mut dw[g * og * kr..(g + 1) * og * kr],
                     kr,
                     false,
-                    false,
+                    parallel,
                 );
                 if let Some(dx) = dx.as_deref_mut() {
                     // dcol[kr × cols] = W_g^T[kr × og] · dY_g[og × cols]
@@ -529,7 +586,7 @@ pub fn conv2d_backward(
                         col,
                         ns * p,
                         false,
-                        false,
+                        parallel,
                     );
                     col2im(geo, col, ns, g, dx);
                 }
@@ -545,7 +602,7 @@ pub fn conv2d_backward(
         need_dx.then_some(&mut dx[..]),
         |_, x, dy, dx| task(x, dy, dx),
     );
-    let dw = sum_partials(weight.len(), &partials);
+    let dw = sum_partials(weight.len(), partials);
     (dx, dw)
 }
 
@@ -577,15 +634,31 @@ fn per_chunk<R: Send>(
     }
 }
 
-multiversioned! {
-    /// The sum of per-chunk weight gradients, in chunk order.
-    fn sum_partials(len: usize, partials: &[Vec<f32>]) -> Vec<f32> {
-        let mut dw = vec![0.0f32; len];
-        for part in partials {
-            dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-        }
-        dw
+/// Values per parallel task of [`sum_partials`].
+const SUM_CHUNK: usize = 1 << 14;
+
+/// The sum of per-chunk weight gradients (`len` values each): every value adds its partials in
+/// chunk order, `((p0 + p1) + p2) + …`. The work is split over blocks of values, which leaves
+/// that order alone, so the sum does not depend on the thread count.
+fn sum_partials(len: usize, partials: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut partials = partials.into_iter();
+    let Some(mut dw) = partials.next() else {
+        return vec![0.0; len];
+    };
+    debug_assert_eq!(dw.len(), len);
+    let rest: Vec<Vec<f32>> = partials.collect();
+    if rest.is_empty() {
+        return dw;
     }
+    dw.par_chunks_mut(SUM_CHUNK)
+        .enumerate()
+        .for_each(|(i, block)| {
+            let start = i * SUM_CHUNK;
+            for part in &rest {
+                add_assign(block, &part[start..start + block.len()]);
+            }
+        });
+    dw
 }
 
 /// Gradients of a 1×1 convolution (stride 1, no padding) straight on the NCHW buffers: per
@@ -602,6 +675,7 @@ fn pointwise_backward(
     let (o, cg, og) = (geo.out_channels, geo.cg(), geo.og());
     let in_sample = geo.in_channels * p;
     let ns = geo.samples_per_task(p);
+    let parallel = geo.gemm_parallel(ns);
     let task = |x: &[f32], dy: &[f32], mut dx: Option<&mut [f32]>| -> Vec<f32> {
         let mut dw = vec![0.0f32; weight.len()];
         for (n, dy) in dy.chunks(o * p).enumerate() {
@@ -621,7 +695,7 @@ fn pointwise_backward(
                     &mut dw[g * og * cg..(g + 1) * og * cg],
                     cg,
                     true,
-                    false,
+                    parallel,
                 );
                 if let Some(dx) = dx.as_deref_mut() {
                     let dxg = &mut dx[n * in_sample + g * cg * p..n * in_sample + (g + 1) * cg * p];
@@ -638,7 +712,7 @@ fn pointwise_backward(
                         dxg,
                         p,
                         false,
-                        false,
+                        parallel,
                     );
                 }
             }
@@ -648,7 +722,7 @@ fn pointwise_backward(
     let partials = per_chunk(x, ns * in_sample, dy, ns * o * p, dx, |_, x, dy, dx| {
         task(x, dy, dx)
     });
-    sum_partials(weight.len(), &partials)
+    sum_partials(weight.len(), partials)
 }
 
 multiversioned! {
@@ -733,7 +807,7 @@ fn depthwise_backward(
     let partials = per_chunk(x, c * h * w, dy, c * ho * wo, dx, |_, x, dy, dx| {
         depthwise_backward_sample(geo, x, weight, dy, dx)
     });
-    sum_partials(weight.len(), &partials)
+    sum_partials(weight.len(), partials)
 }
 
 multiversioned! {
@@ -1021,8 +1095,8 @@ mod tests {
 
     /// im2col/col2im (both the stride-1 slice paths and the general path; tasks of one sample,
     /// written in place, and of several, transposed), the pointwise path and the direct depthwise
-    /// kernels against the definition, on maps larger than the kernel. Runs on two threads so the
-    /// task split is the same on every machine.
+    /// kernels against the definition, on maps larger than the kernel. Runs on two threads, so
+    /// that tasks do run in parallel.
     #[test]
     fn convolution_kernels_match_the_definition() {
         rayon::ThreadPoolBuilder::new()
@@ -1030,6 +1104,139 @@ mod tests {
             .build()
             .unwrap()
             .install(convolution_cases);
+    }
+
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The convolutions' outputs and gradients, bit for bit, in pools of 1, 2, 3 and 5 threads:
+    /// im2col with several samples per task (whose weight gradient is a sum of partials), 1×1
+    /// on large planes, and depthwise, each on a batch larger than the thread counts.
+    #[test]
+    fn convolutions_do_not_depend_on_the_thread_count() {
+        let mut rng = Rng::seed_from_u64(3);
+        let cases = [
+            // (batch, cin, cout, groups, hw, kernel, stride, padding)
+            (19, 8, 12, 1, (6, 6), 3, 1, 1),
+            (19, 64, 16, 1, (4, 4), 3, 1, 1),
+            (9, 6, 8, 2, (16, 16), 1, 1, 0),
+            (11, 6, 6, 6, (7, 7), 3, 2, 1),
+        ];
+        for (batch, cin, cout, groups, hw, kernel, stride, padding) in cases {
+            let geo = ConvGeometry {
+                batch,
+                in_channels: cin,
+                out_channels: cout,
+                in_hw: hw,
+                kernel,
+                stride,
+                padding,
+                dilation: 1,
+                groups,
+            };
+            let (ho, wo) = geo.out_hw().unwrap();
+            let mut draw =
+                |len: usize| -> Vec<f32> { (0..len).map(|_| rng.normal() as f32).collect() };
+            let x = draw(batch * cin * hw.0 * hw.1);
+            let weight = draw(cout * (cin / groups) * kernel * kernel);
+            let dy = draw(batch * cout * ho * wo);
+            let run = |threads| {
+                in_pool(threads, || {
+                    let y = conv2d_forward(&geo, &x, &weight, None);
+                    let (dx, dw) = conv2d_backward(&geo, &x, &weight, &dy, true);
+                    (bits(&y), bits(&dx), bits(&dw))
+                })
+            };
+            let one = run(1);
+            for threads in [2, 3, 5] {
+                let other = run(threads);
+                assert!(one.0 == other.0, "{geo:?}: output on {threads} threads");
+                assert!(one.1 == other.1, "{geo:?}: dx on {threads} threads");
+                assert!(one.2 == other.2, "{geo:?}: dweight on {threads} threads");
+            }
+        }
+    }
+
+    /// The parallel GEMM (the linear layers') gives the same bits as the sequential one on any
+    /// pool: the GEMM crate splits rows and columns among threads, never the depth. Depths of
+    /// several of its blocks (over 512) and shapes on both sides of its small-matrix path.
+    #[test]
+    fn parallel_gemm_does_not_depend_on_the_thread_count() {
+        let mut rng = Rng::seed_from_u64(4);
+        for (m, n, k) in [
+            (64, 10, 1500),
+            (200, 300, 1100),
+            (37, 1000, 700),
+            (64, 64, 2000),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+            let gemm = |parallel: bool| {
+                let mut c = vec![0.0f32; m * n];
+                sgemm(m, n, k, &a, k, 1, &b, n, 1, &mut c, n, false, parallel);
+                bits(&c)
+            };
+            let sequential = gemm(false);
+            for threads in [1, 2, 3, 5] {
+                assert!(
+                    in_pool(threads, || gemm(true)) == sequential,
+                    "{m}×{n}×{k} on {threads} threads"
+                );
+            }
+        }
+    }
+
+    /// With the depth cut by `sgemm` itself, every value of a product is fixed to the bit on
+    /// CPUs with FMA (the GEMM crate's kernels then use it): per block of [`depth_block`], a chain
+    /// of fused multiply-adds from zero along the depth, the blocks added to `c` in order. Checked
+    /// against that chain written out with `f32::mul_add` (exact on every machine), for depths of
+    /// one and of several blocks, so the result does not depend on the cache sizes the crate
+    /// would have cut the depth by.
+    #[test]
+    fn gemm_values_follow_a_fixed_chain_of_fused_multiply_adds() {
+        #[cfg(target_arch = "x86_64")]
+        if !std::is_x86_feature_detected!("fma") {
+            return;
+        }
+        let mut rng = Rng::seed_from_u64(6);
+        for (m, n, k) in [
+            (70, 90, 300),
+            (70, 90, 576),
+            (70, 90, 1300),
+            (100, 80, 2100),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+            let mut c = vec![0.0f32; m * n];
+            sgemm(m, n, k, &a, k, 1, &b, n, 1, &mut c, n, false, false);
+            for i in 0..m {
+                for j in 0..n {
+                    let mut want = 0.0f32;
+                    let block = depth_block(k);
+                    for start in (0..k).step_by(block) {
+                        let mut acc = 0.0f32;
+                        for d in start..k.min(start + block) {
+                            acc = a[i * k + d].mul_add(b[d * n + j], acc);
+                        }
+                        want = if start == 0 { acc } else { want + acc };
+                    }
+                    assert_eq!(
+                        c[i * n + j].to_bits(),
+                        want.to_bits(),
+                        "{m}×{n}×{k} at ({i}, {j})"
+                    );
+                }
+            }
+        }
     }
 
     fn convolution_cases() {
