@@ -25,6 +25,7 @@
 //! | `d=`, `n=`, `sep=`, `zeta=`, `std=`, `seed=` | gaussian | see [`GaussianConfig`] |
 //! | `per-class=N` | all | keep the first N samples of each class, in file order (all) |
 //! | `minority=5:6:7` | all but csv with `group=` | minority classes (the upper half of the classes) |
+//! | `random-groups=SEED` | all but csv with `group=` | groups drawn at random, independent of the class: a seeded half of the samples is the minority |
 //! | `resize=S` or `resize=HxW` | all | resize every image |
 //! | `interp=nearest\|bilinear` | with `resize` | resize interpolation (bilinear) |
 //! | `channels=C` | all | repeat a single channel C times |
@@ -132,6 +133,9 @@ pub struct DataSpec {
     pub per_class: Option<usize>,
     /// `minority=…`: the minority classes (None: the default rule, or the CSV group column).
     pub minority: Option<Vec<u32>>,
+    /// `random-groups=SEED`: a group attribute drawn at random, independent of the class: half
+    /// of the samples (a seeded shuffle) form the minority.
+    pub random_groups: Option<u64>,
     /// `resize=…` and `interp=…`.
     pub resize: Option<Resize>,
     /// `channels=C`: repeat a single channel C times.
@@ -140,9 +144,10 @@ pub struct DataSpec {
     pub normalize: Option<Normalize>,
 }
 
-const TRANSFORM_OPTIONS: [&str; 6] = [
+const TRANSFORM_OPTIONS: [&str; 7] = [
     "per-class",
     "minority",
+    "random-groups",
     "resize",
     "interp",
     "channels",
@@ -288,6 +293,7 @@ impl DataSpec {
             source: Source::Digits,
             per_class: None,
             minority: None,
+            random_groups: None,
             resize: None,
             channels: None,
             normalize: None,
@@ -380,6 +386,11 @@ impl DataSpec {
                     g.seed = v.parse().map_err(|_| bad("a whole number ≥ 0", &v))?;
                 }
                 ("per-class", _) => spec_out.per_class = Some(parse_usize(value, 1)?),
+                ("random-groups", _) => {
+                    let v = need(value)?;
+                    spec_out.random_groups =
+                        Some(v.parse().map_err(|_| bad("a seed, a whole number ≥ 0", &v))?);
+                }
                 ("minority", _) => {
                     let v = need(value)?;
                     let classes: Option<Vec<u32>> = v.split(':').map(|c| c.trim().parse().ok()).collect();
@@ -413,11 +424,23 @@ impl DataSpec {
                 None => return Err(err("option `interp` needs `resize=…`".into())),
             }
         }
-        if let (Source::Csv(o), Some(_)) = (&source, &spec_out.minority) {
-            if o.group.is_some() {
-                return Err(err(
-                    "options `group` and `minority` both assign groups; give one".into(),
-                ));
+        if spec_out.minority.is_some() && spec_out.random_groups.is_some() {
+            return Err(err(
+                "options `minority` and `random-groups` both assign groups; give one".into(),
+            ));
+        }
+        if let Source::Csv(o) = &source {
+            let other = if spec_out.minority.is_some() {
+                Some("minority")
+            } else if spec_out.random_groups.is_some() {
+                Some("random-groups")
+            } else {
+                None
+            };
+            if let (Some(_), Some(other)) = (&o.group, other) {
+                return Err(err(format!(
+                    "options `group` and `{other}` both assign groups; give one"
+                )));
             }
         }
         spec_out.source = source;
@@ -452,6 +475,21 @@ impl DataSpec {
                 .with_group_rule(&GroupRule::MinorityClasses(classes.clone()))
                 .map_err(|source| LoadError::Dataset {
                     context: format!("data set `{name}`, option `minority`"),
+                    source,
+                })?;
+        }
+        if let Some(seed) = self.random_groups {
+            let mut order: Vec<usize> = (0..ds.len()).collect();
+            majmin_core::Rng::seed_from_u64(seed).shuffle(&mut order);
+            let mut groups = vec![majmin_core::Group::Majority; ds.len()];
+            for &i in &order[..ds.len() / 2] {
+                groups[i] = majmin_core::Group::Minority;
+            }
+            let name = ds.name().to_string();
+            ds = ds
+                .with_group_rule(&GroupRule::Explicit(groups))
+                .map_err(|source| LoadError::Dataset {
+                    context: format!("data set `{name}`, option `random-groups`"),
                     source,
                 })?;
         }
@@ -708,6 +746,9 @@ impl fmt::Display for DataSpec {
         if let Some(m) = &self.minority {
             opts.push(format!("minority={}", join(m, ":")));
         }
+        if let Some(seed) = self.random_groups {
+            opts.push(format!("random-groups={seed}"));
+        }
         if let Some(r) = &self.resize {
             if r.height == r.width {
                 opts.push(format!("resize={}", r.height));
@@ -816,6 +857,7 @@ mod tests {
             "gaussian",
             "digits,minority=1:3,resize=10x12,interp=nearest,normalize=0.5/0.25",
             "digits,per-class=20,minority=0:1,resize=4",
+            "digits,random-groups=7",
         ] {
             assert_eq!(round_trip(s).to_string(), s);
         }
@@ -833,6 +875,31 @@ mod tests {
         // more than a class has: all of it
         assert_eq!(load("digits,per-class=100000").unwrap().len(), full.len());
         assert!(DataSpec::parse("digits,per-class=0").is_err());
+    }
+
+    #[test]
+    fn random_groups_are_half_and_independent_of_the_class() {
+        let ds = load("digits,random-groups=3").unwrap();
+        let sizes = ds.group_sizes();
+        assert_eq!(sizes.minority, ds.len() / 2);
+        // every class has members in both groups, in roughly equal shares
+        let minority = ds.class_counts_in(majmin_core::Group::Minority);
+        for (c, (&m, &all)) in minority.iter().zip(&ds.class_counts()).enumerate() {
+            let share = m as f64 / all as f64;
+            assert!((0.35..0.65).contains(&share), "class {c}: {m} of {all}");
+        }
+        assert_eq!(
+            load("digits,random-groups=3").unwrap().groups(),
+            ds.groups()
+        );
+        assert_ne!(
+            load("digits,random-groups=4").unwrap().groups(),
+            ds.groups()
+        );
+        assert!(DataSpec::parse("digits,random-groups=1,minority=1")
+            .unwrap_err()
+            .to_string()
+            .contains("both assign groups"));
     }
 
     #[test]
@@ -889,7 +956,7 @@ mod tests {
         let msg = e("mnist:/m,colour=red");
         assert_eq!(
             msg,
-            "data spec `mnist:/m,colour=red`: unknown option `colour` for source `mnist`; accepted: split, per-class, minority, \
+            "data spec `mnist:/m,colour=red`: unknown option `colour` for source `mnist`; accepted: split, per-class, minority, random-groups, \
              resize, interp, channels, normalize"
         );
         assert!(e("imagenet:/x")
