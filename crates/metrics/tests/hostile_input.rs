@@ -10,6 +10,9 @@ fn config() -> ProptestConfig {
     ProptestConfig {
         cases: 256,
         failure_persistence: None,
+        // the same cases on every run, so CI is reproducible; explore others with
+        // PROPTEST_RNG_SEED unset and `rng_seed: RngSeed::Random`
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d61_6a6d_696e),
         ..ProptestConfig::default()
     }
 }

@@ -12,6 +12,9 @@ fn config() -> ProptestConfig {
     ProptestConfig {
         cases: 256,
         failure_persistence: None,
+        // the same cases on every run, so CI is reproducible; explore others with
+        // PROPTEST_RNG_SEED unset and `rng_seed: RngSeed::Random`
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d61_6a6d_696e),
         ..ProptestConfig::default()
     }
 }
@@ -81,7 +84,14 @@ proptest! {
                 let v2 = f.value_and_gradient(&[x, y], &mut g, &mut Scratch::default());
                 prop_assert!(value.to_bits() == v2.to_bits() || (value.is_nan() && v2.is_nan()) || (value - v2).abs() <= 1e-12 * value.abs().max(1.0), "{} vs {}", value, v2);
                 let h = f.eval(&[HyperDual64::new(x, 1.0, 0.0, 0.0), HyperDual64::new(y, 0.0, 1.0, 0.0)]);
-                prop_assert!(h.re.to_bits() == value.to_bits() || (h.re.is_nan() && value.is_nan()));
+                // dual arithmetic may round differently (a quotient through a reciprocal)
+                let close = |a: f64, b: f64| {
+                    a.to_bits() == b.to_bits()
+                        || (a.is_nan() && b.is_nan())
+                        || (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
+                        || (a.is_infinite() && b.is_infinite() && a.signum() == b.signum())
+                };
+                prop_assert!(close(h.re, value), "{} vs {}", h.re, value);
             }
             Err(e) => {
                 prop_assert!(e.line >= 1 && e.column >= 1);
