@@ -417,5 +417,9 @@ fn reproduce_fashion_runs_its_code_path_on_a_tiny_budget() {
     assert!(stdout.contains("32 of 32 runs"), "{stdout}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("--preset fashion"), "{report}");
+    assert!(
+        report.contains("## Choices (fashion preset)") && report.contains("32×32"),
+        "{report}"
+    );
     std::fs::remove_dir_all(out).ok();
 }
