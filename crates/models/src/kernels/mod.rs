@@ -107,7 +107,7 @@ fn depth_block(k: usize) -> usize {
 /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row and column strides for `a` and `b` and a
 /// row-major `c` of row stride `ldc`. `parallel` lets the GEMM use the rayon pool; it splits the
 /// rows and columns of `c` among threads, never the depth, so results do not depend on the pool.
-/// The depth is cut into blocks of [`depth_block`], added into `c` in order.
+/// The depth is cut into fixed blocks (at most 512, even in size), added into `c` in order.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
     m: usize,
