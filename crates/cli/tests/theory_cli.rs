@@ -230,3 +230,32 @@ fn theory_list_and_figure() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("critical points of L1") && text.contains("gradient flow"));
 }
+
+#[test]
+fn problems_with_many_variables_are_refused_at_once() {
+    for d in [17usize, 50, 64] {
+        let vars: Vec<String> = (0..d).map(|i| format!("\"x{i}\"")).collect();
+        let squares: Vec<String> = (0..d).map(|i| format!("x{i}^2")).collect();
+        let text = format!(
+            "name = \"wide\"\nvars = [{}]\nmajority = \"{}\"\nminority = \"0.01*x0\"\n[domain]\nlower = [{}]\nupper = [{}]\n",
+            vars.join(", "),
+            squares.join(" + "),
+            vec!["-1"; d].join(", "),
+            vec!["1"; d].join(", ")
+        );
+        let file = temp_file(&format!("wide{d}.toml"), &text);
+        let started = std::time::Instant::now();
+        let out = majmin(&["theory", "--problem", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{d}: {err}");
+        assert!(
+            err.contains(&format!("{d} variables")) && err.contains("at most 16"),
+            "{err}"
+        );
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{d} variables took {:?}",
+            started.elapsed()
+        );
+    }
+}

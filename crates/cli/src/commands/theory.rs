@@ -127,11 +127,11 @@ fn settings(args: &Args, ctx: &Context, dim: usize) -> Result<CheckConfig, CliEr
         args.grid
     };
     let zone_points = (per_axis as u64).checked_pow(axes).unwrap_or(u64::MAX);
-    // the check visits the 2^d corners of K's cells when d > 3 (majmin-theory's `check`)
-    if dim > 3 && 2f64.powi(dim.min(1024) as i32) > ZONE_POINTS_MAX as f64 {
+    // the check visits the 2^d corners of K and costs about d³ (majmin-theory's `check`)
+    let max_dim = majmin_theory::check::MAX_CHECK_DIM;
+    if dim > max_dim {
         return Err(CliError::usage(format!(
-            "--problem: the problem has {dim} variables; `majmin theory` checks problems of at most {} variables (its check visits the 2^d corners of K, at most {ZONE_POINTS_MAX} points)",
-            ZONE_POINTS_MAX.ilog2()
+            "--problem: the problem has {dim} variables; `majmin theory` checks problems of at most {max_dim} variables (MAX_CHECK_DIM: its check visits the 2^d corners of K)"
         )));
     }
     if args.grid < 2 {
