@@ -126,6 +126,23 @@ pub fn plan_text(plan: &SweepPlan, data: &PlanData, cost: &PlanCost) -> String {
             majmin_flow::train::Budget::Steps(n) => format!("{n} steps"),
         },
     );
+    for choice in &plan.archs {
+        let mut own = Vec::new();
+        if let Some(lr) = choice.lr {
+            own.push(format!("lr {lr}"));
+        }
+        if let Some(e) = choice.epochs {
+            own.push(format!("{e} epochs"));
+        }
+        own.extend(choice.options.iter().map(|(k, v)| format!("{k} = {v}")));
+        if !own.is_empty() {
+            s.push_str(&format!(
+                "  {}: {}\n",
+                arch_row_name(&choice.name, choice.width),
+                own.join(", ")
+            ));
+        }
+    }
     let rows: Vec<[String; 6]> = cost
         .archs
         .iter()

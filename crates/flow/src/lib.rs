@@ -23,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod mlp;
 pub mod network;
 pub mod ode;
 pub mod optim;

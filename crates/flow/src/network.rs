@@ -12,17 +12,22 @@
 //! of gradients computed in `f32`. [`NetworkObjective::hvp_with_error`] also returns the
 //! Richardson estimate `|Hv(2h) − Hv(h)| / 3` of the truncation error (two more gradients).
 //!
-//! Limitation: for a smooth loss (softmax regression, smooth activations) these products match the
-//! exact Hessian to about 1e-3 relative (tests/tests/network_objective.rs). For a ReLU network
-//! the gradient jumps where a unit's pre-activation crosses 0 between `θ − h v̂` and `θ + h v̂`; the
+//! For a smooth loss (softmax regression, smooth activations) these products match the exact
+//! Hessian to about 1e-3 relative (tests/tests/network_objective.rs). For a ReLU network the
+//! gradient jumps where a unit's pre-activation crosses 0 between `θ − h v̂` and `θ + h v̂`; the
 //! difference then measures the Hessian of a smoothed loss, and products along random directions
-//! are symmetric only to about 1 % of `‖Hv‖‖u‖`. Spectra report explicit residuals, which show
-//! it. Exact products (forward-over-reverse, Pearlmutter 1994) are the planned replacement.
+//! are symmetric only to about 1 % of `‖Hv‖‖u‖`. Spectra report explicit residuals, which show it.
+//!
+//! Perceptrons get exact products instead: [`NetworkObjective::with_exact_mlp`] evaluates the
+//! loss, the gradient and `∇²L·v` in `f64` with [`Mlp`]'s R-operator (forward over reverse,
+//! Pearlmutter 1994), at the cost of about two gradients, and gives the Hessian that
+//! `torch.autograd.functional.hessian` gives on the same weights.
 
 use std::sync::Mutex;
 
 use majmin_core::{Dataset, Group, Model, ModelError, Objective};
 
+use crate::mlp::Mlp;
 use crate::train::mean_gradient;
 
 /// Which part of the loss.
@@ -63,6 +68,14 @@ pub struct NetworkObjective {
     part: LossPart,
     chunk: usize,
     dim: usize,
+    exact: Option<ExactMlp>,
+}
+
+/// The exact backend: the perceptron and the data set's inputs in `f64`.
+struct ExactMlp {
+    mlp: Mlp,
+    inputs: Vec<f64>,
+    threads: usize,
 }
 
 /// A Hessian-vector product with an estimate of its error.
@@ -88,7 +101,132 @@ impl NetworkObjective {
             part,
             chunk: chunk.max(1),
             dim,
+            exact: None,
         }
+    }
+
+    /// Evaluates with the exact `f64` perceptron `mlp` instead of the model (exact gradients and
+    /// Hessian-vector products; see the module docs). The model must be that perceptron: the
+    /// same parameter count, input size and classes, and the same logits at its current
+    /// parameters (checked on the first samples, to 1e-4 relative), or this fails.
+    pub fn with_exact_mlp(mut self, mlp: Mlp, threads: usize) -> Result<Self, ModelError> {
+        let mismatch =
+            |what: String| ModelError::Other(format!("exact perceptron {:?}: {what}", mlp.sizes()));
+        if mlp.num_params() != self.dim {
+            return Err(mismatch(format!(
+                "{} parameters, the model has {}",
+                mlp.num_params(),
+                self.dim
+            )));
+        }
+        let features = self.data.feature_len();
+        if mlp.sizes()[0] != features || *mlp.sizes().last().unwrap_or(&0) != self.data.classes() {
+            return Err(mismatch(format!(
+                "the data have {features} features and {} classes",
+                self.data.classes()
+            )));
+        }
+        let inputs: Vec<f64> = self.data.features().iter().map(|&x| f64::from(x)).collect();
+        // the same function: compare logits on a few samples at the current parameters
+        let theta = self.params()?;
+        let probe = self.data.len().min(8);
+        if probe > 0 {
+            let mut model = self.model.lock().map_err(|_| poisoned())?;
+            let got = model.logits(&self.data.features()[..probe * features])?;
+            for s in 0..probe {
+                let want = mlp.logits(&theta, &inputs[s * features..(s + 1) * features]);
+                let row = &got[s * want.len()..(s + 1) * want.len()];
+                let scale = want.iter().fold(1.0f64, |m, w| m.max(w.abs()));
+                if want
+                    .iter()
+                    .zip(row)
+                    .any(|(w, g)| (w - f64::from(*g)).abs() > 1e-4 * scale)
+                {
+                    return Err(mismatch(format!(
+                        "its logits on sample {s} differ from the model's: {want:?} vs {row:?}"
+                    )));
+                }
+            }
+        }
+        self.exact = Some(ExactMlp {
+            mlp,
+            inputs,
+            threads: threads.max(1),
+        });
+        Ok(self)
+    }
+
+    /// Whether Hessian-vector products are exact ([`NetworkObjective::with_exact_mlp`]).
+    pub fn is_exact(&self) -> bool {
+        self.exact.is_some()
+    }
+
+    /// The exact backend's value, gradient and (with `v`) Hessian-vector product, summed over the
+    /// part's samples with weight `1/n`, on up to `threads` threads.
+    fn exact_eval(
+        &self,
+        exact: &ExactMlp,
+        theta: &[f64],
+        grad: &mut [f64],
+        hvp: Option<(&[f64], &mut [f64])>,
+    ) -> f64 {
+        let n = self.data.len().max(1) as f64;
+        let features = self.data.feature_len();
+        let labels = self.data.labels();
+        let mut samples: Vec<usize> = Vec::new();
+        for &group in self.part.groups() {
+            samples.extend(self.data.indices_of(group));
+        }
+        samples.sort_unstable();
+        let dim = self.dim;
+        let v = hvp.as_ref().map(|(v, _)| *v);
+        let chunks: Vec<&[usize]> = samples
+            .chunks(samples.len().div_ceil(exact.threads).max(1))
+            .collect();
+        // each thread sums its contiguous block; blocks are added in order (deterministic)
+        let partial: Vec<(f64, Vec<f64>, Vec<f64>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|block| {
+                    scope.spawn(move || {
+                        let mut g = vec![0.0; dim];
+                        let mut hv = vec![0.0; if v.is_some() { dim } else { 0 }];
+                        let mut loss = 0.0;
+                        for &i in *block {
+                            let x = &exact.inputs[i * features..(i + 1) * features];
+                            let y = labels[i] as usize;
+                            loss += exact.mlp.accumulate(
+                                theta,
+                                x,
+                                y,
+                                1.0 / n,
+                                &mut g,
+                                v.map(|v| (v, hv.as_mut_slice())),
+                            ) / n;
+                        }
+                        (loss, g, hv)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("exact perceptron thread panicked"))
+                .collect()
+        });
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        let mut value = 0.0;
+        let mut hv_out = hvp.map(|(_, out)| {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            out
+        });
+        for (loss, g, hv) in partial {
+            value += loss;
+            grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            if let Some(out) = hv_out.as_deref_mut() {
+                out.iter_mut().zip(&hv).for_each(|(a, b)| *a += b);
+            }
+        }
+        value
     }
 
     /// Which part this is.
@@ -107,6 +245,9 @@ impl NetworkObjective {
         theta: &[f64],
         grad: &mut [f64],
     ) -> Result<f64, ModelError> {
+        if let Some(exact) = &self.exact {
+            return Ok(self.exact_eval(exact, theta, grad, None));
+        }
         let mut model = self.model.lock().map_err(|_| poisoned())?;
         let params: Vec<f32> = theta.iter().map(|&t| t as f32).collect();
         model.set_params(&params)?;
@@ -170,13 +311,29 @@ impl NetworkObjective {
         Ok(())
     }
 
-    /// `∇²L·v` by a central difference of gradients (two gradients).
+    /// `∇²L·v`: exact with [`NetworkObjective::with_exact_mlp`], otherwise a central difference
+    /// of gradients (two gradients).
     pub fn try_hvp(&self, theta: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
+        if let Some(exact) = &self.exact {
+            let mut grad = vec![0.0; self.dim];
+            self.exact_eval(exact, theta, &mut grad, Some((v, out)));
+            return Ok(());
+        }
         self.difference(theta, v, Self::step(theta), out)
     }
 
-    /// `∇²L·v` with the Richardson estimate of its truncation error (four gradients).
+    /// `∇²L·v` with the Richardson estimate of its truncation error (four gradients; exact
+    /// products report error 0 and step 0).
     pub fn hvp_with_error(&self, theta: &[f64], v: &[f64]) -> Result<HvpEstimate, ModelError> {
+        if self.exact.is_some() {
+            let mut product = vec![0.0; self.dim];
+            self.try_hvp(theta, v, &mut product)?;
+            return Ok(HvpEstimate {
+                product,
+                error: 0.0,
+                step: 0.0,
+            });
+        }
         let h = Self::step(theta);
         let mut fine = vec![0.0; self.dim];
         let mut coarse = vec![0.0; self.dim];

@@ -4,7 +4,7 @@
 use majmin_core::{ArchConfig, Architecture, Model, ModelError};
 
 use crate::model::DfdxModel;
-use crate::net::{BuildResult, Net, NetBuilder};
+use crate::net::{BuildResult, ConvInit, Net, NetBuilder};
 
 type Recipe = fn(&mut NetBuilder, &ArchConfig) -> BuildResult;
 
@@ -92,7 +92,7 @@ pub fn builtin_architectures() -> Vec<BuiltinArchitecture> {
         a("mlp", "multilayer perceptron: flatten, Linear+ReLU (256, 128 hidden × width; option `hidden = \"256,128\"`, or `\"none\"` for softmax regression), Linear(classes)", None, mlp as Recipe),
         a("smallcnn", "small CNN: two conv3×3+BN+ReLU+max-pool stages (16, 32 channels × width), global average pool, Linear(classes)", None, smallcnn),
         a("mobilenetv2", "MobileNetV2 cut after the 96-channel stage: stem conv3×3/2 + BN + ReLU6, inverted residuals (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2) (6,96,3,1), global average pool, Linear(96, classes)", Some("543K"), mobilenetv2),
-        a("squeezenet", "SqueezeNet 1.1: conv3×3/2 → 64, max-pools 3/2 (ceil mode), eight Fire modules, dropout (option `dropout`, 0.5), conv1×1 → classes, ReLU, global average pool", Some("727K"), squeezenet),
+        a("squeezenet", "SqueezeNet 1.1: conv3×3/2 → 64, max-pools 3/2 (ceil mode), eight Fire modules, dropout (option `dropout`, 0.5), conv1×1 → classes, ReLU, global average pool; torchvision's initialisation (option `init`: `torchvision` or `pytorch`); option `logit_relu = false` drops the ReLU on the class scores", Some("727K"), squeezenet),
         a("vgg11", "CIFAR VGG-11: 3×3 conv + BN + ReLU, max-pool 2×2, global average pool, Linear(512, classes)", Some("9M"), vgg11),
         a("vgg19", "CIFAR VGG-19: 3×3 conv + BN + ReLU, max-pool 2×2, global average pool, Linear(512, classes)", Some("20M"), vgg19),
         a("resnet18", "CIFAR ResNet-18: 3×3 stem, BasicBlocks [2,2,2,2], global average pool, Linear(512, classes)", Some("11M"), resnet18),
@@ -192,6 +192,18 @@ fn squeezenet(b: &mut NetBuilder, c: &ArchConfig) -> BuildResult {
             "{INVALID}option `dropout = {p}`: expected a probability in [0, 1)"
         ));
     }
+    let torchvision = match c.options.get("init").map(|v| v.trim()) {
+        None | Some("torchvision") => true,
+        Some("pytorch") => false,
+        Some(v) => {
+            return Err(format!(
+                "{INVALID}option `init = {v}`: expected `torchvision` (kaiming-uniform convolutions, the classifier N(0, 0.01²), zero biases) or `pytorch` (nn.Conv2d's default)"
+            ))
+        }
+    };
+    if torchvision {
+        b.conv_init = ConvInit::KaimingUniform;
+    }
     b.conv(s(64), 3, 2, 0, 1, true)?;
     b.relu();
     b.max_pool(3, 2, true)?;
@@ -206,8 +218,24 @@ fn squeezenet(b: &mut NetBuilder, c: &ArchConfig) -> BuildResult {
     b.fire(s(64), s(256), s(256))?;
     b.fire(s(64), s(256), s(256))?;
     b.dropout(p);
+    if torchvision {
+        b.conv_init = ConvInit::Normal(0.01);
+    }
     b.conv(c.classes, 1, 1, 0, 1, true)?;
-    b.relu();
+    // SqueezeNet's ReLU on the class scores: a class whose score is pushed below zero on every
+    // input gets no gradient again (under imbalance, the minority's classes)
+    let logit_relu = match c.options.get("logit_relu").map(|v| v.trim()) {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(v) => {
+            return Err(format!(
+                "{INVALID}option `logit_relu = {v}`: expected `true` (SqueezeNet 1.1) or `false`"
+            ))
+        }
+    };
+    if logit_relu {
+        b.relu();
+    }
     b.global_avg_pool();
     b.flatten();
     Ok(())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use majmin_core::{ArchConfig, Architecture};
+use majmin_core::Architecture;
 use serde::Serialize;
 
 use crate::error::SweepError;
@@ -71,12 +71,12 @@ pub fn measure_throughput(
     arch: &dyn Architecture,
     shape: [usize; 3],
     classes: usize,
-    width: f64,
+    choice: &ArchChoice,
     batch: usize,
     eval_batch: usize,
     steps: usize,
 ) -> Result<(usize, Throughput), SweepError> {
-    let config = ArchConfig::new(shape, classes).with_width(width);
+    let config = choice.arch_config(shape, classes);
     let fail = |e: majmin_core::ModelError| SweepError::Arch {
         arch: arch.name().to_string(),
         message: e.to_string(),
@@ -151,7 +151,7 @@ pub fn estimate(
                 arch.as_ref(),
                 shape,
                 classes,
-                choice.width,
+                choice,
                 plan.train.batch_size,
                 plan.train.eval_batch_size,
                 steps,
@@ -163,8 +163,9 @@ pub fn estimate(
     for (choice, _, throughput) in &measured {
         for &zeta in &plan.zetas {
             let samples = majority + (zeta * majority as f64).round() as usize;
-            let total = plan.train.total_steps(samples);
-            let per_epoch = plan.train.steps_per_epoch(samples);
+            let train = choice.train_config(&plan.train);
+            let total = train.total_steps(samples);
+            let per_epoch = train.steps_per_epoch(samples);
             let train_images = (total as f64 * samples as f64 / per_epoch as f64).round() as u64;
             let eval_points = plan.train.eval.steps(total).len();
             let zone = if plan.train.zone { 2 } else { 0 };
@@ -207,10 +208,7 @@ mod tests {
         let registry = majmin_models::Registry::builtin();
         let mlp = registry.get("mlp").unwrap();
         let plan = SweepPlan {
-            archs: vec![ArchChoice {
-                name: "mlp".into(),
-                width: 0.25,
-            }],
+            archs: vec![ArchChoice::new("mlp", 0.25)],
             data: "digits".into(),
             minority_classes: None,
             zetas: vec![0.1, 1.0],

@@ -58,9 +58,10 @@ pub fn train_run(
         Some(z) => imbalanced(base, &config.data, z, config.seed)?,
         None => base.clone(),
     };
-    let arch_config = ArchConfig::new(data.shape(), data.classes())
+    let mut arch_config = ArchConfig::new(data.shape(), data.classes())
         .with_width(config.width)
         .with_seed(config.seed);
+    arch_config.options = config.arch_options.clone();
     let mut model = arch.build(&arch_config).map_err(|e| SweepError::Arch {
         arch: config.arch.clone(),
         message: e.to_string(),

@@ -186,10 +186,7 @@ mod tests {
 
     fn plan() -> SweepPlan {
         SweepPlan {
-            archs: vec![crate::plan::ArchChoice {
-                name: "mlp".into(),
-                width: 1.0,
-            }],
+            archs: vec![crate::plan::ArchChoice::new("mlp", 1.0)],
             data: "digits".into(),
             minority_classes: None,
             zetas: vec![0.1],

@@ -20,7 +20,7 @@
 //! use majmin_flow::train::TrainConfig;
 //!
 //! let plan = SweepPlan {
-//!     archs: vec![ArchChoice { name: "mlp".into(), width: 1.0 }],
+//!     archs: vec![ArchChoice::new("mlp", 1.0)],
 //!     data: "digits".into(),
 //!     minority_classes: None,
 //!     zetas: vec![0.01, 0.8],

@@ -1,11 +1,12 @@
 //! What a sweep runs: the [`SweepPlan`] (architectures × ζ × seeds with one training
 //! configuration), the [`RunConfig`] of each run and its name, the [`RunId`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use majmin_core::{ArchConfig, Architecture, Dataset, GroupRule};
-use majmin_flow::train::TrainConfig;
+use majmin_flow::train::{Budget, TrainConfig};
 use majmin_models::Registry;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,6 +35,45 @@ pub struct ArchChoice {
     pub name: String,
     /// Width multiplier.
     pub width: f64,
+    /// This network's learning rate, in place of the plan's `train.lr` (networks without
+    /// BatchNorm, such as SqueezeNet, diverge at rates that suit the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// This network's budget in epochs, in place of the plan's (slow learners need more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<f64>,
+    /// Architecture options ([`ArchConfig::options`], e.g. `logit_relu = "false"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}
+
+impl ArchChoice {
+    /// `name` at `width`, with the plan's training settings and no options.
+    pub fn new(name: impl Into<String>, width: f64) -> Self {
+        Self {
+            name: name.into(),
+            width,
+            lr: None,
+            epochs: None,
+            options: BTreeMap::new(),
+        }
+    }
+
+    /// The training configuration of this network in a plan whose settings are `train`.
+    pub fn train_config(&self, train: &TrainConfig) -> TrainConfig {
+        TrainConfig {
+            lr: self.lr.unwrap_or(train.lr),
+            budget: self.epochs.map_or(train.budget, Budget::Epochs),
+            ..train.clone()
+        }
+    }
+
+    /// The architecture configuration of this network on data of `shape` with `classes`.
+    pub fn arch_config(&self, shape: [usize; 3], classes: usize) -> ArchConfig {
+        let mut config = ArchConfig::new(shape, classes).with_width(self.width);
+        config.options = self.options.clone();
+        config
+    }
 }
 
 /// Everything a sweep runs: architectures × ζ × seed indices, with one training configuration.
@@ -76,6 +116,9 @@ pub struct RunConfig {
     pub seed: u64,
     /// The training configuration (its `seed` is the run's seed).
     pub train: TrainConfig,
+    /// Architecture options ([`ArchConfig::options`]); empty for most runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub arch_options: BTreeMap<String, String>,
     /// [`NUMERICS_VERSION`] of the majmin that trains it.
     pub numerics: u32,
 }
@@ -169,8 +212,9 @@ impl SweepPlan {
                         seed,
                         train: TrainConfig {
                             seed,
-                            ..self.train.clone()
+                            ..arch.train_config(&self.train)
                         },
+                        arch_options: arch.options.clone(),
                         numerics: NUMERICS_VERSION,
                     });
                 }
@@ -271,7 +315,7 @@ impl SweepPlan {
                 option: "--archs",
                 message: e.to_string(),
             })?;
-            let params = check_arch(arch.as_ref(), &data, choice.width)?;
+            let params = check_arch(arch.as_ref(), &data, choice)?;
             archs.push((arch, params));
         }
         Ok(PreparedSweep {
@@ -320,13 +364,14 @@ pub fn load_data(spec: &str, minority_classes: Option<&[u32]>) -> Result<Dataset
     }
 }
 
-/// Checks that `arch` builds for `data` at `width`; returns the exact parameter count.
+/// Checks that `arch` builds for `data` as `choice` says (width, options); returns the exact
+/// parameter count.
 pub fn check_arch(
     arch: &dyn Architecture,
     data: &Dataset,
-    width: f64,
+    choice: &ArchChoice,
 ) -> Result<usize, SweepError> {
-    let config = ArchConfig::new(data.shape(), data.classes()).with_width(width);
+    let config = choice.arch_config(data.shape(), data.classes());
     arch.param_count(&config).map_err(|e| SweepError::Arch {
         arch: arch.name().to_string(),
         message: format!("on this data: {e}"),
@@ -348,10 +393,7 @@ mod tests {
 
     pub(crate) fn tiny_plan() -> SweepPlan {
         SweepPlan {
-            archs: vec![ArchChoice {
-                name: "mlp".into(),
-                width: 0.125,
-            }],
+            archs: vec![ArchChoice::new("mlp", 0.125)],
             data: "digits".into(),
             minority_classes: None,
             zetas: vec![0.1, 0.3],

@@ -167,10 +167,7 @@ pub(crate) mod tests {
 
     pub(crate) fn configs() -> Vec<RunConfig> {
         SweepPlan {
-            archs: vec![ArchChoice {
-                name: "mlp".into(),
-                width: 1.0,
-            }],
+            archs: vec![ArchChoice::new("mlp", 1.0)],
             data: "digits".into(),
             minority_classes: None,
             zetas: vec![0.1],

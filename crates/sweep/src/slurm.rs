@@ -323,10 +323,7 @@ mod tests {
         let sweep = dir.path().join("it's a sweep");
         let plan = crate::record::tests::configs();
         let sweep_plan = SweepPlan {
-            archs: vec![crate::plan::ArchChoice {
-                name: "mlp".into(),
-                width: 1.0,
-            }],
+            archs: vec![crate::plan::ArchChoice::new("mlp", 1.0)],
             data: "digits".into(),
             minority_classes: None,
             zetas: vec![0.1],

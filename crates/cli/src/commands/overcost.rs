@@ -162,10 +162,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         archs: args
             .archs
             .iter()
-            .map(|a| ArchChoice {
-                name: a.trim().to_string(),
-                width: args.train.width,
-            })
+            .map(|a| ArchChoice::new(a.trim().to_string(), args.train.width))
             .collect(),
         data: args.data.clone(),
         minority_classes: args.train.minority_classes.clone(),

@@ -241,11 +241,14 @@ fn merge(ctx: &Context, dir: &Path, kappas: Option<&str>) -> Result<(), CliError
     // the table's rows and columns are those of every run of the folder
     let mut plan = description.plan.clone();
     for run in &runs {
-        let arch = majmin_sweep::ArchChoice {
-            name: run.arch.clone(),
-            width: run.width,
-        };
-        if !plan.archs.contains(&arch) {
+        if !plan
+            .archs
+            .iter()
+            .any(|a| a.name == run.arch && a.width == run.width)
+        {
+            let mut arch = majmin_sweep::ArchChoice::new(run.arch.clone(), run.width);
+            arch.lr = (run.train.lr != plan.train.lr).then_some(run.train.lr);
+            arch.options = run.arch_options.clone();
             plan.archs.push(arch);
         }
         if let Some(z) = run.zeta {

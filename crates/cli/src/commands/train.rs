@@ -61,7 +61,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     let data = majmin_sweep::load_data(&args.data, args.train.minority_classes.as_deref())
         .map_err(sweep::sweep_error)?;
     let arch = sweep::resolve_arch(ctx, &args.arch)?;
-    majmin_sweep::check_arch(arch.as_ref(), &data, args.train.width).map_err(sweep::sweep_error)?;
+    majmin_sweep::check_arch(
+        arch.as_ref(),
+        &data,
+        &majmin_sweep::ArchChoice::new(args.arch.clone(), args.train.width),
+    )
+    .map_err(sweep::sweep_error)?;
     if let Some(z) = args.zeta {
         majmin_sweep::imbalanced(&data, &args.data, z, ctx.seed).map_err(sweep::sweep_error)?;
     }
@@ -83,6 +88,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         seed_index: 0,
         seed: ctx.seed,
         train: config,
+        arch_options: Default::default(),
         numerics: majmin_sweep::NUMERICS_VERSION,
     };
     let record = majmin_sweep::train_run(
