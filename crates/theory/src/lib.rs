@@ -36,6 +36,7 @@ pub mod error;
 pub mod expr;
 pub mod linalg;
 pub mod problem;
+pub mod region;
 pub mod smooth;
 pub mod spectrum;
 
@@ -43,4 +44,8 @@ pub use check::{check, zone_grid_2d, CheckConfig, TheoryReport, Verdict};
 pub use critical::{CriticalKind, CriticalPoint};
 pub use error::{CheckError, ProblemError};
 pub use problem::{builtin, Domain, Problem, ProblemConfig, ProblemKind, BUILTINS};
+pub use region::{
+    assess, check_region, estimate_region_constants, Region, RegionConfig, RegionError,
+    RegionEstimates, RegionReport, RegionVerdict,
+};
 pub use smooth::{FormulaObjective, LinearModelPart, SmoothObjective, TotalLoss};
