@@ -32,6 +32,7 @@
 pub mod check;
 pub mod constants;
 pub mod critical;
+pub mod critical_pair;
 pub mod error;
 pub mod expr;
 pub mod linalg;
@@ -42,6 +43,10 @@ pub mod spectrum;
 
 pub use check::{check, zone_grid_2d, CheckConfig, TheoryReport, Verdict};
 pub use critical::{CriticalKind, CriticalPoint};
+pub use critical_pair::{
+    critical_pair, gradient_descent, plane_section, CriticalPairConfig, CriticalPairReport,
+    DescentConfig, Parts, PlaneConfig, PlaneSection,
+};
 pub use error::{CheckError, ProblemError};
 pub use problem::{builtin, Domain, Problem, ProblemConfig, ProblemKind, BUILTINS};
 pub use region::{

@@ -294,6 +294,8 @@ pub struct PointMeasures {
     pub majority_rho_min: f64,
     /// Whether that ρmin converged (its residual is small).
     pub majority_rho_min_converged: bool,
+    /// `ρmax(∇²L1) = max |λ|` (Lanczos: a lower bound of the true value).
+    pub majority_rho_max: f64,
     /// `‖∇L0‖`.
     pub minority_gradient_norm: f64,
     /// `ρmax(∇²L0) = max |λ|` (Lanczos: a lower bound of the true value).
@@ -313,6 +315,9 @@ pub struct RegionEstimates {
     pub c: f64,
     /// Whether c was chosen here (not given).
     pub c_chosen: bool,
+    /// Whether every sample had `‖∇L1‖ ≤ c`, so that c was raised to the mean-value bound
+    /// `‖∇L1(centre)‖ + R · sup ρmax(∇²L1)` of `sup_K ‖∇L1‖` (an estimate too).
+    pub c_covers_region: bool,
     /// M = max(M1, M0).
     #[serde(rename = "M")]
     pub m: f64,
@@ -544,12 +549,17 @@ pub fn estimate_region_constants(
             1e-3,
             config.seed.wrapping_add(i as u64),
         );
+        let (rho_max1, _, _) = spectral_radius(
+            &l1.operator(p),
+            config.lanczos_steps,
+            config.seed.wrapping_add(0x4000 + i as u64),
+        );
         let (rho_max0, x, sign) = spectral_radius(
             &l0.operator(p),
             config.lanczos_steps,
             config.seed.wrapping_add(0x1000 + i as u64),
         );
-        if !rho.value.is_finite() || !rho_max0.is_finite() {
+        if !rho.value.is_finite() || !rho_max0.is_finite() || !rho_max1.is_finite() {
             return Err(RegionError::NotFinite {
                 what: "a Hessian-vector product",
                 at,
@@ -559,6 +569,7 @@ pub fn estimate_region_constants(
             majority_gradient_norm: norm(&g1),
             majority_rho_min: rho.value,
             majority_rho_min_converged: rho.converged,
+            majority_rho_max: rho_max1,
             minority_gradient_norm: norm(&g0),
             minority_rho_max: rho_max0,
         });
@@ -709,7 +720,7 @@ pub fn estimate_region_constants(
             .majority_gradient_norm
             .total_cmp(&measures[b].majority_gradient_norm)
     });
-    let (c, c_chosen) = match config.c {
+    let (mut c, c_chosen) = match config.c {
         Some(c) => (c, false),
         None => {
             let mut running = f64::INFINITY;
@@ -731,6 +742,22 @@ pub fn estimate_region_constants(
             (best.1, true)
         }
     };
+    // When every sample satisfies ‖∇L1‖ ≤ c, a larger c changes nothing on the samples: take the
+    // mean-value bound ‖∇L1(centre)‖ + reach · sup ρmax(∇²L1) of sup_K ‖∇L1‖ (K is convex), so
+    // that (A1) speaks about all of K and a small K does not make c/2 the binding term of (A4).
+    let all_feasible = measures.iter().all(|s| s.majority_gradient_norm <= c);
+    let c_covers_region = c_chosen && all_feasible;
+    if c_covers_region {
+        let reach = match region {
+            Region::Ball { radius, .. } => *radius,
+            Region::Segment { length, .. } => *length,
+        };
+        let curvature = measures
+            .iter()
+            .map(|s| s.majority_rho_max)
+            .fold(0.0, f64::max);
+        c = c.max(measures[0].majority_gradient_norm + reach * curvature);
+    }
     let feasible: Vec<usize> = order
         .iter()
         .copied()
@@ -754,6 +781,7 @@ pub fn estimate_region_constants(
         delta_converged,
         c,
         c_chosen,
+        c_covers_region,
         m,
         m_majority: m_parts[0],
         m_minority: m_parts[1],
