@@ -174,7 +174,7 @@ fn radius_mode_centres_k_on_the_majority_critical_point() {
     }
     let verdict = v["verdict"].as_str().unwrap();
     assert!(verdict == "holds" || verdict == "assumptions-fail");
-    assert_eq!(v["assumptions"]["A1"].is_boolean(), true);
+    assert!(v["assumptions"]["A1"].is_boolean());
 }
 
 #[test]
