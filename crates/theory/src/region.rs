@@ -26,7 +26,7 @@
 //! values at the centre: τ ≥ `‖∇L0‖` and τ ≥ `ρmax(∇²L0)` there, and δ ≤ `ρmin(∇²L1)` there when
 //! `‖∇L1‖ ≤ c`.
 //!
-//! [`assess`] turns the estimates into (A1)–(A4) with the same fields as [`crate::check`]'s
+//! [`assess`] turns the estimates into (A1)–(A4) with the same fields as [`crate::check()`]'s
 //! report (SPEC §7).
 
 use majmin_core::objective::{dot, norm};
