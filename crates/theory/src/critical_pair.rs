@@ -249,8 +249,10 @@ pub struct CriticalPairConfig {
     pub region: RegionConfig,
     /// The ball's radius is `margin · ‖θ̂1 − θ̂‖` (default 1.5), so it holds both points.
     pub margin: f64,
-    /// A zone probe every this many steps of each descent (default: about 50 per phase).
-    pub probe_every: Option<usize>,
+    /// The most zone probes kept per descent (default 64, at least 2): a probe at every step
+    /// until there are twice as many, then every other one is dropped and the interval doubles,
+    /// so the probes stay evenly spaced whatever the descent's length and memory stays bounded.
+    pub max_probes: usize,
 }
 
 impl Default for CriticalPairConfig {
@@ -259,7 +261,7 @@ impl Default for CriticalPairConfig {
             descent: DescentConfig::default(),
             region: RegionConfig::default(),
             margin: 1.5,
-            probe_every: None,
+            max_probes: 64,
         }
     }
 }
@@ -367,11 +369,6 @@ pub fn critical_pair(
         }
     }
     let budget = config.descent.max_steps as u64;
-    let every = config
-        .probe_every
-        .unwrap_or((config.descent.max_steps / 50).max(1))
-        .max(1);
-    let mut probes: Vec<PathProbe> = Vec::new();
     let probe = |phase: &'static str, step: usize, t: usize, theta: &[f64], g: &[f64]| {
         // phase 1 knows ∇L1 and needs ∇L0; phase 2 knows ∇L and needs ∇L1
         let mut other = vec![0.0; d];
@@ -395,31 +392,63 @@ pub fn critical_pair(
             point: theta.to_vec(),
         }
     };
-
+    let keep = config.max_probes.max(2);
+    // probes of one descent at multiples of `every`, thinned to at most 2 · keep
+    struct Thinned {
+        probes: Vec<PathProbe>,
+        every: usize,
+    }
+    impl Thinned {
+        fn wants(&self, step: usize) -> bool {
+            step % self.every == 0
+        }
+        fn push(&mut self, p: PathProbe, keep: usize) {
+            self.probes.push(p);
+            if self.probes.len() > 2 * keep {
+                self.every *= 2;
+                let every = self.every;
+                self.probes.retain(|q| q.step % every == 0);
+            }
+        }
+    }
+    let mut first = Thinned {
+        probes: Vec::new(),
+        every: 1,
+    };
     let majority_descent = gradient_descent(parts.majority, start, &config.descent, &mut |s| {
         progress(Stage::Majority, s.step as u64, budget);
-        if s.step % every == 0 {
-            probes.push(probe("majority", s.step, s.step, s.point, s.gradient));
+        if first.wants(s.step) {
+            first.push(probe("majority", s.step, s.step, s.point, s.gradient), keep);
         }
     })?;
     let offset = majority_descent.steps;
     let theta1 = majority_descent.point.clone();
+    let mut second = Thinned {
+        probes: Vec::new(),
+        every: 1,
+    };
     let total_descent = gradient_descent(parts.total, &theta1, &config.descent, &mut |s| {
         progress(Stage::Total, s.step as u64, budget);
-        if s.step % every == 0 && s.step > 0 {
-            probes.push(probe("total", s.step, offset + s.step, s.point, s.gradient));
+        if s.step > 0 && second.wants(s.step) {
+            second.push(
+                probe("total", s.step, offset + s.step, s.point, s.gradient),
+                keep,
+            );
         }
     })?;
     // the end points are probed too
-    if majority_descent.steps % every != 0 {
+    if first.probes.last().map(|p| p.step) != Some(offset) {
         let mut g = vec![0.0; d];
         parts.majority.gradient(&theta1, &mut g);
-        probes.push(probe("majority", offset, offset, &theta1, &g));
+        first
+            .probes
+            .push(probe("majority", offset, offset, &theta1, &g));
     }
-    if total_descent.steps % every != 0 {
+    if total_descent.steps > 0 && second.probes.last().map(|p| p.step) != Some(total_descent.steps)
+    {
         let mut g = vec![0.0; d];
         parts.total.gradient(&total_descent.point, &mut g);
-        probes.push(probe(
+        second.probes.push(probe(
             "total",
             total_descent.steps,
             offset + total_descent.steps,
@@ -427,6 +456,8 @@ pub fn critical_pair(
             &g,
         ));
     }
+    let mut probes = first.probes;
+    probes.append(&mut second.probes);
     probes.sort_by_key(|p| p.t);
     for p in &mut probes {
         p.distance_to_majority_critical = distance(&p.point, &theta1);
@@ -733,6 +764,67 @@ mod tests {
         let r = critical_pair(parts, &[0.5, -0.4, 0.3], &short, &mut |_, _, _| {}).unwrap();
         assert!(!r.conclusive && !r.majority_descent.reached);
         assert_eq!(r.verdict, RegionVerdict::Inconclusive);
+    }
+
+    #[test]
+    fn probes_are_thinned_evenly_and_hold_both_end_points() {
+        // an ill-conditioned quadratic: tens of steps per descent
+        let a = vec![1.0, 0.01];
+        let l1 = quadratic(a.clone());
+        let l0 = sines(2, 1e-4);
+        let total = Sum {
+            a: quadratic(a),
+            b: sines(2, 1e-4),
+        };
+        let parts = Parts {
+            majority: &l1,
+            minority: &l0,
+            total: &total,
+        };
+        let config = CriticalPairConfig {
+            descent: DescentConfig {
+                tol: 1e-8,
+                ..DescentConfig::default()
+            },
+            region: RegionConfig {
+                samples: 2,
+                pairs: 1,
+                lanczos_steps: 2,
+                rho_min_steps: 2,
+                ascent_steps: 0,
+                ..RegionConfig::default()
+            },
+            max_probes: 2,
+            ..CriticalPairConfig::default()
+        };
+        let r = critical_pair(parts, &[1.0, 1.0], &config, &mut |_, _, _| {}).unwrap();
+        assert!(r.majority_descent.steps > 10, "{:?}", r.majority_descent);
+        for (phase, end) in [
+            ("majority", r.majority_descent.steps),
+            ("total", r.total_descent.steps),
+        ] {
+            let steps: Vec<usize> = r
+                .probes
+                .iter()
+                .filter(|p| p.phase == phase)
+                .map(|p| p.step)
+                .collect();
+            assert!(
+                steps.len() >= 2 && steps.len() <= 2 * 2 + 1,
+                "{phase}: {steps:?}"
+            );
+            assert_eq!(*steps.last().unwrap(), end, "{phase}: {steps:?}");
+            // evenly spaced before the end point
+            let gaps: Vec<usize> = steps[..steps.len() - 1]
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .collect();
+            assert!(gaps.windows(2).all(|g| g[0] == g[1]), "{phase}: {steps:?}");
+        }
+        // the first probe is the start, at distance ‖start − θ̂1‖
+        let first = &r.probes[0];
+        assert_eq!((first.phase, first.step), ("majority", 0));
+        assert!((first.distance_to_majority_critical - 2f64.sqrt()).abs() < 1e-6);
     }
 
     #[test]
