@@ -143,3 +143,59 @@ fn region_constants_bracket_the_exact_values_at_the_centre() {
     // a sup over more of K than the centre can only be larger
     assert!(e.tau_gradient >= at.minority_gradient_norm);
 }
+
+/// Why δ comes out 0 on networks: adding one constant to every logit leaves softmax
+/// cross-entropy unchanged, so the direction "all output biases together" is flat and
+/// `ρmin(∇²L1) = 0` everywhere, for every classifier with a final bias. (A1) fails in the full
+/// parameter space for a structural reason, not for lack of samples.
+#[test]
+fn the_output_bias_shift_is_a_zero_eigenvector_of_every_part() {
+    let data = majmin_data::load("digits")
+        .unwrap()
+        .with_imbalance(0.2, 0)
+        .unwrap();
+    let registry = majmin_models::Registry::builtin();
+    let arch = registry.get("mlp").unwrap();
+    let config = ArchConfig::new(data.shape(), data.classes())
+        .with_width(0.125)
+        .with_seed(1);
+    let l1 = NetworkObjective::new(
+        arch.build(&config).unwrap(),
+        data.clone(),
+        LossPart::Majority,
+        512,
+    );
+    let theta = l1.params().unwrap();
+    let d = theta.len();
+    assert_eq!(d, 2778);
+    // PyTorch order: the last layer's bias `5.bias` is the last 10 parameters
+    let mut shift = vec![0.0; d];
+    shift[d - 10..].iter_mut().for_each(|v| *v = 1.0);
+    let mut random = vec![0.0; d];
+    let mut rng = majmin_core::Rng::seed_from_u64(5);
+    random.iter_mut().for_each(|v| *v = rng.normal());
+    let scale = 10f64.sqrt() / (d as f64).sqrt();
+    random.iter_mut().for_each(|v| *v *= scale); // the same norm as `shift`
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let mut h_shift = vec![0.0; d];
+    let mut h_random = vec![0.0; d];
+    l1.try_hvp(&theta, &shift, &mut h_shift).unwrap();
+    l1.try_hvp(&theta, &random, &mut h_random).unwrap();
+    assert!(
+        norm(&h_shift) < 1e-3 * norm(&h_random),
+        "‖H·shift‖ = {}, ‖H·random‖ = {}",
+        norm(&h_shift),
+        norm(&h_random)
+    );
+    // and ρmin by Lanczos on H² finds it: δ at this point is (about) 0
+    let op = majmin_theory::spectrum::FnOperator::new(d, |v: &[f64], out: &mut [f64]| {
+        l1.try_hvp(&theta, v, out).unwrap()
+    });
+    let rho = majmin_theory::spectrum::rho_min(&op, 30, 1e-3, 0);
+    let top = majmin_theory::spectrum::extreme_eigenvalues(&op, 1, 20, 1e-3, 0);
+    assert!(
+        rho.value < 1e-2 * top.top[0].value,
+        "{rho:?} vs {:?}",
+        top.top
+    );
+}
