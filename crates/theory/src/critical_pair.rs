@@ -94,6 +94,8 @@ pub struct Descent {
     /// The end point.
     #[serde(skip)]
     pub point: Vec<f64>,
+    /// `‖θ‖` there (the scale against which distances read).
+    pub point_norm: f64,
     /// The objective there.
     pub value: f64,
     /// `‖∇f‖` there.
@@ -207,6 +209,7 @@ pub fn gradient_descent(
     };
     let gradient_norm = norm(&grad);
     Ok(Descent {
+        point_norm: norm(&theta),
         point: theta,
         value,
         gradient_norm,

@@ -843,7 +843,11 @@ pub fn run(args: &super::Args, ctx: &Context) -> Result<(), CliError> {
             from: n.checkpoint.clone().unwrap_or_default(),
             to: g.clone(),
         },
-        (None, None) => unreachable!("one mode was checked above"),
+        (None, None) => {
+            return Err(CliError::usage(
+                "--arch: expected --critical-pair, --radius R or --segment G",
+            ))
+        }
     };
     let out = region_check(
         ctx,
