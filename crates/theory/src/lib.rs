@@ -18,6 +18,13 @@
 //! of majmin-core's `Objective`. The constants are *estimates* (dense sampling plus local
 //! refinement), and the report says so and how many points were used.
 //!
+//! Networks have too many parameters for boxes and whole Hessians: for them (and any
+//! [`Objective`](majmin_core::Objective)) [`region`] estimates the constants on a ball or a segment
+//! of parameter space from gradients and Hessian-vector products ([`check_region`]), and
+//! [`critical_pair`](critical_pair()) runs Theorem 1's experiment — gradient descent on `L1` to
+//! θ̂1, then on `L` to θ̂, their distance against 4τ/δ — with Theorem 2's zone probes along the
+//! way and the plane of the poster's figure ([`plane_section`]).
+//!
 //! ```
 //! use majmin_theory::{builtin, check, CheckConfig, Verdict};
 //!
