@@ -185,8 +185,8 @@ fn bad_network_input_exits_2_with_what_was_wrong() {
         (&[], "exactly one of"),
         (&["--radius", "-1"], "--radius -1"),
         (
-            &["--radius", "1", "--checkpoint", "x.safetensors"],
-            "cannot read checkpoints yet",
+            &["--radius", "1", "--checkpoint", "no-such.safetensors"],
+            "--checkpoint no-such.safetensors: no such file",
         ),
         (&["--segment", "g.safetensors"], "--checkpoint is missing"),
         (&["--critical-pair", "--tol", "0"], "--tol 0"),
@@ -208,6 +208,18 @@ fn bad_network_input_exits_2_with_what_was_wrong() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{extra:?}: {err}");
     }
+    // an existing file: refused until checkpoint loading lands, saying so
+    let dir = temp_dir("ckpt");
+    let file = dir.join("model.safetensors");
+    std::fs::write(&file, b"not yet").unwrap();
+    let out = theory(&["--radius", "1", "--checkpoint", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read checkpoints into a 2778-parameter mlp yet"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
     let out = majmin(&["theory", "--arch", "nope", "--critical-pair"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown architecture"));

@@ -53,6 +53,10 @@ pub struct LoadedNetwork {
     pub init: Vec<f64>,
     /// n1 and n0.
     pub sizes: (usize, usize),
+    /// The architecture, to build more models (e.g. to read a checkpoint into).
+    pub arch: std::sync::Arc<dyn majmin_core::Architecture>,
+    /// The configuration the three models were built with.
+    pub arch_config: ArchConfig,
 }
 
 impl LoadedNetwork {
@@ -118,19 +122,33 @@ pub fn load_network(
         majority,
         init,
         sizes: (sizes.majority, sizes.minority),
+        arch,
+        arch_config: config,
     })
 }
 
 /// The parameters stored in the checkpoint `path`, for the network `net`.
 ///
 /// This is where checkpoint loading plugs in: with `majmin_models::checkpoint::load(model:
-/// &mut dyn Model, path: &Path)` (issue 15), build a model like [`load_network`] does, call
-/// `load` on it, and return `model.get_params` as `f64`. Until then a checkpoint is refused.
-pub fn checkpoint_parameters(net: &LoadedNetwork, path: &Path) -> Result<Vec<f64>, CliError> {
-    let _ = net;
+/// &mut dyn Model, path: &Path)` (issue 15) the body is
+/// `let mut model = net.arch.build(&net.arch_config)?; load(model.as_mut(), path)?;` and the
+/// model's `get_params` as `f64`. Until then a checkpoint is refused (exit 2).
+pub fn checkpoint_parameters(
+    option: &str,
+    net: &LoadedNetwork,
+    path: &Path,
+) -> Result<Vec<f64>, CliError> {
+    crate::input::regular_file(option, path, "a safetensors checkpoint of the network")?;
+    // the model the checkpoint is to be read into
+    let model = net
+        .arch
+        .build(&net.arch_config)
+        .map_err(|e| CliError::usage(format!("{option} {}: {e}", path.display())))?;
     Err(CliError::usage(format!(
-        "--checkpoint {}: this build cannot read checkpoints yet (safetensors loading comes with `majmin train --save`); use --critical-pair, or --radius without --checkpoint (K is then centred on θ̂1, the critical point of L1 reached from the seeded initialisation)",
-        path.display()
+        "{option} {}: this build cannot read checkpoints into a {}-parameter {} yet (safetensors loading comes with `majmin train --save`); use --critical-pair, or --radius without --checkpoint (K is then centred on θ̂1, the critical point of L1 reached from the seeded initialisation)",
+        path.display(),
+        model.num_params(),
+        net.arch.name()
     )))
 }
 
@@ -415,7 +433,7 @@ pub fn region_check(
             radius,
             checkpoint: Some(file),
         } => {
-            let centre = checkpoint_parameters(&net, file)?;
+            let centre = checkpoint_parameters("--checkpoint", &net, file)?;
             (
                 Region::ball(centre, *radius)
                     .map_err(|e| CliError::usage(format!("--radius: {e}")))?,
@@ -447,8 +465,8 @@ pub fn region_check(
             )
         }
         RegionChoice::Segment { from, to } => {
-            let a = checkpoint_parameters(&net, from)?;
-            let b = checkpoint_parameters(&net, to)?;
+            let a = checkpoint_parameters("--checkpoint", &net, from)?;
+            let b = checkpoint_parameters("--segment", &net, to)?;
             (
                 Region::segment(a, b).map_err(|e| CliError::usage(format!("--segment: {e}")))?,
                 CentreSource {
