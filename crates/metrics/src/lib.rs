@@ -46,6 +46,7 @@ pub mod plot;
 pub mod table;
 pub mod threshold;
 pub mod zone;
+pub mod zone_distance;
 
 pub use aggregate::{Estimate, OvercostSummary};
 pub use curve::{
@@ -60,3 +61,4 @@ pub use table::{
 };
 pub use threshold::{first_crossing, Criterion, Crossing, Direction, Threshold};
 pub use zone::{minority_drop, zone_summary, MinorityDrop, ZoneSummary};
+pub use zone_distance::{zone_distances, zone_rows, ProbeAtDistance, ZoneDistances, ZoneRow};

@@ -18,6 +18,13 @@
 //! of majmin-core's `Objective`. The constants are *estimates* (dense sampling plus local
 //! refinement), and the report says so and how many points were used.
 //!
+//! Networks have too many parameters for boxes and whole Hessians: for them (and any
+//! [`Objective`](majmin_core::Objective)) [`region`] estimates the constants on a ball or a segment
+//! of parameter space from gradients and Hessian-vector products ([`check_region`]), and
+//! [`critical_pair`](critical_pair()) runs Theorem 1's experiment — gradient descent on `L1` to
+//! θ̂1, then on `L` to θ̂, their distance against 4τ/δ — with Theorem 2's zone probes along the
+//! way and the plane of the poster's figure ([`plane_section`]).
+//!
 //! ```
 //! use majmin_theory::{builtin, check, CheckConfig, Verdict};
 //!
@@ -32,15 +39,25 @@
 pub mod check;
 pub mod constants;
 pub mod critical;
+pub mod critical_pair;
 pub mod error;
 pub mod expr;
 pub mod linalg;
 pub mod problem;
+pub mod region;
 pub mod smooth;
 pub mod spectrum;
 
 pub use check::{check, zone_grid_2d, CheckConfig, TheoryReport, Verdict};
 pub use critical::{CriticalKind, CriticalPoint};
+pub use critical_pair::{
+    critical_pair, gradient_descent, plane_section, CriticalPairConfig, CriticalPairReport,
+    DescentConfig, Parts, PlaneConfig, PlaneSection,
+};
 pub use error::{CheckError, ProblemError};
 pub use problem::{builtin, Domain, Problem, ProblemConfig, ProblemKind, BUILTINS};
+pub use region::{
+    assess, check_region, estimate_region_constants, Region, RegionConfig, RegionError,
+    RegionEstimates, RegionReport, RegionVerdict,
+};
 pub use smooth::{FormulaObjective, LinearModelPart, SmoothObjective, TotalLoss};

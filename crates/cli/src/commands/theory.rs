@@ -1,5 +1,8 @@
 //! `majmin theory`: constants, assumptions, critical points, Theorems 1 and 2 and a verdict on a
-//! problem (SPEC §1, §3, §7), with the poster's figure.
+//! problem (SPEC §1, §3, §7), with the poster's figure; with `--arch`, the same on a network
+//! ([`network`]).
+
+pub mod network;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,13 +23,19 @@ use crate::output::{check_output_file, print_json};
 #[derive(Debug, clap::Args, serde::Serialize)]
 pub struct Args {
     /// A built-in problem (see --list) or a problem file (TOML, SPEC §3).
-    #[arg(long, value_name = "NAME|FILE", required_unless_present = "list")]
+    #[arg(
+        long,
+        value_name = "NAME|FILE",
+        required_unless_present_any = ["list", "arch"],
+        conflicts_with = "arch"
+    )]
     #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub problem: Option<PathBuf>,
     /// List the built-in problems.
     #[arg(long)]
     pub list: bool,
-    /// Write the figure (.svg or .png; both when the name has no extension). 2-D problems only.
+    /// Write the figure (.svg or .png; both when the name has no extension). 2-D problems, or a
+    /// network with --critical-pair (the plane through θ̂1, θ̂ and the top eigenvector of ∇²L1).
     #[arg(long, value_name = "FILE")]
     #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub figure: Option<PathBuf>,
@@ -40,20 +49,25 @@ pub struct Args {
     /// Newton starts per axis; at most 100,000 starts in all.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub starts: usize,
-    /// ζ of a data-driven problem (overrides the file's `zeta`).
-    #[arg(long, value_name = "Z")]
-    pub zeta: Option<f64>,
+    /// ζ of a data-driven problem (overrides the file's `zeta`), or of the network: with
+    /// --critical-pair a comma-separated list, e.g. `0.1,0.3`.
+    #[arg(long, value_name = "Z[,Z...]", value_delimiter = ',')]
+    pub zeta: Vec<f64>,
     /// Start of the figure's gradient-flow trajectory, e.g. `2.5,-2` (default: near a corner).
     #[arg(
         long,
         value_name = "x,y",
         value_delimiter = ',',
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        conflicts_with = "arch"
     )]
     pub init: Option<Vec<f64>>,
     /// Time the whole check N times (1 to 1,000) and report the best (a benchmark, SPEC §8).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "arch")]
     pub bench: Option<usize>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub network: network::NetworkArgs,
 }
 
 /// The most uniform zone points (`--grid` to the power min(d, 3), or `--samples`): 4 million, a
@@ -195,11 +209,20 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     if args.list {
         return list(ctx);
     }
+    if args.network.arch.is_some() {
+        return network::run(args, ctx);
+    }
     let spec = args
         .problem
         .as_deref()
-        .ok_or_else(|| CliError::usage("--problem NAME|FILE is required (or --list)"))?;
-    let problem = load_problem(spec, args.zeta)?;
+        .ok_or_else(|| CliError::usage("--problem NAME|FILE is required (or --list, or --arch)"))?;
+    if args.zeta.len() > 1 {
+        return Err(CliError::usage(format!(
+            "--zeta: {} values given; a problem takes one ζ (lists are for --arch … --critical-pair)",
+            args.zeta.len()
+        )));
+    }
+    let problem = load_problem(spec, args.zeta.first().copied())?;
     let config = settings(args, ctx, problem.dim())?;
     if let Some(figure) = &args.figure {
         if problem.dim() != 2 {

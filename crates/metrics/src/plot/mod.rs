@@ -15,10 +15,12 @@ pub use plotters;
 
 pub mod curves;
 mod marks;
+pub mod network_zone;
 pub mod overcost;
 pub mod zone;
 
 pub use curves::{CurvesFigure, ThresholdMark};
+pub use network_zone::NetworkZoneFigure;
 pub use overcost::{OvercostFigure, OvercostSeries};
 
 /// The font family every figure uses.
