@@ -444,7 +444,7 @@ pub fn holdout_split(
         )));
     }
     // a stream of its own, so the held-out draw does not repeat the ζ subsample's choices
-    let mut rng = Rng::for_stream(seed, 0x484f_4c44_4f55_54); // "HOLDOUT"
+    let mut rng = Rng::for_stream(seed, 0x0048_4f4c_444f_5554); // "HOLDOUT"
     let mut held = vec![false; data.len()];
     for group in [Group::Majority, Group::Minority] {
         let members = data.indices_of(group);
