@@ -38,7 +38,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use majmin_flow::optim::{LrSchedule, SgdConfig};
-use majmin_flow::train::{Budget, EvalSchedule, Optimizer, TrainConfig};
+use majmin_flow::train::{Budget, EvalSchedule, Method, Optimizer, TrainConfig};
 use majmin_metrics::{format_fraction_pct, Criterion, OvercostTable};
 use serde::Serialize;
 
@@ -93,6 +93,10 @@ pub struct Args {
     /// paper preset without --data is estimated on CIFAR-10's sizes (50,000 3×32×32 images).
     #[arg(long)]
     pub plan: bool,
+    /// The training method of every run, with its default parameters (the presets train on all
+    /// the data, without a held-out split; compare methods with `majmin overcost --methods`).
+    #[arg(long, value_name = "M", default_value = "erm", long_help = sweep::METHODS_HELP)]
+    pub method: String,
 }
 
 /// The fashion preset's data: Fashion-MNIST (Debian's package), the first 500 training images
@@ -144,6 +148,8 @@ pub fn plan(preset: Preset, data: &str, seed: u64) -> SweepPlan {
             zetas: ZETAS.to_vec(),
             seeds: 2,
             seed,
+            methods: vec![Method::ERM],
+            holdout: 0.0,
             train: TrainConfig {
                 optimizer: Optimizer::Sgd,
                 lr: 0.05,
@@ -164,6 +170,8 @@ pub fn plan(preset: Preset, data: &str, seed: u64) -> SweepPlan {
             zetas: ZETAS.to_vec(),
             seeds: 2,
             seed,
+            methods: vec![Method::ERM],
+            holdout: 0.0,
             train: TrainConfig {
                 optimizer: Optimizer::Sgd,
                 lr: 0.05,
@@ -195,6 +203,8 @@ pub fn plan(preset: Preset, data: &str, seed: u64) -> SweepPlan {
             zetas: ZETAS.to_vec(),
             seeds: 3,
             seed,
+            methods: vec![Method::ERM],
+            holdout: 0.0,
             train: TrainConfig {
                 optimizer: Optimizer::Sgd,
                 lr: 0.05,
@@ -239,6 +249,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     });
     let mut plan = plan(args.preset, &data, ctx.seed);
     plan.minority_classes = args.minority_classes.clone();
+    plan.methods = sweep::MethodParams::default().methods("--method", &args.method)?;
+    if plan.methods.len() != 1 {
+        return Err(CliError::usage(format!(
+            "--method {}: `reproduce` trains one method; compare several with `majmin overcost --methods {}`",
+            args.method, args.method
+        )));
+    }
     if let Some(epochs) = args.epochs {
         if !(epochs.is_finite() && epochs > 0.0 && epochs <= crate::sweep::MAX_EPOCHS) {
             return Err(CliError::usage(format!(
