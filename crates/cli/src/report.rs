@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use majmin_core::RunStatus;
-use majmin_metrics::plot::{save_both, CurvesFigure, OvercostFigure};
 use majmin_flow::train::{GroupMetrics, Method};
+use majmin_metrics::plot::{save_both, CurvesFigure, OvercostFigure};
 use majmin_metrics::{
-    catch_up_overcost, format_fraction_pct, minority_drop, zone_summary, ArchLabel,
-    ComparisonRow, Criterion, GroupAccuracy, GroupScores, MethodComparison, MinorityDrop,
-    Overcost, OvercostSummary, OvercostTable, RunCurves, RunOvercost, Threshold, Undefined,
-    ZoneCell, ACCURACY_DEFINITIONS,
+    catch_up_overcost, format_fraction_pct, minority_drop, zone_summary, ArchLabel, ComparisonRow,
+    Criterion, GroupAccuracy, GroupScores, MethodComparison, MinorityDrop, Overcost,
+    OvercostSummary, OvercostTable, RunCurves, RunOvercost, Threshold, Undefined, ZoneCell,
+    ACCURACY_DEFINITIONS,
 };
 use majmin_sweep::FinalMetrics;
 use serde::Serialize;
@@ -250,7 +250,8 @@ pub fn method_comparison(
                 .zetas
                 .iter()
                 .map(|&zeta| {
-                    let s: Vec<GroupScores> = cell_runs(zeta).filter_map(holdout).map(scores).collect();
+                    let s: Vec<GroupScores> =
+                        cell_runs(zeta).filter_map(holdout).map(scores).collect();
                     (zeta, GroupAccuracy::new(&s))
                 })
                 .collect();
@@ -296,7 +297,12 @@ pub fn methods_figures(
                         .map(|r| run_overcost(r, kappa, criterion).map(|x| x.overcost))
                         .collect::<Result<Vec<_>, _>>()?;
                     table
-                        .insert(label.clone(), kappa, zeta, OvercostSummary::new(cell.iter()))
+                        .insert(
+                            label.clone(),
+                            kappa,
+                            zeta,
+                            OvercostSummary::new(cell.iter()),
+                        )
                         .map_err(|e| CliError::run(format!("methods figure: {e}")))?;
                 }
             }
@@ -311,7 +317,13 @@ pub fn methods_figures(
         let mut name: String = arch
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         if arch.width != 1.0 {
             name.push_str(&format!("-w{}", arch.width).replace('.', "p"));

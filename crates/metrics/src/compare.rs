@@ -110,7 +110,11 @@ pub struct MethodComparison {
 impl MethodComparison {
     /// κ values of the table, ascending.
     pub fn kappas(&self) -> Vec<f64> {
-        sorted(self.rows.iter().flat_map(|r| r.overcost.iter().map(|c| c.0)))
+        sorted(
+            self.rows
+                .iter()
+                .flat_map(|r| r.overcost.iter().map(|c| c.0)),
+        )
     }
 
     /// ζ values of the table, ascending.
@@ -131,10 +135,7 @@ impl MethodComparison {
     }
 
     fn accuracy(row: &ComparisonRow, zeta: f64) -> Option<GroupAccuracy> {
-        row.holdout
-            .iter()
-            .find(|h| h.0 == zeta)
-            .and_then(|h| h.1)
+        row.holdout.iter().find(|h| h.0 == zeta).and_then(|h| h.1)
     }
 
     /// Markdown: columns `architecture | method`, the median overcost per κ and ζ, then the
@@ -163,12 +164,7 @@ impl MethodComparison {
         out.push_str(&" --: |".repeat(kappas.len() * zetas.len() + zetas.len()));
         out.push('\n');
         for row in &self.rows {
-            let _ = write!(
-                out,
-                "| {} | {} |",
-                row.arch.replace('|', "\\|"),
-                row.method
-            );
+            let _ = write!(out, "| {} | {} |", row.arch.replace('|', "\\|"), row.method);
             for &k in &kappas {
                 for &z in &zetas {
                     let _ = write!(out, " {} |", self.cell(row, k, z));
@@ -249,7 +245,8 @@ mod tests {
         assert!((s.worst_group_loss() - 0.4).abs() < 1e-12);
         let s = scores(0.5, 0.8);
         assert_eq!(s.worst_group_accuracy(), 0.5);
-        let a = GroupAccuracy::new(&[scores(0.9, 0.5), scores(0.9, 0.7), scores(0.4, 0.9)]).unwrap();
+        let a =
+            GroupAccuracy::new(&[scores(0.9, 0.5), scores(0.9, 0.7), scores(0.4, 0.9)]).unwrap();
         // worst groups 0.5, 0.7, 0.4: median 0.5; minority 0.5, 0.7, 0.9: median 0.7
         assert_eq!((a.worst_group, a.minority, a.runs), (0.5, 0.7, 3));
         assert!(GroupAccuracy::new(&[]).is_none());
@@ -272,13 +269,25 @@ mod tests {
             rows: vec![row("erm", 100.0, acc), row("reweight", 10.0, None)],
         };
         let md = table.to_markdown();
-        assert!(md.contains("| mlp (1K) | erm | 101 | 1.0 | 55.0 | 55.0 |"), "{md}");
-        assert!(md.contains("| mlp (1K) | reweight | 11 | 1.0 | – | – |"), "{md}");
+        assert!(
+            md.contains("| mlp (1K) | erm | 101 | 1.0 | 55.0 | 55.0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| mlp (1K) | reweight | 11 | 1.0 | – | – |"),
+            "{md}"
+        );
         assert!(md.contains("worst-group acc. ζ 1% |"), "{md}");
         let csv = table.to_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 5);
-        assert!(lines[1].starts_with("mlp (1K),erm,0.9,0.01,101,false,0,0,2,0.55,"), "{csv}");
-        assert!(lines[3].starts_with("mlp (1K),reweight,0.9,0.01,11,"), "{csv}");
+        assert!(
+            lines[1].starts_with("mlp (1K),erm,0.9,0.01,101,false,0,0,2,0.55,"),
+            "{csv}"
+        );
+        assert!(
+            lines[3].starts_with("mlp (1K),reweight,0.9,0.01,11,"),
+            "{csv}"
+        );
     }
 }

@@ -162,7 +162,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         method: record.config.method.name(),
         method_parameters: record.config.method.parameters(),
         holdout_fraction: record.config.holdout,
-        final_metrics: record.final_metrics.as_ref().map(report::final_metrics_json),
+        final_metrics: record
+            .final_metrics
+            .as_ref()
+            .map(report::final_metrics_json),
         jtt: record.jtt.clone(),
     };
     if ctx.json {
@@ -191,7 +194,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             println!(
                 "method {}{}{}",
                 summary.method,
-                if summary.method_parameters.is_empty() { "" } else { ": " },
+                if summary.method_parameters.is_empty() {
+                    ""
+                } else {
+                    ": "
+                },
                 summary.method_parameters
             );
         }
