@@ -215,16 +215,25 @@ pub struct MethodParams {
     #[arg(long, value_name = "L")]
     pub jtt_lambda: Option<f64>,
     /// Held-out fraction of each group, taken from the data before ζ (stratified by group and
-    /// class) for the held-out per-group and worst-group accuracy [default: 0.2, the data sets
-    /// here have no test split; 0: train on all the data, as before held-out splits existed].
+    /// class), for per-group and worst-group accuracy on data not trained on [default: 0.2 when a
+    /// method other than erm is trained (the data sets here have no test split), 0 for erm alone
+    /// (all the data is trained on, as before methods existed)].
     #[arg(long, value_name = "F")]
     pub holdout: Option<f64>,
 }
 
 impl MethodParams {
-    /// The held-out fraction (default [`majmin_sweep::DEFAULT_HOLDOUT`]), checked.
-    pub fn holdout(&self) -> Result<f64, CliError> {
-        let f = self.holdout.unwrap_or(majmin_sweep::DEFAULT_HOLDOUT);
+    /// The held-out fraction, checked: `--holdout`, or by default
+    /// [`majmin_sweep::DEFAULT_HOLDOUT`] when `methods` has a method other than ERM and 0 for ERM
+    /// alone, so that a plain ERM run or sweep trains on the data it trained on before methods
+    /// existed, with the same run names and curves.
+    pub fn holdout(&self, methods: &[Method]) -> Result<f64, CliError> {
+        let default = if methods.iter().all(Method::is_erm) {
+            0.0
+        } else {
+            majmin_sweep::DEFAULT_HOLDOUT
+        };
+        let f = self.holdout.unwrap_or(default);
         if !(f.is_finite() && (0.0..=majmin_sweep::MAX_HOLDOUT).contains(&f)) {
             return Err(CliError::usage(format!(
                 "--holdout {}: expected a fraction of each group in [0, {}] such as 0.2 (0: no held-out split)",

@@ -33,9 +33,10 @@
 //! median overcost per architecture, method, κ and ζ beside the median worst-group accuracy on
 //! the held-out split, with the definitions), and `overcost_vs_zeta_methods_<arch>.svg/png` (one
 //! line per method). `table.csv` has a `method` column and every entry of `summary.json`'s `runs`
-//! a `method` field, whatever the number of methods. The held-out split (`--holdout F`, default
-//! 20 % of each group) is taken from the data before ζ; `--holdout 0` trains on all the data, as
-//! sweeps made before held-out splits did (their ERM runs keep their names and curves).
+//! a `method` field, whatever the number of methods. The held-out split (`--holdout F`) is taken
+//! from the data before ζ; by default 20 % of each group when a method other than erm is in the
+//! list, none for erm alone, so a plain ERM sweep is the sweep of before methods existed (same
+//! run names, same curves).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -178,7 +179,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         return Err(CliError::usage("--jobs 0: expected at least 1"));
     }
     let methods = args.params.methods("--methods", &args.methods)?;
-    let holdout = args.params.holdout()?;
+    let holdout = args.params.holdout(&methods)?;
     let plan = SweepPlan {
         archs: args
             .archs

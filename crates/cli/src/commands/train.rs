@@ -10,8 +10,8 @@
 //!
 //! `--method` trains with a method against the catch-up overcost (see `docs/methods.md`); the
 //! run then also reports, at its end, each group's accuracy and mean loss and the worst group's on
-//! the training set and on a held-out split (`--holdout F`, default 20 % of each group, taken from
-//! the data before ζ).
+//! the training set and on a held-out split (`--holdout F`, taken from the data before ζ; by
+//! default 20 % of each group for a method other than erm, none for erm).
 //!
 //! DIR must be new or hold no majmin output: a folder with another run (or a sweep) is refused
 //! before anything is trained, unless `--force` (which overwrites a train run's files).
@@ -70,7 +70,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             args.method, args.method
         )));
     };
-    let holdout = args.params.holdout()?;
+    let holdout = args.params.holdout(&methods)?;
     if let Some(z) = args.zeta {
         if !(z > 0.0 && z <= 1.0) {
             return Err(CliError::usage(format!(
