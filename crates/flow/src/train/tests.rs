@@ -714,6 +714,32 @@ mod methods {
     }
 
     #[test]
+    fn a_method_run_is_deterministic_for_its_seed() {
+        let data = blobs(20, 4).with_imbalance(0.3, 2).unwrap();
+        for name in ["resample+reweight", "subsample", "group-dro", "pcngd"] {
+            let run = |seed: u64| {
+                let c = TrainConfig {
+                    seed,
+                    ..config(0.1, 2.0)
+                };
+                Trainer::new(c)
+                    .unwrap()
+                    .with_method(method(name), None)
+                    .unwrap()
+                    .run(&mut Softmax::new(2, 4), &data)
+                    .unwrap()
+                    .points
+            };
+            assert_eq!(run(3), run(3), "{name}");
+            assert_ne!(
+                run(3),
+                run(4),
+                "{name}: the seed drives the sampler or the order"
+            );
+        }
+    }
+
+    #[test]
     fn method_names_parse_combine_and_refuse() {
         for name in METHOD_NAMES_ROUND_TRIP {
             let m: Method = name.parse().unwrap();
