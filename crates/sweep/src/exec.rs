@@ -49,8 +49,8 @@ impl SweepProgress for NoProgress {}
 /// Trains one run on `base`: the run's held-out split is taken out first ([`holdout_split`]),
 /// the rest subsampled to the run's ζ, and the model trained with the run's method (JTT: a
 /// first ERM stage on a model of its own, then the recorded run on a fresh model of the same
-/// initialisation). `on_step(step, total)` follows the recorded run. At the end, the per-group
-/// metrics on the training set and the held-out set are recorded.
+/// initialisation). `on_step(step, total)` follows JTT's first stage, then the recorded run. At
+/// the end, the per-group metrics on the training set and the held-out set are recorded.
 pub fn train_run(
     config: &RunConfig,
     arch: &dyn Architecture,
@@ -105,7 +105,10 @@ pub fn train_run(
     let mut errors = None;
     if let Some(first) = config.method.jtt_first_stage(&config.train, data.len()) {
         let mut model = build()?;
-        let mut stage = Trainer::new(first).map_err(input_error)?;
+        let first_total = first.total_steps(data.len());
+        let mut stage = Trainer::new(first)
+            .map_err(input_error)?
+            .with_progress(|p| on_step(p.step, first_total));
         if let Some(flag) = cancel.clone() {
             stage = stage.with_cancel(flag);
         }
