@@ -108,8 +108,19 @@ pub fn print_plan(
 pub fn plan_text(plan: &SweepPlan, data: &PlanData, cost: &PlanCost) -> String {
     let t = &plan.train;
     let mut s = format!(
-        "plan: {} architecture(s) × {} ζ ({}) × {} seed(s) = {} runs on {} ({}×{}×{}, {} classes, n1 = {}); batch {}, {}\n",
+        "plan: {} architecture(s){} × {} ζ ({}) × {} seed(s) = {} runs on {} ({}×{}×{}, {} classes, n1 = {}); batch {}, {}\n",
         plan.archs.len(),
+        if plan.methods.iter().all(|m| m.is_erm()) {
+            String::new()
+        } else {
+            let names: Vec<String> = plan.methods.iter().map(|m| m.name()).collect();
+            format!(
+                " × {} method(s) ({}), {} % of each group held out",
+                names.len(),
+                names.join(", "),
+                100.0 * plan.holdout
+            )
+        },
         plan.zetas.len(),
         plan.zetas.iter().map(|z| format_fraction_pct(*z)).collect::<Vec<_>>().join(", "),
         plan.seeds,

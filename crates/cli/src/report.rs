@@ -4,16 +4,18 @@
 use std::path::{Path, PathBuf};
 
 use majmin_core::RunStatus;
+use majmin_flow::train::{GroupMetrics, Method};
 use majmin_metrics::plot::{save_both, CurvesFigure, OvercostFigure};
 use majmin_metrics::{
-    catch_up_overcost, format_fraction_pct, minority_drop, zone_summary, ArchLabel, Criterion,
-    MinorityDrop, Overcost, OvercostSummary, OvercostTable, RunCurves, RunOvercost, Threshold,
-    Undefined, ZoneCell,
+    catch_up_overcost, format_fraction_pct, minority_drop, zone_summary, ArchLabel, ComparisonRow,
+    Criterion, GroupAccuracy, GroupScores, MethodComparison, MinorityDrop, Overcost,
+    OvercostSummary, OvercostTable, RunCurves, RunOvercost, Threshold, Undefined, ZoneCell,
+    ACCURACY_DEFINITIONS,
 };
+use majmin_sweep::FinalMetrics;
 use serde::Serialize;
 
 use crate::error::{write_error, CliError};
-use crate::output::write_atomic;
 use crate::sweep::{RunRecord, SweepPlan};
 
 /// The run name used in curve files, summaries and figure names: its [`majmin_sweep::RunId`].
@@ -41,6 +43,8 @@ pub struct RunResult {
     pub run: String,
     /// Architecture.
     pub arch: String,
+    /// The training method (`erm`, `reweight`, …).
+    pub method: String,
     /// ζ.
     pub zeta: Option<f64>,
     /// Seed index.
@@ -63,6 +67,16 @@ pub struct RunResult {
     pub zone_adversarial_time_fraction: Option<f64>,
     /// The minority initial drop: whether the minority's loss rose while the global loss fell.
     pub minority_drop: MinorityDrop,
+    /// Worst-group accuracy (the smaller group accuracy) on the training set at the end.
+    pub train_worst_group_accuracy: Option<f64>,
+    /// Accuracy over all training samples at the end.
+    pub train_average_accuracy: Option<f64>,
+    /// Worst-group accuracy on the held-out set at the end (None without one).
+    pub holdout_worst_group_accuracy: Option<f64>,
+    /// Accuracy over all held-out samples at the end.
+    pub holdout_average_accuracy: Option<f64>,
+    /// Worst-group loss (the larger group mean loss) on the held-out set at the end.
+    pub holdout_worst_group_loss: Option<f64>,
 }
 
 /// The overcost of `record` at `kappa`: metrics' [`catch_up_overcost`], or undefined (majority
@@ -106,7 +120,235 @@ pub fn run_overcost(
         zone_adversarial_time_fraction: zone_summary(&record.points)
             .map(|z| z.adversarial_time_fraction),
         minority_drop: minority_drop(&record.points),
+        method: record.config.method.name(),
+        train_worst_group_accuracy: record
+            .final_metrics
+            .as_ref()
+            .map(|m| m.train.worst_group_accuracy()),
+        train_average_accuracy: record.final_metrics.as_ref().map(|m| m.train.accuracy),
+        holdout_worst_group_accuracy: holdout(record).map(GroupMetrics::worst_group_accuracy),
+        holdout_average_accuracy: holdout(record).map(|h| h.accuracy),
+        holdout_worst_group_loss: holdout(record).map(GroupMetrics::worst_group_loss),
     })
+}
+
+fn holdout(record: &RunRecord) -> Option<&GroupMetrics> {
+    record.final_metrics.as_ref()?.holdout.as_ref()
+}
+
+/// majmin-metrics' scores of one set's group metrics.
+pub fn scores(m: &GroupMetrics) -> GroupScores {
+    GroupScores {
+        average_accuracy: m.accuracy,
+        majority_accuracy: m.majority_accuracy,
+        minority_accuracy: m.minority_accuracy,
+        majority_loss: m.majority_loss,
+        minority_loss: m.minority_loss,
+    }
+}
+
+fn set_json(m: &GroupMetrics) -> serde_json::Value {
+    serde_json::json!({
+        "average_accuracy": m.accuracy,
+        "group_average_accuracy": m.group_average_accuracy(),
+        "worst_group_accuracy": m.worst_group_accuracy(),
+        "majority_accuracy": m.majority_accuracy,
+        "minority_accuracy": m.minority_accuracy,
+        "mean_loss": m.loss,
+        "majority_loss": m.majority_loss,
+        "minority_loss": m.minority_loss,
+        "worst_group_loss": m.worst_group_loss(),
+    })
+}
+
+/// The end-of-run metrics as JSON, with their definitions.
+pub fn final_metrics_json(m: &FinalMetrics) -> serde_json::Value {
+    serde_json::json!({
+        "definitions": ACCURACY_DEFINITIONS,
+        "train": set_json(&m.train),
+        "holdout": m.holdout.as_ref().map(set_json),
+        "holdout_majority": m.holdout_majority,
+        "holdout_minority": m.holdout_minority,
+    })
+}
+
+/// The end-of-run metrics for a terminal: one line per set, then the definitions.
+pub fn final_metrics_text(m: &FinalMetrics) -> String {
+    let line = |name: &str, g: &GroupMetrics| {
+        format!(
+            "{name}: accuracy average {:.1} %, worst-group {:.1} % (majority {:.1} %, minority {:.1} %); mean loss majority {:.4}, minority {:.4}, worst-group {:.4}\n",
+            100.0 * g.accuracy,
+            100.0 * g.worst_group_accuracy(),
+            100.0 * g.majority_accuracy,
+            100.0 * g.minority_accuracy,
+            g.majority_loss,
+            g.minority_loss,
+            g.worst_group_loss()
+        )
+    };
+    let mut text = line("training set", &m.train);
+    match &m.holdout {
+        Some(h) => text.push_str(&line(
+            &format!(
+                "held-out set ({} majority, {} minority)",
+                m.holdout_majority, m.holdout_minority
+            ),
+            h,
+        )),
+        None => text.push_str("held-out set: none (--holdout 0)\n"),
+    }
+    text.push_str(&format!("({ACCURACY_DEFINITIONS})\n"));
+    text
+}
+
+/// The records of one method.
+pub fn records_of(records: &[RunRecord], method: &Method) -> Vec<RunRecord> {
+    records
+        .iter()
+        .filter(|r| r.config.method.name() == method.name())
+        .cloned()
+        .collect()
+}
+
+/// The comparison of the plan's methods: per (architecture, method) the median overcost per κ
+/// and ζ and the median held-out accuracies per ζ.
+pub fn method_comparison(
+    plan: &SweepPlan,
+    records: &[RunRecord],
+    kappas: &[f64],
+    criterion: Criterion,
+) -> Result<MethodComparison, CliError> {
+    let mut comparison = MethodComparison::default();
+    for arch in &plan.archs {
+        let params = records
+            .iter()
+            .find(|r| r.config.arch == arch.name && r.config.width == arch.width)
+            .map(|r| r.params as u64);
+        let label = ArchLabel {
+            name: arch_row_name(&arch.name, arch.width),
+            params,
+        };
+        for method in &plan.methods {
+            let cell_runs = |zeta: f64| {
+                records.iter().filter(move |r| {
+                    r.config.arch == arch.name
+                        && r.config.width == arch.width
+                        && r.config.method.name() == method.name()
+                        && r.config.zeta == Some(zeta)
+                })
+            };
+            let mut overcost = Vec::new();
+            for &kappa in kappas {
+                for &zeta in &plan.zetas {
+                    let cell = cell_runs(zeta)
+                        .map(|r| run_overcost(r, kappa, criterion).map(|x| x.overcost))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    overcost.push((kappa, zeta, OvercostSummary::new(cell.iter())));
+                }
+            }
+            let holdout = plan
+                .zetas
+                .iter()
+                .map(|&zeta| {
+                    let s: Vec<GroupScores> =
+                        cell_runs(zeta).filter_map(holdout).map(scores).collect();
+                    (zeta, GroupAccuracy::new(&s))
+                })
+                .collect();
+            comparison.rows.push(ComparisonRow {
+                arch: label.row_label(),
+                method: method.name(),
+                overcost,
+                holdout,
+            });
+        }
+    }
+    Ok(comparison)
+}
+
+/// `overcost_vs_zeta_methods_<arch>.svg/png` in `dir` (`<arch>` as in run names, e.g.
+/// `resnet18-w0p125`): per architecture, the median overcost
+/// against ζ with one line per method, one panel per κ.
+pub fn methods_figures(
+    plan: &SweepPlan,
+    records: &[RunRecord],
+    kappas: &[f64],
+    criterion: Criterion,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    for arch in &plan.archs {
+        let mut table = OvercostTable::new();
+        for method in &plan.methods {
+            let label = ArchLabel {
+                name: method.name(),
+                params: None,
+            };
+            for &kappa in kappas {
+                for &zeta in &plan.zetas {
+                    let cell = records
+                        .iter()
+                        .filter(|r| {
+                            r.config.arch == arch.name
+                                && r.config.width == arch.width
+                                && r.config.method.name() == method.name()
+                                && r.config.zeta == Some(zeta)
+                        })
+                        .map(|r| run_overcost(r, kappa, criterion).map(|x| x.overcost))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    table
+                        .insert(
+                            label.clone(),
+                            kappa,
+                            zeta,
+                            OvercostSummary::new(cell.iter()),
+                        )
+                        .map_err(|e| CliError::run(format!("methods figure: {e}")))?;
+                }
+            }
+        }
+        let mut figure = OvercostFigure::from_table(&table);
+        figure.title = format!(
+            "{}: catch-up overcost against ζ per method ({} criterion)",
+            arch_row_name(&arch.name, arch.width),
+            criterion.name()
+        );
+        // as in run names: `mlp`, `resnet18-w0p125`
+        let mut name: String = arch
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if arch.width != 1.0 {
+            name.push_str(&format!("-w{}", arch.width).replace('.', "p"));
+        }
+        let stem = dir.join(format!("overcost_vs_zeta_methods_{name}"));
+        files.extend(save_both(&figure, &stem).map_err(|e| write_error(&stem, e))?);
+    }
+    Ok(files)
+}
+
+/// `table.csv` with a leading `method` column: each method's long-format rows.
+pub fn methods_csv(tables: &[(String, OvercostTable)]) -> String {
+    let mut out = String::new();
+    for (i, (method, table)) in tables.iter().enumerate() {
+        for (j, line) in table.to_csv().lines().enumerate() {
+            if j == 0 {
+                if i == 0 {
+                    out.push_str(&format!("method,{line}\n"));
+                }
+            } else {
+                out.push_str(&format!("{method},{line}\n"));
+            }
+        }
+    }
+    out
 }
 
 /// The row label of an architecture in a sweep: its name, with the width when it is not 1.
@@ -192,27 +434,6 @@ pub fn overcost_table(
         }
     }
     Ok((table, results))
-}
-
-/// Writes `table.md`, `table.csv` and `table.tex` into `dir`; returns their paths.
-pub fn write_tables(
-    dir: &Path,
-    table: &OvercostTable,
-    caption: &str,
-) -> Result<Vec<PathBuf>, CliError> {
-    let md = format!("{caption}\n\n{}", table.to_markdown());
-    let files = [
-        ("table.md", md),
-        ("table.csv", table.to_csv()),
-        ("table.tex", table.to_latex()),
-    ];
-    let mut paths = Vec::new();
-    for (name, text) in files {
-        let path = dir.join(name);
-        write_atomic(&path, text.as_bytes())?;
-        paths.push(path);
-    }
-    Ok(paths)
 }
 
 /// One line per run that did not finish normally (`mlp ζ=0.3 seed 0: diverged at t = 0.06`).

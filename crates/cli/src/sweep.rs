@@ -25,7 +25,10 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar};
 use majmin_flow::optim::{LrSchedule, SgdConfig};
-use majmin_flow::train::{default_sgd_config, Budget, EvalSchedule, Optimizer, TrainConfig};
+use majmin_flow::train::method::{DRO_ADJUSTMENT, DRO_ETA, JTT_LAMBDA};
+use majmin_flow::train::{
+    default_sgd_config, Budget, EvalSchedule, Method, Optimizer, StepRule, TrainConfig,
+};
 use majmin_sweep::{
     claim::ClaimInfo, ExecOptions, PreparedSweep, RunConfig, RunId, RunStore, SweepError,
     SweepProgress,
@@ -179,6 +182,157 @@ impl TrainOptions {
             }
         }
         Ok(config)
+    }
+}
+
+/// The help text of `--method`/`--methods`: each method in one line, with its formula and source
+/// (`docs/methods.md` has the details).
+pub const METHODS_HELP: &str = "Training method(s) against the catch-up overcost (docs/methods.md). \
+erm: plain SGD/GD on the mean loss. \
+reweight: loss weights w_g = n/(2 n_g) (SubpopBench; Idrissi et al. 2022). \
+sqrt-reweight: w_g ∝ 1/√n_g, Σ n_g w_g = n (SubpopBench). \
+resample: each draw picks a group with probability ½ (ReSample; Idrissi et al. 2022). \
+subsample: the majority cut once to n0 samples (SUBG; Idrissi et al. 2022). \
+pcngd: step −η Σ_g ∇L_g/‖∇L_g‖ (Francazi et al. 2023). \
+group-dro: q_g ← q_g·exp(η_q(ℓ_g + C/√n_g)), loss Σ q_g ℓ_g (Sagawa et al. 2020). \
+jtt: ERM for T epochs, then retrain with its training errors weighted λ_up (Liu et al. 2021). \
+Combine a sampler with loss weights or a step rule with `+`, e.g. resample+reweight, pcngd+resample.";
+
+/// The parameters of the training methods (`train`, `overcost`) and the held-out split, with the
+/// defaults of the methods' reference implementations.
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct MethodParams {
+    /// group-dro: step size η_q of the group weights [default: 0.01, Sagawa et al. 2020].
+    #[arg(long, value_name = "ETA")]
+    pub dro_eta: Option<f64>,
+    /// group-dro: generalisation adjustment C (the weights follow ℓ_g + C/√n_g) [default: 0].
+    #[arg(long, value_name = "C")]
+    pub dro_adjustment: Option<f64>,
+    /// jtt: length T of the first (ERM) stage in epochs [default: half the run, SubpopBench].
+    #[arg(long, value_name = "T")]
+    pub jtt_epochs: Option<f64>,
+    /// jtt: up-weight λ_up of the first stage's training errors [default: 10, SubpopBench].
+    #[arg(long, value_name = "L")]
+    pub jtt_lambda: Option<f64>,
+    /// Held-out fraction of each group, taken from the data before ζ (stratified by group and
+    /// class), for per-group and worst-group accuracy on data not trained on [default: 0.2 when a
+    /// method other than erm is trained (the data sets here have no test split), 0 for erm alone
+    /// (all the data is trained on, as before methods existed)].
+    #[arg(long, value_name = "F")]
+    pub holdout: Option<f64>,
+}
+
+impl MethodParams {
+    /// The held-out fraction, checked: `--holdout`, or by default
+    /// [`majmin_sweep::DEFAULT_HOLDOUT`] when `methods` has a method other than ERM and 0 for ERM
+    /// alone, so that a plain ERM run or sweep trains on the data it trained on before methods
+    /// existed, with the same run names and curves.
+    pub fn holdout(&self, methods: &[Method]) -> Result<f64, CliError> {
+        let default = if methods.iter().all(Method::is_erm) {
+            0.0
+        } else {
+            majmin_sweep::DEFAULT_HOLDOUT
+        };
+        let f = self.holdout.unwrap_or(default);
+        if !(f.is_finite() && (0.0..=majmin_sweep::MAX_HOLDOUT).contains(&f)) {
+            return Err(CliError::usage(format!(
+                "--holdout {}: expected a fraction of each group in [0, {}] such as 0.2 (0: no held-out split)",
+                crate::error::number(f),
+                majmin_sweep::MAX_HOLDOUT
+            )));
+        }
+        Ok(f)
+    }
+
+    /// Parses the comma-separated method list of `option` and applies the parameters; a name
+    /// that is unknown, a list with a method twice, or a parameter that applies to none of the
+    /// methods is a usage error naming it.
+    pub fn methods(&self, option: &str, text: &str) -> Result<Vec<Method>, CliError> {
+        let mut methods = Vec::new();
+        for name in text.split(',').map(str::trim) {
+            if name.is_empty() {
+                continue;
+            }
+            let method: Method = name
+                .parse()
+                .map_err(|e| CliError::usage(format!("{option} {text}: {e}")))?;
+            if methods.iter().any(|m: &Method| m.name() == method.name()) {
+                return Err(CliError::usage(format!(
+                    "{option} {text}: `{}` is listed twice; list each method once",
+                    method.name()
+                )));
+            }
+            methods.push(method);
+        }
+        if methods.is_empty() {
+            return Err(CliError::usage(format!(
+                "{option}: expected at least one method, e.g. erm,reweight,resample"
+            )));
+        }
+        let names = || {
+            methods
+                .iter()
+                .map(Method::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let dro = methods
+            .iter()
+            .any(|m| matches!(m.rule, StepRule::GroupDro { .. }));
+        let jtt = methods
+            .iter()
+            .any(|m| matches!(m.rule, StepRule::Jtt { .. }));
+        for (flag, given, applies, method) in [
+            ("--dro-eta", self.dro_eta.is_some(), dro, "group-dro"),
+            (
+                "--dro-adjustment",
+                self.dro_adjustment.is_some(),
+                dro,
+                "group-dro",
+            ),
+            ("--jtt-epochs", self.jtt_epochs.is_some(), jtt, "jtt"),
+            ("--jtt-lambda", self.jtt_lambda.is_some(), jtt, "jtt"),
+        ] {
+            if given && !applies {
+                return Err(CliError::usage(format!(
+                    "{flag} applies to {method} only, and {option} is {}: drop {flag} or add {method} to {option}",
+                    names()
+                )));
+            }
+        }
+        for m in &mut methods {
+            match &mut m.rule {
+                StepRule::GroupDro { eta, adjustment } => {
+                    *eta = self.dro_eta.unwrap_or(DRO_ETA);
+                    *adjustment = self.dro_adjustment.unwrap_or(DRO_ADJUSTMENT);
+                }
+                StepRule::Jtt {
+                    first_stage_epochs,
+                    lambda,
+                } => {
+                    *first_stage_epochs = self.jtt_epochs;
+                    *lambda = self.jtt_lambda.unwrap_or(JTT_LAMBDA);
+                }
+                _ => {}
+            }
+            m.validate().map_err(|e| {
+                let text = e.to_string();
+                let flag = [
+                    ("η_q", "--dro-eta"),
+                    ("adjustment", "--dro-adjustment"),
+                    ("λ_up", "--jtt-lambda"),
+                    ("first stage", "--jtt-epochs"),
+                ]
+                .iter()
+                .find(|(k, _)| text.contains(k))
+                .map_or(option, |(_, f)| *f);
+                CliError::usage(format!(
+                    "{flag}: {}",
+                    text.trim_start_matches("training configuration: ")
+                ))
+            })?;
+        }
+        Ok(methods)
     }
 }
 

@@ -11,7 +11,8 @@
 //! undefined counts). [`OvercostTable`] lays summaries out like the poster (rows: architecture with
 //! its size; columns: κ, then ζ) as text, Markdown, LaTeX and CSV, and [`plot`] draws the
 //! per-group curves ([`plot::CurvesFigure`]) and the overcost against ζ
-//! ([`plot::OvercostFigure`]) as SVG or PNG.
+//! ([`plot::OvercostFigure`]) as SVG or PNG. [`MethodComparison`] sets training methods side by
+//! side: median overcost per method, κ and ζ beside the worst-group held-out accuracy.
 //!
 //! Design: everything here is a pure function of recorded curves, so an overcost computed from a
 //! sweep and one computed from a PyTorch log go through the same code, and a censored or undefined
@@ -39,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod compare;
 pub mod curve;
 pub mod error;
 pub mod overcost;
@@ -49,6 +51,9 @@ pub mod zone;
 pub mod zone_distance;
 
 pub use aggregate::{Estimate, OvercostSummary};
+pub use compare::{
+    ComparisonRow, GroupAccuracy, GroupScores, MethodComparison, ACCURACY_DEFINITIONS,
+};
 pub use curve::{
     parse_curves_csv, read_curves_csv, write_curves_csv, CurveGroup, CurveOrigin, CurvePoint,
     GroupCurve, RunCurves, DEFAULT_RUN,

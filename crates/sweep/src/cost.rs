@@ -160,8 +160,14 @@ pub fn estimate(
         measured.push((choice.clone(), params, throughput));
     }
     let mut runs = Vec::new();
+    // the held-out split leaves this many majority samples for training
+    let majority = majority - (plan.holdout * majority as f64).round() as usize;
     for (choice, _, throughput) in &measured {
-        for &zeta in &plan.zetas {
+        for (method, &zeta) in plan
+            .methods
+            .iter()
+            .flat_map(|m| plan.zetas.iter().map(move |z| (m, z)))
+        {
             let samples = majority + (zeta * majority as f64).round() as usize;
             let train = choice.train_config(&plan.train);
             let total = train.total_steps(samples);
@@ -170,7 +176,12 @@ pub fn estimate(
             let eval_points = plan.train.eval.steps(total).len();
             let zone = if plan.train.zone { 2 } else { 0 };
             let eval_images = (eval_points * samples) as u64;
-            let seconds = (train_images + zone * eval_images) as f64
+            // JTT trains a first stage before the recorded run
+            let first_stage = method
+                .jtt_first_stage(&plan.train, samples)
+                .map(|c| c.total_steps(samples) as f64 / total as f64)
+                .unwrap_or(0.0);
+            let seconds = (train_images as f64 * (1.0 + first_stage) + (zone * eval_images) as f64)
                 / throughput.train_images_per_s
                 + eval_images as f64 / throughput.eval_images_per_s;
             for _ in 0..plan.seeds {
@@ -219,6 +230,8 @@ mod tests {
                 batch_size: 100,
                 ..TrainConfig::default()
             },
+            methods: vec![majmin_flow::train::Method::ERM],
+            holdout: 0.0,
         };
         let cost = estimate(&plan, &[mlp], [1, 8, 8], 10, 1000, 1, 1, 2).unwrap();
         assert_eq!(cost.runs.len(), 6);

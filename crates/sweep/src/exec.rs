@@ -5,13 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use majmin_core::{ArchConfig, Architecture, Dataset, ModelError, RunStatus};
-use majmin_flow::train::{TrainError, Trainer};
+use majmin_core::{ArchConfig, Architecture, Dataset, Group, ModelError, RunStatus};
+use majmin_flow::train::method::misclassified;
+use majmin_flow::train::{evaluate_groups, TrainError, Trainer};
 
 use crate::claim::{ClaimInfo, ClaimState, Claimed};
 use crate::error::SweepError;
-use crate::plan::{imbalanced, PreparedSweep, RunConfig, RunId};
-use crate::record::RunRecord;
+use crate::plan::{holdout_split, imbalanced, PreparedSweep, RunConfig, RunId};
+use crate::record::{FinalMetrics, JttStage, RunRecord};
 use crate::store::{heartbeat_interval, RunStore};
 
 /// What a sweep reports while it works; every method has an empty default. The CLI draws
@@ -45,7 +46,11 @@ pub struct NoProgress;
 
 impl SweepProgress for NoProgress {}
 
-/// Trains one run on `base` (subsampled to the run's ζ), calling `on_step(step, total)`.
+/// Trains one run on `base`: the run's held-out split is taken out first ([`holdout_split`]),
+/// the rest subsampled to the run's ζ, and the model trained with the run's method (JTT: a
+/// first ERM stage on a model of its own, then the recorded run on a fresh model of the same
+/// initialisation). `on_step(step, total)` follows JTT's first stage, then the recorded run. At
+/// the end, the per-group metrics on the training set and the held-out set are recorded.
 pub fn train_run(
     config: &RunConfig,
     arch: &dyn Architecture,
@@ -54,29 +59,26 @@ pub fn train_run(
     on_step: &mut dyn FnMut(u64, u64),
 ) -> Result<RunRecord, SweepError> {
     let id = config.id();
+    let (pool, holdout) = holdout_split(base, &config.data, config.holdout, config.seed)?;
     let data = match config.zeta {
-        Some(z) => imbalanced(base, &config.data, z, config.seed)?,
-        None => base.clone(),
+        Some(z) => imbalanced(&pool, &config.data, z, config.seed)?,
+        None => pool,
     };
     let mut arch_config = ArchConfig::new(data.shape(), data.classes())
         .with_width(config.width)
         .with_seed(config.seed);
     arch_config.options = config.arch_options.clone();
-    let mut model = arch.build(&arch_config).map_err(|e| SweepError::Arch {
-        arch: config.arch.clone(),
-        message: e.to_string(),
-    })?;
-    let total = config.train.total_steps(data.len());
-    let mut trainer = Trainer::new(config.train.clone())
-        .map_err(|e| SweepError::RunInput {
-            run: id.clone(),
+    let build = || {
+        arch.build(&arch_config).map_err(|e| SweepError::Arch {
+            arch: config.arch.clone(),
             message: e.to_string(),
-        })?
-        .with_progress(|p| on_step(p.step, total));
-    if let Some(flag) = cancel {
-        trainer = trainer.with_cancel(flag);
-    }
-    let outcome = trainer.run(model.as_mut(), &data).map_err(|e| match e {
+        })
+    };
+    let input_error = |e: TrainError| SweepError::RunInput {
+        run: id.clone(),
+        message: e.to_string(),
+    };
+    let run_error = |e: TrainError| match e {
         TrainError::Config(_) | TrainError::EmptyGroup { .. } | TrainError::Mismatch { .. } => {
             SweepError::RunInput {
                 run: id.clone(),
@@ -95,7 +97,86 @@ pub fn train_run(
             run: id.clone(),
             message: format!("{}: {other}", config.arch),
         },
-    })?;
+    };
+    let model_error = |source: ModelError| run_error(TrainError::Model { step: 0, source });
+    let chunk = config.train.eval_batch_size;
+
+    // JTT's first stage: ERM on a model of its own; its training errors are up-weighted next
+    let mut jtt = None;
+    let mut errors = None;
+    if let Some(first) = config.method.jtt_first_stage(&config.train, data.len()) {
+        let mut model = build()?;
+        let first_total = first.total_steps(data.len());
+        let mut stage = Trainer::new(first)
+            .map_err(input_error)?
+            .with_progress(|p| on_step(p.step, first_total));
+        if let Some(flag) = cancel.clone() {
+            stage = stage.with_cancel(flag);
+        }
+        let outcome = stage.run(model.as_mut(), &data).map_err(run_error)?;
+        if outcome.status != RunStatus::Finished {
+            // an interrupted or diverged first stage ends the run where it stopped
+            let sizes = data.group_sizes();
+            return Ok(RunRecord {
+                id,
+                config: config.clone(),
+                params: model.num_params(),
+                majority: sizes.majority,
+                minority: sizes.minority,
+                status: outcome.status,
+                steps: 0,
+                steps_per_epoch: outcome.steps_per_epoch,
+                seconds: outcome.seconds,
+                points: Vec::new(),
+                final_metrics: None,
+                jtt: None,
+            });
+        }
+        model.set_training(false);
+        let wrong = misclassified(model.as_mut(), &data, chunk).map_err(model_error)?;
+        jtt = Some(JttStage {
+            steps: outcome.steps,
+            errors: wrong.len(),
+            minority_errors: wrong
+                .iter()
+                .filter(|&&i| data.groups()[i] == Group::Minority)
+                .count(),
+            seconds: outcome.seconds,
+        });
+        errors = Some(wrong);
+    }
+
+    let mut model = build()?;
+    let total = config.train.total_steps(data.len());
+    let mut trainer = Trainer::new(config.train.clone())
+        .map_err(input_error)?
+        .with_progress(|p| on_step(p.step, total));
+    if !config.method.is_erm() {
+        trainer = trainer
+            .with_method(config.method, errors)
+            .map_err(input_error)?;
+    }
+    if let Some(flag) = cancel {
+        trainer = trainer.with_cancel(flag);
+    }
+    let outcome = trainer.run(model.as_mut(), &data).map_err(run_error)?;
+    let final_metrics = if outcome.status == RunStatus::Finished {
+        model.set_training(false);
+        let train = evaluate_groups(model.as_mut(), &data, chunk).map_err(model_error)?;
+        let held = match &holdout {
+            Some(h) => Some(evaluate_groups(model.as_mut(), h, chunk).map_err(model_error)?),
+            None => None,
+        };
+        let sizes = holdout.as_ref().map(Dataset::group_sizes);
+        Some(FinalMetrics {
+            train,
+            holdout: held,
+            holdout_majority: sizes.map_or(0, |s| s.majority),
+            holdout_minority: sizes.map_or(0, |s| s.minority),
+        })
+    } else {
+        None
+    };
     let sizes = data.group_sizes();
     Ok(RunRecord {
         id,
@@ -106,8 +187,10 @@ pub fn train_run(
         status: outcome.status,
         steps: outcome.steps,
         steps_per_epoch: outcome.steps_per_epoch,
-        seconds: outcome.seconds,
+        seconds: outcome.seconds + jtt.as_ref().map_or(0.0, |j| j.seconds),
         points: outcome.points,
+        final_metrics,
+        jtt,
     })
 }
 

@@ -108,6 +108,26 @@ pub fn open_sweep_folder(
         ));
     }
     let differences = json_diff(&description.settings, &found.settings);
+    if let Some(d) = differences.iter().find(|d| d.key == "holdout") {
+        let on_disk = if d.found == "(absent)" {
+            "were trained on all the data, without a held-out split (a sweep made before --holdout existed, or with --holdout 0)".to_string()
+        } else {
+            format!("hold out {} of each group", d.found)
+        };
+        let now = if d.expected == "(absent)" {
+            "no held-out split".to_string()
+        } else {
+            format!("{} of each group", d.expected)
+        };
+        return Err(SweepError::Plan {
+            option: "--holdout",
+            message: format!(
+                "the runs in {} {on_disk}, and this command holds out {now}; a held-out split changes the training set, so the runs do not mix. Pass --holdout {} to continue or merge that sweep (its ERM runs keep their names and curves), or choose another --out",
+                dir.display(),
+                if d.found == "(absent)" { "0" } else { d.found.as_str() }
+            ),
+        });
+    }
     if !differences.is_empty() {
         return Err(SweepError::SettingsDiffer {
             file: path,
@@ -193,6 +213,8 @@ mod tests {
             seeds: 1,
             seed: 0,
             train: TrainConfig::default(),
+            methods: vec![majmin_flow::train::Method::ERM],
+            holdout: 0.0,
         }
     }
 
@@ -213,6 +235,35 @@ mod tests {
         );
         let e = open_sweep_folder(&d, "reproduce", &plan(), serde_json::json!({})).unwrap_err();
         assert!(e.to_string().contains("majmin overcost"), "{e}");
+    }
+
+    #[test]
+    fn a_folder_without_held_out_split_is_refused_with_the_way_to_continue_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("sweep");
+        // made with holdout 0: its settings are those of a folder made before --holdout existed
+        assert!(open_sweep_folder(&d, "overcost", &plan(), serde_json::json!({})).unwrap());
+        let text = std::fs::read_to_string(sweep_file(&d)).unwrap();
+        assert!(!text.contains("\"holdout\": 0.2"));
+        let mut held = plan();
+        held.holdout = 0.2;
+        let e = open_sweep_folder(&d, "overcost", &held, serde_json::json!({})).unwrap_err();
+        let m = e.to_string();
+        assert!(m.starts_with("--holdout"), "{m}");
+        assert!(
+            m.contains("without a held-out split") && m.contains("--holdout 0"),
+            "{m}"
+        );
+        assert!(e.is_input_error());
+        // and the other way round
+        let d2 = dir.path().join("held");
+        assert!(open_sweep_folder(&d2, "overcost", &held, serde_json::json!({})).unwrap());
+        let e = open_sweep_folder(&d2, "overcost", &plan(), serde_json::json!({})).unwrap_err();
+        assert!(e.to_string().contains("--holdout 0.2"), "{e}");
+        // more methods join the same folder
+        let mut more = held.clone();
+        more.methods.push("reweight".parse().unwrap());
+        assert!(!open_sweep_folder(&d2, "overcost", &more, serde_json::json!({})).unwrap());
     }
 
     #[test]

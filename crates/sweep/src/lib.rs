@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use majmin_sweep::{ArchChoice, SweepPlan};
-//! use majmin_flow::train::TrainConfig;
+//! use majmin_flow::train::{Method, TrainConfig};
 //!
 //! let plan = SweepPlan {
 //!     archs: vec![ArchChoice::new("mlp", 1.0)],
@@ -27,6 +27,8 @@
 //!     seeds: 2,
 //!     seed: 0,
 //!     train: TrainConfig::default(),
+//!     methods: vec![Method::ERM],
+//!     holdout: 0.0,
 //! };
 //! plan.check().unwrap();
 //! let runs = plan.runs();
@@ -55,8 +57,10 @@ pub use folder::{
     SWEEP_FILE_FORMAT,
 };
 pub use plan::{
-    check_arch, imbalanced, load_data, ArchChoice, PreparedSweep, RunConfig, RunId, SweepPlan,
-    MAX_RUNS, MAX_SEEDS, MAX_WIDTH, NUMERICS_VERSION,
+    check_arch, holdout_split, imbalanced, load_data, ArchChoice, PreparedSweep, RunConfig, RunId,
+    SweepPlan, DEFAULT_HOLDOUT, MAX_HOLDOUT, MAX_RUNS, MAX_SEEDS, MAX_WIDTH, NUMERICS_VERSION,
 };
-pub use record::{encode_run_file, read_run_file, FailedRun, RunRecord, RUN_FILE_FORMAT};
+pub use record::{
+    encode_run_file, read_run_file, FailedRun, FinalMetrics, JttStage, RunRecord, RUN_FILE_FORMAT,
+};
 pub use store::{claim_timeout, heartbeat_interval, RunState, RunStore, DEFAULT_CLAIM_TIMEOUT};

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use majmin_core::{ArchConfig, Architecture, Dataset, GroupRule};
-use majmin_flow::train::{Budget, TrainConfig};
+use majmin_core::dataset::stratified_quotas;
+use majmin_core::{ArchConfig, Architecture, Dataset, Group, GroupRule, Rng};
+use majmin_flow::train::{Budget, Method, TrainConfig};
 use majmin_models::Registry;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,6 +28,13 @@ pub const MAX_SEEDS: u32 = 10_000;
 
 /// The most runs in one sweep.
 pub const MAX_RUNS: usize = 1_000_000;
+
+/// The largest held-out fraction (the training pool must keep most of the data).
+pub const MAX_HOLDOUT: f64 = 0.5;
+
+/// The held-out fraction where the data has no test split (`--holdout` default): 20 % of each
+/// group.
+pub const DEFAULT_HOLDOUT: f64 = 0.2;
 
 /// An architecture in a sweep with its width multiplier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +101,22 @@ pub struct SweepPlan {
     pub seed: u64,
     /// Training settings of every run.
     pub train: TrainConfig,
+    /// The training methods, in table order (absent in sweeps made before methods existed:
+    /// ERM only).
+    #[serde(default = "erm_only")]
+    pub methods: Vec<Method>,
+    /// The held-out fraction of each group (0: none; absent in sweeps made before held-out
+    /// splits existed). See [`holdout_split`].
+    #[serde(default)]
+    pub holdout: f64,
+}
+
+fn erm_only() -> Vec<Method> {
+    vec![Method::ERM]
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// The whole resolved configuration of one run: what defines it, hashed into its [`RunId`] and
@@ -121,6 +145,15 @@ pub struct RunConfig {
     pub arch_options: BTreeMap<String, String>,
     /// [`NUMERICS_VERSION`] of the majmin that trains it.
     pub numerics: u32,
+    /// The training method. Left out of the stored configuration (and so of the hash) when it
+    /// is ERM: an ERM run without a held-out split has the identity it had before methods
+    /// existed, and old run files are read as ERM runs.
+    #[serde(default, skip_serializing_if = "Method::is_erm")]
+    pub method: Method,
+    /// The held-out fraction of each group, taken from the data before ζ ([`holdout_split`]);
+    /// left out when 0, like `method`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holdout: f64,
 }
 
 impl RunConfig {
@@ -147,21 +180,33 @@ impl RunConfig {
             Some(z) => format!("z{z}").replace('.', "p"),
             None => "zall".into(),
         };
-        RunId(format!("{arch}_{zeta}_s{}_{hash}", self.seed_index))
+        let method = if self.method.is_erm() {
+            String::new()
+        } else {
+            format!("_{}", self.method.name())
+        };
+        RunId(format!("{arch}{method}_{zeta}_s{}_{hash}", self.seed_index))
     }
 
-    /// A short label such as `resnet18 ζ=0.1 seed 0`.
+    /// A short label such as `resnet18 ζ=0.1 seed 0` (with the method when it is not ERM:
+    /// `resnet18 reweight ζ=0.1 seed 0`).
     pub fn label(&self) -> String {
+        let arch = if self.method.is_erm() {
+            self.arch.clone()
+        } else {
+            format!("{} {}", self.arch, self.method.name())
+        };
         match self.zeta {
-            Some(z) => format!("{} ζ={} seed {}", self.arch, z, self.seed_index),
-            None => format!("{} seed {}", self.arch, self.seed_index),
+            Some(z) => format!("{arch} ζ={} seed {}", z, self.seed_index),
+            None => format!("{arch} seed {}", self.seed_index),
         }
     }
 }
 
 /// The name of a run everywhere: its file names, the `run` column of curve files, figure names.
-/// `<arch>[-w<width>]_z<zeta>_s<seed index>_<hash>`, with `p` for the decimal point, e.g.
-/// `resnet18-w0p125_z0p01_s0_3fa2c1d9`; the hash covers the whole [`RunConfig`].
+/// `<arch>[-w<width>][_<method>]_z<zeta>_s<seed index>_<hash>`, with `p` for the decimal
+/// point, e.g. `resnet18-w0p125_z0p01_s0_3fa2c1d9` (ERM) or `mlp_resample+reweight_z0p1_s1_…`;
+/// the hash covers the whole [`RunConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RunId(String);
@@ -195,28 +240,32 @@ impl fmt::Display for RunId {
 }
 
 impl SweepPlan {
-    /// Every run, architecture-major then ζ then seed.
+    /// Every run, architecture-major then method then ζ then seed.
     pub fn runs(&self) -> Vec<RunConfig> {
         let mut runs = Vec::new();
         for arch in &self.archs {
-            for &zeta in &self.zetas {
-                for seed_index in 0..self.seeds {
-                    let seed = self.seed + u64::from(seed_index);
-                    runs.push(RunConfig {
-                        arch: arch.name.clone(),
-                        width: arch.width,
-                        data: self.data.clone(),
-                        minority_classes: self.minority_classes.clone(),
-                        zeta: Some(zeta),
-                        seed_index,
-                        seed,
-                        train: TrainConfig {
+            for method in &self.methods {
+                for &zeta in &self.zetas {
+                    for seed_index in 0..self.seeds {
+                        let seed = self.seed + u64::from(seed_index);
+                        runs.push(RunConfig {
+                            arch: arch.name.clone(),
+                            width: arch.width,
+                            data: self.data.clone(),
+                            minority_classes: self.minority_classes.clone(),
+                            zeta: Some(zeta),
+                            seed_index,
                             seed,
-                            ..arch.train_config(&self.train)
-                        },
-                        arch_options: arch.options.clone(),
-                        numerics: NUMERICS_VERSION,
-                    });
+                            train: TrainConfig {
+                                seed,
+                                ..arch.train_config(&self.train)
+                            },
+                            arch_options: arch.options.clone(),
+                            numerics: NUMERICS_VERSION,
+                            method: *method,
+                            holdout: self.holdout,
+                        });
+                    }
                 }
             }
         }
@@ -225,14 +274,21 @@ impl SweepPlan {
 
     /// The settings that every sweep sharing a folder must agree on: everything but the lists of
     /// architectures, ζ and seeds (which may grow).
+    ///
+    /// The methods may grow too. The held-out fraction is a setting; it is left out when 0, so
+    /// a folder made before held-out splits existed matches `--holdout 0`.
     pub fn settings(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut settings = serde_json::json!({
             "data": self.data,
             "minority_classes": self.minority_classes,
             "seed": self.seed,
             "train": self.train,
             "numerics": NUMERICS_VERSION,
-        })
+        });
+        if self.holdout != 0.0 {
+            settings["holdout"] = serde_json::json!(self.holdout);
+        }
+        settings
     }
 
     /// Checks the plan's own values (no data loaded): non-empty lists without repeated entries,
@@ -251,13 +307,40 @@ impl SweepPlan {
                 format!("{}: expected 1 to {MAX_SEEDS} (MAX_SEEDS)", self.seeds),
             );
         }
-        let runs = self.archs.len() as u128 * self.zetas.len() as u128 * u128::from(self.seeds);
+        if self.methods.is_empty() {
+            return plan("--methods", "expected at least one method".into());
+        }
+        for (i, m) in self.methods.iter().enumerate() {
+            if let Err(e) = m.validate() {
+                return plan("--methods", e.to_string());
+            }
+            if self.methods[..i].iter().any(|o| o.name() == m.name()) {
+                return plan(
+                    "--methods",
+                    format!("`{}` is listed twice; list each method once", m.name()),
+                );
+            }
+        }
+        if !(self.holdout.is_finite() && (0.0..=MAX_HOLDOUT).contains(&self.holdout)) {
+            return plan(
+                "--holdout",
+                format!(
+                    "{}: expected a fraction in [0, {MAX_HOLDOUT}] such as 0.2 (0: no held-out split)",
+                    self.holdout
+                ),
+            );
+        }
+        let runs = self.archs.len() as u128
+            * self.methods.len() as u128
+            * self.zetas.len() as u128
+            * u128::from(self.seeds);
         if runs > MAX_RUNS as u128 {
             return plan(
                 "--seeds",
                 format!(
-                    "{} architectures × {} ζ × {} seeds = {runs} runs, above the limit of {MAX_RUNS} (MAX_RUNS)",
+                    "{} architectures × {} methods × {} ζ × {} seeds = {runs} runs, above the limit of {MAX_RUNS} (MAX_RUNS)",
                     self.archs.len(),
+                    self.methods.len(),
                     self.zetas.len(),
                     self.seeds
                 ),
@@ -306,8 +389,9 @@ impl SweepPlan {
     pub fn prepare(&self, registry: &Registry) -> Result<PreparedSweep, SweepError> {
         self.check()?;
         let data = load_data(&self.data, self.minority_classes.as_deref())?;
+        let (pool, _) = holdout_split(&data, &self.data, self.holdout, self.seed)?;
         for &z in &self.zetas {
-            imbalanced(&data, &self.data, z, self.seed)?;
+            imbalanced(&pool, &self.data, z, self.seed)?;
         }
         let mut archs = Vec::new();
         for choice in &self.archs {
@@ -378,6 +462,65 @@ pub fn check_arch(
     })
 }
 
+/// Splits `data` into a training pool and a held-out set of `fraction` of each group, before ζ:
+/// in each group, `round(fraction · n_g)` samples, stratified by class inside the group (as
+/// [`Dataset::with_imbalance`]) and chosen with `seed`; both parts keep the data order. With
+/// `fraction = 0` the pool is `data` itself and there is no held-out set.
+///
+/// Held out from the source, the held-out set has both groups in the source's proportions
+/// (balanced for the default groups of digits), so its minority accuracy is measured on many
+/// samples even at ζ = 1 %.
+pub fn holdout_split(
+    data: &Dataset,
+    spec: &str,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Dataset, Option<Dataset>), SweepError> {
+    if fraction == 0.0 {
+        return Ok((data.clone(), None));
+    }
+    let bad = |message: String| SweepError::Plan {
+        option: "--holdout",
+        message,
+    };
+    if !(fraction.is_finite() && fraction > 0.0 && fraction <= MAX_HOLDOUT) {
+        return Err(bad(format!(
+            "{fraction}: expected a fraction in [0, {MAX_HOLDOUT}] such as 0.2"
+        )));
+    }
+    // a stream of its own, so the held-out draw does not repeat the ζ subsample's choices
+    let mut rng = Rng::for_stream(seed, 0x0048_4f4c_444f_5554); // "HOLDOUT"
+    let mut held = vec![false; data.len()];
+    for group in [Group::Majority, Group::Minority] {
+        let members = data.indices_of(group);
+        let take = (fraction * members.len() as f64).round() as usize;
+        if take == 0 || take == members.len() {
+            return Err(bad(format!(
+                "{fraction} of the {} {group} samples of `{spec}` is {take} sample(s); expected at least one held out and one left for training: choose another fraction, or 0 for no held-out split",
+                members.len()
+            )));
+        }
+        let counts = data.class_counts_in(group);
+        let quotas = stratified_quotas(&counts, take);
+        for (class, &quota) in quotas.iter().enumerate() {
+            if quota == 0 {
+                continue;
+            }
+            let cell: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&i| data.labels()[i] as usize == class)
+                .collect();
+            for j in rng.sample_indices(cell.len(), quota) {
+                held[cell[j]] = true;
+            }
+        }
+    }
+    let pool: Vec<usize> = (0..data.len()).filter(|&i| !held[i]).collect();
+    let out: Vec<usize> = (0..data.len()).filter(|&i| held[i]).collect();
+    Ok((data.subset(&pool), Some(data.subset(&out))))
+}
+
 /// The imbalanced training set of a run.
 pub fn imbalanced(data: &Dataset, spec: &str, zeta: f64, seed: u64) -> Result<Dataset, SweepError> {
     data.with_imbalance(zeta, seed)
@@ -400,6 +543,8 @@ mod tests {
             seeds: 2,
             seed: 0,
             train: TrainConfig::default(),
+            methods: vec![Method::ERM],
+            holdout: 0.0,
         }
     }
 
@@ -419,6 +564,99 @@ mod tests {
         assert_ne!(other.runs()[0].id(), runs[0].id());
         assert_eq!(plan.runs()[0].id(), runs[0].id());
         assert_eq!(runs[1].train.seed, 1);
+    }
+
+    /// The JSON of a run configuration as majmin wrote it before methods and held-out splits
+    /// existed (commit 587c284): an ERM run without a held-out split must keep that identity.
+    #[test]
+    fn erm_without_holdout_keeps_the_identity_it_had_before_methods() {
+        let run = tiny_plan().runs().remove(0);
+        let before = r#"{"arch":"mlp","width":0.125,"data":"digits","minority_classes":null,"zeta":0.1,"seed_index":0,"seed":0,"train":{"optimizer":"sgd","lr":0.05,"sgd":{"momentum":0.9,"weight_decay":0.0005},"batch_size":64,"budget":{"epochs":10.0},"schedule":{"kind":"constant"},"eval":{"log-spaced":40},"zone":false,"eval_batch_size":512,"seed":0},"numerics":2}"#;
+        assert_eq!(serde_json::to_string(&run).unwrap(), before);
+        let old: RunConfig = serde_json::from_str(before).unwrap();
+        assert_eq!(old, run);
+        assert!(old.method.is_erm() && old.holdout == 0.0);
+        assert!(run.id().as_str().starts_with("mlp-w0p125_z0p1_s0_"));
+        // a method or a held-out split is part of the identity, and the method is in the name
+        let mut other = run.clone();
+        other.method = "resample+reweight".parse().unwrap();
+        assert!(
+            other
+                .id()
+                .as_str()
+                .starts_with("mlp-w0p125_resample+reweight_z0p1_s0_"),
+            "{}",
+            other.id()
+        );
+        assert_ne!(other.id(), run.id());
+        let mut dro = other.clone();
+        dro.method = "group-dro".parse().unwrap();
+        let mut dro2 = dro.clone();
+        dro2.method.rule = majmin_flow::train::StepRule::GroupDro {
+            eta: 0.1,
+            adjustment: 0.0,
+        };
+        assert_ne!(dro.id(), dro2.id(), "parameters are part of the identity");
+        let mut held = run.clone();
+        held.holdout = 0.2;
+        assert_ne!(held.id(), run.id());
+        assert_eq!(held.label(), run.label());
+    }
+
+    #[test]
+    fn methods_multiply_the_runs_and_are_checked() {
+        let mut plan = tiny_plan();
+        plan.methods = vec![Method::ERM, "jtt".parse().unwrap()];
+        let runs = plan.runs();
+        assert_eq!(runs.len(), 8);
+        assert!(runs[..4].iter().all(|r| r.method.is_erm()));
+        assert!(runs[4..].iter().all(|r| r.method.name() == "jtt"));
+        plan.methods.push("jtt".parse().unwrap());
+        let e = plan.check().unwrap_err().to_string();
+        assert!(e.starts_with("--methods") && e.contains("twice"), "{e}");
+        plan.methods.clear();
+        assert!(plan
+            .check()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--methods"));
+        let mut plan = tiny_plan();
+        plan.holdout = 0.7;
+        let e = plan.check().unwrap_err().to_string();
+        assert!(e.starts_with("--holdout") && e.contains("0.7"), "{e}");
+    }
+
+    #[test]
+    fn the_held_out_split_is_stratified_by_group_and_seeded() {
+        let data = majmin_data::load_digits().unwrap();
+        let sizes = data.group_sizes();
+        let (pool, held) = holdout_split(&data, "digits", 0.2, 3).unwrap();
+        let held = held.unwrap();
+        let h = held.group_sizes();
+        let round = |n: usize| (0.2 * n as f64).round() as usize;
+        assert_eq!(h.majority, round(sizes.majority));
+        assert_eq!(h.minority, round(sizes.minority));
+        assert_eq!(pool.len() + held.len(), data.len());
+        // inside each group, classes in proportion (within one sample)
+        let counts = data.class_counts();
+        for (class, &c) in held.class_counts().iter().enumerate() {
+            assert!(
+                (c as f64 - 0.2 * counts[class] as f64).abs() <= 1.0,
+                "{class}: {c}"
+            );
+        }
+        // seeded and disjoint
+        let (pool2, _) = holdout_split(&data, "digits", 0.2, 3).unwrap();
+        assert_eq!(pool, pool2);
+        let (pool3, _) = holdout_split(&data, "digits", 0.2, 4).unwrap();
+        assert_ne!(pool, pool3);
+        let (all, none) = holdout_split(&data, "digits", 0.0, 3).unwrap();
+        assert!(none.is_none() && all == data);
+        let tiny = data.subset(&[0, 1, 2, 5, 6]);
+        let e = holdout_split(&tiny, "digits", 0.2, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--holdout") && e.contains("sample(s)"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use majmin_core::{EvalPoint, RunStatus};
+use majmin_flow::train::GroupMetrics;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -41,6 +42,42 @@ pub struct RunRecord {
     pub seconds: f64,
     /// The evaluation points.
     pub points: Vec<EvalPoint>,
+    /// Per-group losses and accuracies at the end of the run, on the training set and the
+    /// held-out set (absent in run files written before they were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_metrics: Option<FinalMetrics>,
+    /// JTT's first stage (JTT runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jtt: Option<JttStage>,
+}
+
+/// Per-group metrics at the end of a run, in evaluation mode. Definitions: *average* accuracy is
+/// over all samples of the set (so the larger group dominates it); *worst-group* accuracy is the
+/// smaller of the two group accuracies, *worst-group loss* the larger of the two group mean
+/// losses ([`GroupMetrics::worst_group_accuracy`], [`GroupMetrics::worst_group_loss`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalMetrics {
+    /// On the (imbalanced) training set.
+    pub train: GroupMetrics,
+    /// On the held-out set (`None` without one).
+    pub holdout: Option<GroupMetrics>,
+    /// Held-out majority samples.
+    pub holdout_majority: usize,
+    /// Held-out minority samples.
+    pub holdout_minority: usize,
+}
+
+/// What JTT's first stage did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JttStage {
+    /// Optimiser steps of the first (ERM) stage.
+    pub steps: u64,
+    /// Training samples the first-stage model misclassified (up-weighted in the second stage).
+    pub errors: usize,
+    /// Of those, minority samples.
+    pub minority_errors: usize,
+    /// Wall-clock seconds of the first stage.
+    pub seconds: f64,
 }
 
 impl RunRecord {
@@ -162,6 +199,8 @@ pub(crate) mod tests {
             steps_per_epoch: 1,
             seconds: 0.5,
             points: vec![],
+            final_metrics: None,
+            jtt: None,
         }
     }
 
@@ -174,6 +213,8 @@ pub(crate) mod tests {
             seeds: 2,
             seed: 0,
             train: TrainConfig::default(),
+            methods: vec![majmin_flow::train::Method::ERM],
+            holdout: 0.0,
         }
         .runs()
     }

@@ -330,6 +330,8 @@ mod tests {
             seeds: 2,
             seed: 0,
             train: majmin_flow::train::TrainConfig::default(),
+            methods: vec![majmin_flow::train::Method::ERM],
+            holdout: 0.0,
         };
         let options = SlurmOptions {
             array_parallelism: Some(2),

@@ -26,6 +26,17 @@
 //! `majmin metrics overcost --curves`), `summary.json` (every run's T1, T0 and overcost at every
 //! κ, and the table) and `manifest.json`; the table is printed (or `summary.json`'s content with
 //! `--json`).
+//!
+//! `--methods erm,reweight,…` trains every run once per method (docs/methods.md); the method is
+//! part of each run's identity and name. DIR then also gets one table per method (`table.md`
+//! holds them all, `table_<method>.md/.csv/.tex` each), `comparison.md`/`comparison.csv` (the
+//! median overcost per architecture, method, κ and ζ beside the median worst-group accuracy on
+//! the held-out split, with the definitions), and `overcost_vs_zeta_methods_<arch>.svg/png` (one
+//! line per method). `table.csv` has a `method` column and every entry of `summary.json`'s `runs`
+//! a `method` field, whatever the number of methods. The held-out split (`--holdout F`) is taken
+//! from the data before ζ; by default 20 % of each group when a method other than erm is in the
+//! list, none for erm alone, so a plain ERM sweep is the sweep of before methods existed (same
+//! run names, same curves).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -38,7 +49,9 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{print_json, write_atomic, write_json};
 use crate::report;
-use crate::sweep::{self, sweep_error, ArchChoice, SweepOutcome, SweepPlan, TrainOptions};
+use crate::sweep::{
+    self, sweep_error, ArchChoice, MethodParams, SweepOutcome, SweepPlan, TrainOptions,
+};
 
 /// Options of `majmin overcost`.
 #[derive(Debug, clap::Args, Serialize)]
@@ -67,6 +80,13 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub train: TrainOptions,
+    /// Training methods, comma-separated (erm, reweight, sqrt-reweight, resample, subsample,
+    /// pcngd, group-dro, jtt, or combinations such as resample+reweight).
+    #[arg(long, visible_alias = "method", value_name = "M,…", default_value = "erm", long_help = sweep::METHODS_HELP)]
+    pub methods: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub params: MethodParams,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
@@ -158,6 +178,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     if args.jobs == 0 {
         return Err(CliError::usage("--jobs 0: expected at least 1"));
     }
+    let methods = args.params.methods("--methods", &args.methods)?;
+    let holdout = args.params.holdout(&methods)?;
     let plan = SweepPlan {
         archs: args
             .archs
@@ -170,6 +192,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         seeds: args.seeds,
         seed: ctx.seed,
         train: args.train.train_config(ctx.seed)?,
+        methods,
+        holdout,
     };
     // bad input fails before anything is written: the plan, its data and architectures, then
     // the folder (another command's output, or a sweep of other settings)
@@ -358,20 +382,102 @@ pub fn write_results(
     dir: &Path,
 ) -> Result<Written, CliError> {
     let _ = ctx;
-    let (table, results) = report::overcost_table(plan, &outcome.records, kappas, criterion)?;
-    let caption = report::caption(plan, criterion);
-    let mut files = report::write_tables(dir, &table, &caption)?;
-    let all: Vec<&sweep::RunRecord> = outcome.records.iter().collect();
+    // one table per method (the plan's order); runs of methods no longer in the plan are left out
+    let mut tables = Vec::new();
+    let mut results = Vec::new();
+    for method in &plan.methods {
+        let records = report::records_of(&outcome.records, method);
+        let (table, method_results) = report::overcost_table(plan, &records, kappas, criterion)?;
+        tables.push((method.name(), table));
+        results.extend(method_results);
+    }
+    let single = tables.len() == 1;
+    let caption_of = |method: &str| {
+        let caption = report::caption(plan, criterion);
+        if single && method == "erm" {
+            caption
+        } else {
+            format!("Method `{method}`. {caption}")
+        }
+    };
+    let mut files = Vec::new();
+    let mut markdown = String::new();
+    let mut text = String::new();
+    let mut tex = String::new();
+    for (method, table) in &tables {
+        let caption = caption_of(method);
+        if !single {
+            markdown.push_str(&format!("### Method `{method}`\n\n"));
+            let stem = format!("table_{method}");
+            for (ext, body) in [
+                ("md", format!("{caption}\n\n{}", table.to_markdown())),
+                ("csv", table.to_csv()),
+                ("tex", table.to_latex()),
+            ] {
+                let path = dir.join(format!("{stem}.{ext}"));
+                write_atomic(&path, body.as_bytes())?;
+                files.push(path);
+            }
+            tex.push_str(&format!("% method {method}\n"));
+        }
+        markdown.push_str(&format!("{caption}\n\n{}\n", table.to_markdown()));
+        text.push_str(&format!("{caption}\n\n{}\n", table.to_text()));
+        tex.push_str(&table.to_latex());
+    }
+    for (name, body) in [
+        ("table.md", markdown.trim_end().to_string() + "\n"),
+        ("table.csv", report::methods_csv(&tables)),
+        ("table.tex", tex),
+    ] {
+        let path = dir.join(name);
+        write_atomic(&path, body.as_bytes())?;
+        files.push(path);
+    }
+    let comparison = report::method_comparison(plan, &outcome.records, kappas, criterion)?;
+    let comparison_caption = format!(
+        "Methods compared: median catch-up overcost in % over {} seed(s) per κ and ζ (`>X` a lower bound: a censored run could raise it; `n/a` the majority never reached the level), then the median worst-group accuracy in % on the held-out split ({}). {} Data `{}`.",
+        plan.seeds,
+        if plan.holdout > 0.0 {
+            format!("{} of each group, taken before ζ", majmin_metrics::format_fraction_pct(plan.holdout))
+        } else {
+            "none: --holdout 0".into()
+        },
+        majmin_metrics::ACCURACY_DEFINITIONS,
+        plan.data
+    );
+    let comparison_md = format!("{comparison_caption}\n\n{}", comparison.to_markdown());
+    for (name, body) in [
+        ("comparison.md", comparison_md.clone()),
+        ("comparison.csv", comparison.to_csv()),
+    ] {
+        let path = dir.join(name);
+        write_atomic(&path, body.as_bytes())?;
+        files.push(path);
+    }
+    if !single {
+        text.push_str(&format!("{comparison_md}\n"));
+    }
     let curves_path = dir.join("curves.csv");
+    let all: Vec<&sweep::RunRecord> = outcome.records.iter().collect();
     write_atomic(&curves_path, report::curves_csv(&all).as_bytes())?;
     files.push(curves_path);
     files.extend(report::sweep_figures(
         &outcome.records,
-        &table,
+        &tables[0].1,
         kappas,
         criterion,
         dir,
     )?);
+    if !single {
+        files.extend(report::methods_figures(
+            plan,
+            &outcome.records,
+            kappas,
+            criterion,
+            dir,
+        )?);
+    }
+    let table = &tables[0].1;
     let mut notes = report::status_notes(&outcome.records);
     for (id, error) in &outcome.failed {
         notes.push(format!("{id}: failed: {error}"));
@@ -396,13 +502,21 @@ pub fn write_results(
         "interrupted": outcome.interrupted,
         "training_seconds": outcome.seconds,
         "not_finished": notes,
+        "methods": plan.methods.iter().map(|m| serde_json::json!({
+            "method": m.name(),
+            "parameters": m.parameters(),
+            "config": m,
+        })).collect::<Vec<_>>(),
+        "holdout": plan.holdout,
+        "definitions": majmin_metrics::ACCURACY_DEFINITIONS,
         "table": table,
+        "tables": tables.iter().map(|(m, t)| (m.clone(), serde_json::to_value(t).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+        "comparison": comparison,
         "runs": results,
     });
     let summary_path = dir.join("summary.json");
     write_json(&summary_path, &summary)?;
     files.push(summary_path);
-    let mut text = format!("{caption}\n\n{}", table.to_text());
     if !notes.is_empty() {
         text.push_str(&format!(
             "\n{} run(s) did not finish normally:\n",
@@ -425,7 +539,7 @@ pub fn write_results(
     Ok(Written {
         text,
         summary,
-        markdown: format!("{caption}\n\n{}", table.to_markdown()),
+        markdown: markdown.trim_end().to_string(),
         files,
     })
 }

@@ -38,7 +38,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use majmin_flow::optim::{LrSchedule, SgdConfig};
-use majmin_flow::train::{Budget, EvalSchedule, Optimizer, TrainConfig};
+use majmin_flow::train::{Budget, EvalSchedule, Method, Optimizer, TrainConfig};
 use majmin_metrics::{format_fraction_pct, Criterion, OvercostTable};
 use serde::Serialize;
 
@@ -93,6 +93,11 @@ pub struct Args {
     /// paper preset without --data is estimated on CIFAR-10's sizes (50,000 3×32×32 images).
     #[arg(long)]
     pub plan: bool,
+    /// The training method of every run, with its default parameters; a method other than erm
+    /// holds out 20 % of each group for held-out metrics (compare methods with `majmin overcost
+    /// --methods`).
+    #[arg(long, value_name = "M", default_value = "erm", long_help = sweep::METHODS_HELP)]
+    pub method: String,
 }
 
 /// The fashion preset's data: Fashion-MNIST (Debian's package), the first 150 training images
@@ -151,6 +156,8 @@ pub fn plan(preset: Preset, data: &str, seed: u64) -> SweepPlan {
             zetas: ZETAS.to_vec(),
             seeds: 2,
             seed,
+            methods: vec![Method::ERM],
+            holdout: 0.0,
             train: TrainConfig {
                 optimizer: Optimizer::Sgd,
                 lr: 0.05,
@@ -171,6 +178,8 @@ pub fn plan(preset: Preset, data: &str, seed: u64) -> SweepPlan {
             zetas: ZETAS.to_vec(),
             seeds: 2,
             seed,
+            methods: vec![Method::ERM],
+            holdout: 0.0,
             train: TrainConfig {
                 optimizer: Optimizer::Sgd,
                 lr: 0.05,
@@ -202,6 +211,8 @@ pub fn plan(preset: Preset, data: &str, seed: u64) -> SweepPlan {
             zetas: ZETAS.to_vec(),
             seeds: 3,
             seed,
+            methods: vec![Method::ERM],
+            holdout: 0.0,
             train: TrainConfig {
                 optimizer: Optimizer::Sgd,
                 lr: 0.05,
@@ -246,6 +257,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     });
     let mut plan = plan(args.preset, &data, ctx.seed);
     plan.minority_classes = args.minority_classes.clone();
+    plan.methods = sweep::MethodParams::default().methods("--method", &args.method)?;
+    if plan.methods.len() != 1 {
+        return Err(CliError::usage(format!(
+            "--method {}: `reproduce` trains one method; compare several with `majmin overcost --methods {}`",
+            args.method, args.method
+        )));
+    }
+    plan.holdout = sweep::MethodParams::default().holdout(&plan.methods)?;
     if let Some(epochs) = args.epochs {
         if !(epochs.is_finite() && epochs > 0.0 && epochs <= crate::sweep::MAX_EPOCHS) {
             return Err(CliError::usage(format!(

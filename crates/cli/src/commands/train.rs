@@ -8,6 +8,11 @@
 //! the record's summary as JSON with `--json`). A diverged run is written like any other and exits
 //! with code 1; SIGINT stops the run, writes what was recorded and exits with code 130.
 //!
+//! `--method` trains with a method against the catch-up overcost (see `docs/methods.md`); the
+//! run then also reports, at its end, each group's accuracy and mean loss and the worst group's on
+//! the training set and on a held-out split (`--holdout F`, taken from the data before ζ; by
+//! default 20 % of each group for a method other than erm, none for erm).
+//!
 //! DIR must be new or hold no majmin output: a folder with another run (or a sweep) is refused
 //! before anything is trained, unless `--force` (which overwrites a train run's files).
 
@@ -19,7 +24,7 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{print_json, write_atomic, write_json};
 use crate::report;
-use crate::sweep::{self, TrainOptions, EXIT_INTERRUPTED};
+use crate::sweep::{self, MethodParams, TrainOptions, EXIT_INTERRUPTED};
 use majmin_core::RunStatus;
 use majmin_metrics::Criterion;
 use majmin_sweep::RunConfig;
@@ -39,6 +44,13 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub train: TrainOptions,
+    /// One training method (erm, reweight, sqrt-reweight, resample, subsample, pcngd, group-dro,
+    /// jtt, or a combination such as resample+reweight).
+    #[arg(long, value_name = "M", default_value = "erm", long_help = sweep::METHODS_HELP)]
+    pub method: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub params: MethodParams,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     #[serde(serialize_with = "crate::output::serialize_path_lossy_required")]
@@ -51,6 +63,14 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     let config = args.train.train_config(ctx.seed)?;
+    let methods = args.params.methods("--method", &args.method)?;
+    let [method] = methods[..] else {
+        return Err(CliError::usage(format!(
+            "--method {}: `train` trains one method; compare several with `majmin overcost --methods {}`",
+            args.method, args.method
+        )));
+    };
+    let holdout = args.params.holdout(&methods)?;
     if let Some(z) = args.zeta {
         if !(z > 0.0 && z <= 1.0) {
             return Err(CliError::usage(format!(
@@ -67,8 +87,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         &majmin_sweep::ArchChoice::new(args.arch.clone(), args.train.width),
     )
     .map_err(sweep::sweep_error)?;
+    let (pool, _) = majmin_sweep::holdout_split(&data, &args.data, holdout, ctx.seed)
+        .map_err(sweep::sweep_error)?;
     if let Some(z) = args.zeta {
-        majmin_sweep::imbalanced(&data, &args.data, z, ctx.seed).map_err(sweep::sweep_error)?;
+        majmin_sweep::imbalanced(&pool, &args.data, z, ctx.seed).map_err(sweep::sweep_error)?;
     }
     majmin_sweep::check_train_folder(&args.out, args.force).map_err(sweep::sweep_error)?;
     crate::output::ensure_dir(&args.out)?;
@@ -90,6 +112,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         train: config,
         arch_options: Default::default(),
         numerics: majmin_sweep::NUMERICS_VERSION,
+        method,
+        holdout,
     };
     let record = majmin_sweep::train_run(
         &run,
@@ -141,6 +165,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         figures: figures.iter().map(|p| p.display().to_string()).collect(),
         zone: majmin_metrics::zone_summary(&record.points),
         minority_drop: majmin_metrics::minority_drop(&record.points),
+        method: record.config.method.name(),
+        method_parameters: record.config.method.parameters(),
+        holdout_fraction: record.config.holdout,
+        final_metrics: record
+            .final_metrics
+            .as_ref()
+            .map(report::final_metrics_json),
+        jtt: record.jtt.clone(),
     };
     if ctx.json {
         print_json(&summary)?;
@@ -164,6 +196,27 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             f(summary.final_minority_accuracy),
             summary.out
         );
+        if summary.method != "erm" {
+            println!(
+                "method {}{}{}",
+                summary.method,
+                if summary.method_parameters.is_empty() {
+                    ""
+                } else {
+                    ": "
+                },
+                summary.method_parameters
+            );
+        }
+        if let Some(j) = &record.jtt {
+            println!(
+                "jtt first stage: {} steps of ERM; {} training errors ({} of them minority) up-weighted",
+                j.steps, j.errors, j.minority_errors
+            );
+        }
+        if let Some(m) = &record.final_metrics {
+            print!("{}", report::final_metrics_text(m));
+        }
         if let Some(z) = &summary.zone {
             println!(
                 "majority-training zone: {:.1} % of training time ({} of {} points) in the adversarial zone ⟨∇L, ∇L1⟩ ≤ 0; cos(∇L, ∇L1) min {:.3}, median {:.3}; ‖∇L0‖/‖∇L1‖ max {:.3}, median {:.3}",
@@ -223,4 +276,14 @@ struct Summary<'a> {
     /// Theorem 2 along training (with `--zone`).
     zone: Option<majmin_metrics::ZoneSummary>,
     minority_drop: majmin_metrics::MinorityDrop,
+    /// The training method.
+    method: String,
+    /// Its parameters in words.
+    method_parameters: String,
+    /// The held-out fraction of each group.
+    holdout_fraction: f64,
+    /// Per-group and worst-group metrics on the training and held-out sets, with definitions.
+    final_metrics: Option<serde_json::Value>,
+    /// JTT's first stage.
+    jtt: Option<majmin_sweep::JttStage>,
 }

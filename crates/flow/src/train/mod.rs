@@ -27,8 +27,12 @@
 //! ```
 
 mod config;
+pub mod method;
 
 pub use config::{Budget, EvalSchedule, Optimizer, TrainConfig};
+pub use method::{LossWeights, Method, Sampler, StepRule};
+
+use method::MethodState;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -112,6 +116,8 @@ type ProgressCallback<'a> = Box<dyn FnMut(&Progress) + 'a>;
 /// Runs a [`TrainConfig`] on a model, with an optional cancellation flag and progress callback.
 pub struct Trainer<'a> {
     config: TrainConfig,
+    method: Method,
+    errors: Option<Vec<usize>>,
     cancel: Option<Arc<AtomicBool>>,
     progress: Option<ProgressCallback<'a>>,
 }
@@ -120,6 +126,7 @@ impl std::fmt::Debug for Trainer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
             .field("config", &self.config)
+            .field("method", &self.method)
             .field("cancel", &self.cancel)
             .finish_non_exhaustive()
     }
@@ -131,9 +138,41 @@ impl<'a> Trainer<'a> {
         config.validate()?;
         Ok(Self {
             config,
+            method: Method::ERM,
+            errors: None,
             cancel: None,
             progress: None,
         })
+    }
+
+    /// Trains with `method` instead of ERM (see [`method`]); `errors` is JTT's first-stage
+    /// error set (required for JTT, refused for other methods). [`Method::ERM`] runs the plain
+    /// loop, bit for bit what a trainer without a method does.
+    pub fn with_method(
+        mut self,
+        method: Method,
+        errors: Option<Vec<usize>>,
+    ) -> Result<Self, TrainError> {
+        method.validate()?;
+        let jtt = matches!(method.rule, StepRule::Jtt { .. });
+        if jtt != errors.is_some() {
+            return Err(TrainError::Config(if jtt {
+                "method jtt needs its first stage's error set".into()
+            } else {
+                format!(
+                    "an error set was given to method `{}`; only jtt up-weights errors",
+                    method.name()
+                )
+            }));
+        }
+        self.method = method;
+        self.errors = errors;
+        Ok(self)
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
     }
 
     /// Stops the run (status [`RunStatus::Interrupted`]) when `flag` becomes true; checked before
@@ -169,6 +208,21 @@ impl<'a> Trainer<'a> {
         let total_epochs = total_steps as f64 / steps_per_epoch as f64;
         let eval_steps = config.eval.steps(total_steps);
         let mut next_eval = 0usize;
+        let mut state = if self.method.is_erm() {
+            None
+        } else {
+            Some(MethodState::new(
+                self.method,
+                data,
+                config.seed,
+                self.errors.as_deref(),
+            )?)
+        };
+        // a method's parts go through the model whole for SGD, in evaluation-size chunks for GD
+        let part_chunk = match config.optimizer {
+            Optimizer::Sgd => usize::MAX,
+            Optimizer::Gd => config.eval_batch_size,
+        };
         let mut optimizer = Sgd::new(config.sgd, model.num_params());
         let mut params = model.params();
         let mut grad = vec![0.0f32; params.len()];
@@ -204,9 +258,10 @@ impl<'a> Trainer<'a> {
         let mut step = 0u64;
         let mut epoch = 0u64;
         while step < total_steps {
-            let batches = match config.optimizer {
-                Optimizer::Sgd => data.epoch_batches(config.batch_size, config.seed, epoch),
-                Optimizer::Gd => vec![(0..n).collect()],
+            let batches = match (&state, config.optimizer) {
+                (Some(s), _) => s.epoch_batches(data, &config, epoch),
+                (None, Optimizer::Sgd) => data.epoch_batches(config.batch_size, config.seed, epoch),
+                (None, Optimizer::Gd) => vec![(0..n).collect()],
             };
             for batch in batches {
                 if step >= total_steps {
@@ -225,15 +280,18 @@ impl<'a> Trainer<'a> {
                 }
                 let lr = config.lr * config.schedule.factor(time(step), total_epochs);
                 model.set_training(true);
-                let loss = match config.optimizer {
-                    Optimizer::Sgd => {
+                let loss = match (&mut state, config.optimizer) {
+                    (Some(s), _) => s
+                        .step_direction(model, data, &batch, part_chunk, &mut grad)
+                        .map_err(|source| TrainError::Model { step, source })?,
+                    (None, Optimizer::Sgd) => {
                         data.gather(&batch, &mut features, &mut labels);
                         model
                             .loss_and_gradient(&features, &labels, &mut grad)
                             .map_err(|source| TrainError::Model { step, source })?
                             as f64
                     }
-                    Optimizer::Gd => {
+                    (None, Optimizer::Gd) => {
                         mean_gradient(model, data, &batch, config.eval_batch_size, &mut grad)
                             .map_err(|source| TrainError::Model { step, source })?
                     }
@@ -358,6 +416,25 @@ pub struct GroupMetrics {
     pub majority_accuracy: f64,
     /// Minority accuracy.
     pub minority_accuracy: f64,
+}
+
+impl GroupMetrics {
+    /// Worst-group accuracy: min(majority accuracy, minority accuracy).
+    pub fn worst_group_accuracy(&self) -> f64 {
+        self.majority_accuracy.min(self.minority_accuracy)
+    }
+
+    /// Worst-group loss: max(L̄_1, L̄_0), the larger group mean loss.
+    pub fn worst_group_loss(&self) -> f64 {
+        self.majority_loss.max(self.minority_loss)
+    }
+
+    /// Group-average (balanced) accuracy: the mean of the two group accuracies, each group
+    /// counting once whatever its size (the sample average [`GroupMetrics::accuracy`] weighs the
+    /// groups by their sizes).
+    pub fn group_average_accuracy(&self) -> f64 {
+        0.5 * (self.majority_accuracy + self.minority_accuracy)
+    }
 }
 
 /// Evaluates `model` as it is (call `set_training(false)` first for evaluation mode) on every

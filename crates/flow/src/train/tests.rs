@@ -367,3 +367,437 @@ fn empty_group_and_shape_mismatch_are_errors() {
     let e = train(&mut Softmax::new(3, 4), &blobs(5, 1), &config(0.1, 1.0)).unwrap_err();
     assert!(e.to_string().contains("does not fit the model"), "{e}");
 }
+
+// ---- methods (issue 18): the six tests where the answer is known, and the plumbing ----
+
+mod methods {
+    use super::*;
+    use crate::train::method::{group_weights, misclassified, MethodState, DRO_ETA, JTT_LAMBDA};
+
+    /// 40 majority and 4 minority samples of the blobs, softmax weights away from zero so that
+    /// the two groups' gradients differ in size and direction.
+    fn setup() -> (Dataset, Softmax) {
+        let data = blobs(20, 7).with_imbalance(0.1, 1).unwrap();
+        assert_eq!(
+            (data.group_sizes().majority, data.group_sizes().minority),
+            (40, 4)
+        );
+        let mut model = Softmax::new(2, 4);
+        model.params = vec![
+            0.3, -0.2, 0.1, 0.4, -0.5, 0.2, 0.05, -0.1, 0.1, 0.0, -0.1, 0.2,
+        ];
+        (data, model)
+    }
+
+    fn method(name: &str) -> Method {
+        name.parse().unwrap()
+    }
+
+    /// (1/B) Σ_i w_i ∇ℓ_i from one sample at a time: the weighted loss's gradient by definition.
+    fn reference(
+        model: &mut Softmax,
+        data: &Dataset,
+        batch: &[usize],
+        w: impl Fn(usize) -> f64,
+    ) -> Vec<f64> {
+        let mut out = vec![0.0f64; model.num_params()];
+        let mut g = vec![0.0f32; model.num_params()];
+        for &i in batch {
+            model
+                .loss_and_gradient(data.sample(i), &[data.labels()[i]], &mut g)
+                .unwrap();
+            out.iter_mut()
+                .zip(&g)
+                .for_each(|(o, g)| *o += w(i) * *g as f64 / batch.len() as f64);
+        }
+        out
+    }
+
+    fn group_gradient(model: &mut Softmax, data: &Dataset, group: Group) -> Vec<f64> {
+        let mut g = vec![0.0f32; model.num_params()];
+        mean_gradient(model, data, &data.indices_of(group), 1000, &mut g).unwrap();
+        g.iter().map(|x| *x as f64).collect()
+    }
+
+    fn norm(v: &[f64]) -> f64 {
+        v.iter().map(|x| x * x).sum::<f64>().sqrt()
+    }
+
+    fn close(a: &[f64], b: &[f32], tol: f64) -> bool {
+        a.iter().zip(b).all(|(a, b)| (a - *b as f64).abs() < tol)
+    }
+
+    #[test]
+    fn reweight_makes_the_groups_total_gradient_contributions_equal() {
+        let (data, mut model) = setup();
+        let m = method("reweight");
+        let w = group_weights(m.weights, [4, 40]);
+        // w_g = n / (2 n_g): 44/8 and 44/80, so n_g · w_g = n/2 for both groups
+        assert_eq!(w, [44.0 / 8.0, 44.0 / 80.0]);
+        assert_eq!(4.0 * w[0], 40.0 * w[1]);
+        // on a fixed batch (the whole set) the step is ½∇L̄_0 + ½∇L̄_1: equal contributions
+        let batch: Vec<usize> = (0..data.len()).collect();
+        let mut state = MethodState::new(m, &data, 0, None).unwrap();
+        let mut grad = vec![0.0f32; model.num_params()];
+        state
+            .step_direction(&mut model, &data, &batch, 1000, &mut grad)
+            .unwrap();
+        let g0 = group_gradient(&mut model, &data, Group::Minority);
+        let g1 = group_gradient(&mut model, &data, Group::Majority);
+        let half: Vec<f64> = g0.iter().zip(&g1).map(|(a, b)| 0.5 * (a + b)).collect();
+        assert!(close(&half, &grad, 1e-6), "{half:?} vs {grad:?}");
+        // and it is the definition (1/B) Σ w_i ∇ℓ_i on any batch, here a mixed mini-batch
+        let mini: Vec<usize> = vec![0, 3, 41, 7, 43, 12, 40];
+        state
+            .step_direction(&mut model, &data, &mini, 1000, &mut grad)
+            .unwrap();
+        let want = reference(&mut model, &data, &mini, |i| {
+            w[data.groups()[i].a() as usize]
+        });
+        assert!(close(&want, &grad, 1e-6), "{want:?} vs {grad:?}");
+        // ERM's plain gradient is not balanced: the test above can fail
+        let mut plain = vec![0.0f32; model.num_params()];
+        mean_gradient(&mut model, &data, &batch, 1000, &mut plain).unwrap();
+        assert!(!close(&half, &plain, 1e-3));
+    }
+
+    #[test]
+    fn pcngd_step_has_group_components_of_equal_norm() {
+        let (data, mut model) = setup();
+        let g0 = group_gradient(&mut model, &data, Group::Minority);
+        let g1 = group_gradient(&mut model, &data, Group::Majority);
+        // in ERM's step ∇L = ∇L_1 + ∇L_0 the parts ∇L_g = (n_g/n) ∇L̄_g differ several-fold
+        let ratio = (4.0 * norm(&g0)) / (40.0 * norm(&g1));
+        assert!(
+            ratio < 0.5,
+            "the minority's part is small under ERM: {ratio}"
+        );
+        let batch: Vec<usize> = (0..data.len()).collect();
+        let mut state = MethodState::new(method("pcngd"), &data, 0, None).unwrap();
+        let mut step = vec![0.0f32; model.num_params()];
+        state
+            .step_direction(&mut model, &data, &batch, 1000, &mut step)
+            .unwrap();
+        // step = u0 + u1 with u_g ∝ ∇L̄_g: take away one unit component, the other is left
+        let (n0, n1) = (norm(&g0), norm(&g1));
+        let minority_part: Vec<f64> = step
+            .iter()
+            .zip(&g1)
+            .map(|(s, g)| *s as f64 - g / n1)
+            .collect();
+        let majority_part: Vec<f64> = step
+            .iter()
+            .zip(&g0)
+            .map(|(s, g)| *s as f64 - g / n0)
+            .collect();
+        assert!((norm(&minority_part) - 1.0).abs() < 1e-5);
+        assert!((norm(&majority_part) - 1.0).abs() < 1e-5);
+        assert!(minority_part
+            .iter()
+            .zip(&g0)
+            .all(|(p, g)| (p - g / n0).abs() < 1e-5));
+    }
+
+    #[test]
+    fn pcngd_with_gd_uses_the_zone_probes_group_gradients() {
+        let (data, mut model) = setup();
+        model.set_training(false);
+        let probe = zone_probe(&mut model, &data, 16).unwrap();
+        let g0 = group_gradient(&mut model, &data, Group::Minority);
+        let g1 = group_gradient(&mut model, &data, Group::Majority);
+        // the probe's norms are of ∇L_g = (n_g/n) ∇L̄_g
+        assert!((probe.minority_grad_norm - norm(&g0) * 4.0 / 44.0).abs() < 1e-6);
+        assert!((probe.majority_grad_norm - norm(&g1) * 40.0 / 44.0).abs() < 1e-6);
+        let config = TrainConfig {
+            optimizer: Optimizer::Gd,
+            ..TrainConfig::default()
+        };
+        let state = MethodState::new(method("pcngd"), &data, 0, None).unwrap();
+        let batches = state.epoch_batches(&data, &config, 0);
+        assert_eq!(batches, vec![(0..data.len()).collect::<Vec<_>>()]);
+    }
+
+    #[test]
+    fn group_dro_weights_move_toward_the_worse_group() {
+        let data = conflict(); // the minority's label is the one the majority pushes against
+        let mut model = Softmax::new(1, 2);
+        model.params = vec![1.0, -1.0, 0.0, 0.0]; // majority right, minority wrong
+        let mut state = MethodState::new(method("group-dro"), &data, 0, None).unwrap();
+        assert_eq!(state.q, [0.5, 0.5]);
+        let batch: Vec<usize> = (0..data.len()).collect();
+        let mut grad = vec![0.0f32; 4];
+        state
+            .step_direction(&mut model, &data, &batch, 1000, &mut grad)
+            .unwrap();
+        // q_0 / q_1 = exp(η (ℓ_0 − ℓ_1)) after one step
+        let (l0, l1) = ((1.0 + 2f64.exp()).ln(), (1.0 + (-2f64).exp()).ln());
+        assert!(l0 > l1);
+        let ratio = state.q[0] / state.q[1];
+        assert!(
+            (ratio - (DRO_ETA * (l0 - l1)).exp()).abs() < 1e-6,
+            "{ratio}"
+        );
+        let before = state.q[0];
+        state
+            .step_direction(&mut model, &data, &batch, 1000, &mut grad)
+            .unwrap();
+        assert!(state.q[0] > before && before > 0.5, "{:?}", state.q);
+        // the step is q_0 ∇L̄_0 + q_1 ∇L̄_1
+        let mut g0 = vec![0.0f32; 4];
+        let mut g1 = vec![0.0f32; 4];
+        mean_gradient(
+            &mut model,
+            &data,
+            &data.indices_of(Group::Minority),
+            99,
+            &mut g0,
+        )
+        .unwrap();
+        mean_gradient(
+            &mut model,
+            &data,
+            &data.indices_of(Group::Majority),
+            99,
+            &mut g1,
+        )
+        .unwrap();
+        let want: Vec<f64> = g0
+            .iter()
+            .zip(&g1)
+            .map(|(a, b)| state.q[0] * *a as f64 + state.q[1] * *b as f64)
+            .collect();
+        assert!(close(&want, &grad, 1e-6));
+    }
+
+    #[test]
+    fn resample_draws_groups_in_equal_expected_proportion() {
+        let (data, _) = setup();
+        let state = MethodState::new(method("resample"), &data, 3, None).unwrap();
+        let (mut minority, mut total) = (0usize, 0usize);
+        let mut seen = vec![0usize; data.len()];
+        for epoch in 0..300 {
+            let draws = state.epoch_indices(&data, 3, epoch);
+            assert_eq!(draws.len(), data.len(), "n draws per epoch");
+            for &i in &draws {
+                minority += (data.groups()[i] == Group::Minority) as usize;
+                seen[i] += 1;
+            }
+            total += draws.len();
+        }
+        // 13,200 draws: the minority share is ½ within 4 standard deviations (0.0174)
+        let share = minority as f64 / total as f64;
+        assert!((share - 0.5).abs() < 0.0174, "minority share {share}");
+        // (shuffling draws the minority 4/44 ≈ 9 % of the time)
+        // each minority sample drawn about total/(2·4) times
+        for i in data.indices_of(Group::Minority) {
+            let expected = total as f64 / 8.0;
+            assert!(
+                (seen[i] as f64 - expected).abs() < 0.1 * expected,
+                "{i}: {}",
+                seen[i]
+            );
+        }
+        // seeded: the same epoch twice is the same draw
+        assert_eq!(
+            state.epoch_indices(&data, 3, 5),
+            state.epoch_indices(&data, 3, 5)
+        );
+    }
+
+    #[test]
+    fn subsample_reduces_the_majority_to_the_minoritys_size() {
+        let (data, _) = setup();
+        let state = MethodState::new(method("subsample"), &data, 2, None).unwrap();
+        let mut used = std::collections::BTreeSet::new();
+        for epoch in 0..20 {
+            let draws = state.epoch_indices(&data, 2, epoch);
+            assert_eq!(draws.len(), data.len());
+            used.extend(draws);
+        }
+        let count = |g| used.iter().filter(|&&i| data.groups()[i] == g).count();
+        assert_eq!(count(Group::Minority), 4, "every minority sample is kept");
+        assert_eq!(count(Group::Majority), 4, "the majority is cut to n0 = 4");
+        // another seed keeps other majority samples
+        let other = MethodState::new(method("subsample"), &data, 5, None).unwrap();
+        let kept_other: std::collections::BTreeSet<usize> =
+            other.epoch_indices(&data, 5, 0).into_iter().collect();
+        assert_ne!(kept_other, used);
+    }
+
+    #[test]
+    fn jtt_second_stage_upweights_exactly_the_first_stages_errors() {
+        let data = blobs(20, 9).with_imbalance(0.2, 1).unwrap();
+        let jtt = method("jtt");
+        let run = config(0.05, 2.0);
+        let first = jtt.jtt_first_stage(&run, data.len()).unwrap();
+        assert_eq!(
+            first.budget,
+            Budget::Steps((run.total_steps(data.len()) as f64 / 2.0).round() as u64)
+        );
+        let mut model = Softmax::new(2, 4);
+        train(&mut model, &data, &first).unwrap();
+        model.set_training(false);
+        let errors = misclassified(&mut model, &data, 7).unwrap();
+        assert!(
+            !errors.is_empty() && errors.len() < data.len(),
+            "{errors:?}"
+        );
+        // the error set is what the first-stage model gets wrong, by definition
+        for i in 0..data.len() {
+            let predicted = model.predict(data.sample(i)).unwrap()[0];
+            assert_eq!(errors.contains(&i), predicted != data.labels()[i], "{i}");
+        }
+        let state = MethodState::new(jtt, &data, 0, Some(&errors)).unwrap();
+        for i in 0..data.len() {
+            let w = state.sample_weight(&data, i);
+            let want = if errors.contains(&i) { JTT_LAMBDA } else { 1.0 };
+            assert_eq!(w, want, "sample {i}");
+        }
+        // the second stage's step is (1/B) Σ w_i ∇ℓ_i with those weights
+        let mut fresh = Softmax::new(2, 4);
+        fresh.params = vec![0.1; 12];
+        fresh.params[1] = -0.3;
+        let mut state = state;
+        let batch: Vec<usize> = (0..data.len()).rev().collect();
+        let mut grad = vec![0.0f32; 12];
+        state
+            .step_direction(&mut fresh, &data, &batch, 1000, &mut grad)
+            .unwrap();
+        let want = reference(&mut fresh, &data, &batch, |i| {
+            if errors.contains(&i) {
+                JTT_LAMBDA
+            } else {
+                1.0
+            }
+        });
+        assert!(close(&want, &grad, 1e-6), "{want:?} vs {grad:?}");
+        // jtt without its error set, or an error set for another method, is refused
+        assert!(MethodState::new(jtt, &data, 0, None).is_err());
+        assert!(MethodState::new(Method::ERM, &data, 0, Some(&errors)).is_err());
+    }
+
+    #[test]
+    fn erm_through_with_method_is_the_plain_loop_bit_for_bit() {
+        let data = blobs(20, 4).with_imbalance(0.3, 2).unwrap();
+        let c = config(0.1, 3.0);
+        let plain = train(&mut Softmax::new(2, 4), &data, &c).unwrap();
+        let with = Trainer::new(c.clone())
+            .unwrap()
+            .with_method(Method::ERM, None)
+            .unwrap()
+            .run(&mut Softmax::new(2, 4), &data)
+            .unwrap();
+        assert_eq!(plain.points, with.points);
+        // and every method trains to a finished run whose curves differ from ERM's
+        for name in [
+            "reweight",
+            "sqrt-reweight",
+            "resample",
+            "subsample",
+            "pcngd",
+            "group-dro",
+            "resample+reweight",
+            "pcngd+resample",
+        ] {
+            let out = Trainer::new(c.clone())
+                .unwrap()
+                .with_method(method(name), None)
+                .unwrap()
+                .run(&mut Softmax::new(2, 4), &data)
+                .unwrap();
+            assert_eq!(out.status, RunStatus::Finished, "{name}");
+            assert_eq!(out.points.len(), plain.points.len(), "{name}");
+            assert_ne!(out.points, plain.points, "{name}");
+            let last = out.points.last().unwrap();
+            assert!(last.minority_loss < out.points[0].minority_loss, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_method_run_is_deterministic_for_its_seed() {
+        let data = blobs(20, 4).with_imbalance(0.3, 2).unwrap();
+        for name in ["resample+reweight", "subsample", "group-dro", "pcngd"] {
+            let run = |seed: u64| {
+                let c = TrainConfig {
+                    seed,
+                    ..config(0.1, 2.0)
+                };
+                Trainer::new(c)
+                    .unwrap()
+                    .with_method(method(name), None)
+                    .unwrap()
+                    .run(&mut Softmax::new(2, 4), &data)
+                    .unwrap()
+                    .points
+            };
+            assert_eq!(run(3), run(3), "{name}");
+            assert_ne!(
+                run(3),
+                run(4),
+                "{name}: the seed drives the sampler or the order"
+            );
+        }
+    }
+
+    #[test]
+    fn method_names_parse_combine_and_refuse() {
+        for name in METHOD_NAMES_ROUND_TRIP {
+            let m: Method = name.parse().unwrap();
+            assert_eq!(m.name(), name);
+        }
+        assert!("erm".parse::<Method>().unwrap().is_erm());
+        assert_eq!(
+            "reweight+resample".parse::<Method>().unwrap().name(),
+            "resample+reweight"
+        );
+        let e = "reweigth".parse::<Method>().unwrap_err().to_string();
+        assert!(
+            e.contains("unknown method `reweigth`") && e.contains("sqrt-reweight"),
+            "{e}"
+        );
+        let e = "resample+subsample"
+            .parse::<Method>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("two samplers"), "{e}");
+        let e = "pcngd+reweight".parse::<Method>().unwrap_err().to_string();
+        assert!(e.contains("pcngd normalises"), "{e}");
+        let e = "group-dro+jtt".parse::<Method>().unwrap_err().to_string();
+        assert!(e.contains("two step rules"), "{e}");
+        let bad = Method {
+            rule: StepRule::GroupDro {
+                eta: -1.0,
+                adjustment: 0.0,
+            },
+            ..Method::ERM
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("η_q = -1"));
+        // serde: ERM's fields are the defaults, so `{}` is ERM
+        assert_eq!(serde_json::from_str::<Method>("{}").unwrap(), Method::ERM);
+        let jtt: Method = "jtt".parse().unwrap();
+        let text = serde_json::to_string(&jtt).unwrap();
+        assert_eq!(serde_json::from_str::<Method>(&text).unwrap(), jtt);
+    }
+
+    const METHOD_NAMES_ROUND_TRIP: [&str; 10] = [
+        "erm",
+        "reweight",
+        "sqrt-reweight",
+        "resample",
+        "subsample",
+        "pcngd",
+        "group-dro",
+        "jtt",
+        "resample+reweight",
+        "pcngd+resample",
+    ];
+
+    #[test]
+    fn misclassified_lists_the_wrong_predictions() {
+        let data = conflict();
+        let mut model = Softmax::new(1, 2);
+        model.params = vec![1.0, -1.0, 0.0, 0.0];
+        let errors = misclassified(&mut model, &data, 3).unwrap();
+        assert_eq!(errors, (40..50).collect::<Vec<_>>());
+    }
+}

@@ -90,7 +90,12 @@ pub fn load_network(
     seed: u64,
 ) -> Result<LoadedNetwork, CliError> {
     let arch = crate::sweep::resolve_arch(ctx, &spec.arch)?;
-    majmin_sweep::check_arch(arch.as_ref(), data, spec.width).map_err(crate::sweep::sweep_error)?;
+    majmin_sweep::check_arch(
+        arch.as_ref(),
+        data,
+        &majmin_sweep::ArchChoice::new(spec.arch.clone(), spec.width),
+    )
+    .map_err(crate::sweep::sweep_error)?;
     let data = match zeta {
         Some(z) => majmin_sweep::imbalanced(data, &spec.data, z, seed)
             .map_err(crate::sweep::sweep_error)?,
