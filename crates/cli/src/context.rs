@@ -74,11 +74,8 @@ impl Context {
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty());
         if let Some(manifest) = manifest {
-            // A plugin carries its own copy of rayon, whose pool reads RAYON_NUM_THREADS when
-            // first used: pass `--threads` on so that plugin architectures honour it too.
-            if let (Some(n), None) = (self.threads, std::env::var_os("RAYON_NUM_THREADS")) {
-                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-            }
+            // The loader passes the global pool's size (`--threads`) to every plugin, whose own
+            // copy of rayon sizes its pool from it.
             majmin_models::plugin_loader::register_plugins(&mut registry, manifest).map_err(
                 |e| match e {
                     PluginError::Manifest { .. } => CliError::usage(e),

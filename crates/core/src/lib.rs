@@ -48,9 +48,9 @@ pub mod split;
 
 pub use curve::{EvalPoint, RunStatus, ZoneProbe};
 pub use dataset::{Dataset, Group, GroupRule, GroupSizes};
-pub use error::{DataError, ModelError};
+pub use error::{DataError, ModelError, StateDictError};
 pub use loss::Loss;
-pub use model::{ArchConfig, Architecture, Model};
+pub use model::{ArchConfig, Architecture, Model, NamedTensor, TensorData};
 pub use objective::Objective;
 pub use rng::Rng;
 pub use split::Split;

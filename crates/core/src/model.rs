@@ -176,6 +176,51 @@ fn parse_toml_like(text: &str) -> Result<ArchConfig, ModelError> {
     Ok(c)
 }
 
+/// A tensor's element type and values in a state dict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// 32-bit floats (parameters, BatchNorm running statistics).
+    F32(Vec<f32>),
+    /// 64-bit integers (BatchNorm's `num_batches_tracked`).
+    I64(Vec<i64>),
+}
+
+impl TensorData {
+    /// `f32` or `i64`.
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            TensorData::F32(_) => "f32",
+            TensorData::I64(_) => "i64",
+        }
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::F32(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+        }
+    }
+
+    /// Whether there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One tensor of a model's state, named as in the PyTorch module of the same structure
+/// (e.g. `3.body.0.weight`), with PyTorch's shape and memory order (row-major over `shape`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// The PyTorch `state_dict()` key.
+    pub name: String,
+    /// The shape, outermost first (Linear weight `[out, in]`, Conv2d weight
+    /// `[out, in/groups, kh, kw]`, a scalar `[]`).
+    pub shape: Vec<usize>,
+    /// The values, row-major over `shape`.
+    pub data: TensorData,
+}
+
 /// Per-sample results of an evaluation pass.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Evaluation {
@@ -223,6 +268,23 @@ pub trait Model: Send {
         labels: &[u32],
         grad: &mut [f32],
     ) -> Result<f32, ModelError>;
+
+    /// The model's state — trainable parameters and buffers such as BatchNorm running
+    /// statistics — as named tensors, in the order and with the names and shapes of PyTorch's
+    /// `state_dict()` for the module of the same structure. The default refuses with
+    /// [`ModelError::NoStateDict`]: only a model that names its tensors has one.
+    fn state_dict(&self) -> Result<Vec<NamedTensor>, ModelError> {
+        Err(ModelError::NoStateDict)
+    }
+
+    /// Replaces the model's state by `tensors` (as [`Model::state_dict`] returns them, in any
+    /// order). Refuses, naming the tensor, a missing or unexpected tensor, a wrong shape or
+    /// element type, and non-finite values; nothing is changed then. The default refuses with
+    /// [`ModelError::NoStateDict`].
+    fn load_state_dict(&mut self, tensors: &[NamedTensor]) -> Result<(), ModelError> {
+        let _ = tensors;
+        Err(ModelError::NoStateDict)
+    }
 
     /// The parameters as a new vector.
     fn params(&self) -> Vec<f32> {

@@ -2,8 +2,8 @@
 //! same network loaded from `liblenet_plugin` through majmin's loader and C ABI.
 //!
 //! ```text
-//! cargo build --release -p lenet-plugin --lib --example boundary_cost
-//! target/release/examples/boundary_cost [STEPS]
+//! cargo build --release -p lenet-plugin -p majmin-models --example plugin_boundary_cost
+//! target/release/examples/plugin_boundary_cost [STEPS]
 //! ```
 //!
 //! A step is what the training loop does: `set_params` (θ into the model), `loss_and_gradient`
@@ -42,7 +42,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
-    // target/PROFILE/examples/boundary_cost → target/PROFILE/liblenet_plugin.so
+    // target/PROFILE/examples/plugin_boundary_cost → target/PROFILE/liblenet_plugin.so
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
     let library = profile_dir.join(format!(
@@ -55,7 +55,7 @@ fn main() {
     let manifest = dir.join("plugins.toml");
     let sha = sha256_hex(
         &std::fs::read(&library)
-            .expect("the plugin library beside the example: cargo build --release -p lenet-plugin --lib --example boundary_cost"),
+            .expect("the plugin library beside the example: cargo build --release -p lenet-plugin -p majmin-models --example plugin_boundary_cost"),
     );
     std::fs::write(
         &manifest,
@@ -68,7 +68,7 @@ fn main() {
     let mut registry = Registry::builtin();
     register_plugins(&mut registry, &manifest).unwrap();
     let plugin = registry.get("lenet").unwrap();
-    let direct = lenet_plugin::LeNet;
+    let direct = lenet_plugin::LENET;
 
     println!("LeNet-5 training step (set_params + loss_and_gradient + SGD update), batch 64, {steps} steps per round, median of 7 rounds");
     println!(
