@@ -9,7 +9,6 @@
 //! diff majmin.txt torch.txt
 //! ```
 
-use majmin_core::Architecture;
 use majmin_models::Registry;
 
 fn main() {
