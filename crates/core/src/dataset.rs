@@ -356,9 +356,7 @@ impl Dataset {
     /// (quotas proportional to the class counts, largest remainders first), chosen with `seed`.
     /// Samples keep their original order.
     pub fn with_imbalance(&self, zeta: f64, seed: u64) -> Result<Dataset, DataError> {
-        if !(zeta > 0.0 && zeta <= 1.0) {
-            return Err(DataError::InvalidZeta { zeta });
-        }
+        crate::Zeta::new(zeta).map_err(|_| DataError::InvalidZeta { zeta })?;
         let sizes = self.group_sizes();
         if sizes.majority == 0 {
             return Err(DataError::EmptyGroup {

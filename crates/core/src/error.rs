@@ -7,7 +7,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum DataError {
     /// The imbalance level is outside (0, 1].
-    #[error("imbalance level zeta = {} is out of range: expected a number in (0, 1] (zeta = n0 / n1, e.g. 0.1 for one minority sample per ten majority samples)", short(.zeta))]
+    #[error("imbalance level {}", zeta_rule(.zeta))]
     InvalidZeta {
         /// The value given.
         zeta: f64,
@@ -223,6 +223,14 @@ pub enum StateDictError {
         /// What the value must be.
         rule: &'static str,
     },
+}
+
+/// The one message of ζ's range rule ([`crate::Zeta`]).
+fn zeta_rule(zeta: &f64) -> String {
+    crate::Zeta::new(*zeta)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| format!("ζ = {zeta} is in range"))
 }
 
 /// A number for a message, short: `0.1`, `1e-300`, `2.5e20`.

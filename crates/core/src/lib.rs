@@ -45,6 +45,7 @@ pub mod objective;
 pub mod plugin;
 pub mod rng;
 pub mod split;
+pub mod value;
 
 pub use curve::{EvalPoint, RunStatus, ZoneProbe};
 pub use dataset::{Dataset, Group, GroupRule, GroupSizes};
@@ -54,3 +55,4 @@ pub use model::{ArchConfig, Architecture, Model, NamedTensor, TensorData};
 pub use objective::Objective;
 pub use rng::Rng;
 pub use split::Split;
+pub use value::{Kappa, ValueError, Zeta};
