@@ -52,3 +52,8 @@ pub use model::NetModel;
 pub use net::Net;
 pub use ops::Activation;
 pub use recipe::{build_net, NetArchitecture, Recipe, MAX_SIDE};
+
+/// The plugin author's guide, `plugins/README.md`, included here so that its example is compiled
+/// and run as a doctest.
+#[doc = include_str!("../../../plugins/README.md")]
+pub mod plugin_guide {}

@@ -341,6 +341,7 @@ fn small_ops_gradient_match_finite_differences() {
                     let mut st = BatchNormState {
                         running_mean: vec![0.1, -0.2, 0.3],
                         running_var: vec![0.5, 1.5, 2.0],
+                        batches_tracked: 0,
                     };
                     ops::batch_norm2d(x, 0..3, 3..6, &mut st, training, act, s)
                 },
