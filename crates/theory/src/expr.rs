@@ -411,7 +411,8 @@ fn describe(t: &Tok) -> String {
     }
 }
 
-fn position(source: &str, offset: usize) -> (usize, usize) {
+/// The 1-based line and column (in characters) of byte `offset` in `source`.
+pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -424,7 +425,7 @@ fn position(source: &str, offset: usize) -> (usize, usize) {
 }
 
 fn error_at(source: &str, offset: usize, expected: &str, found: String) -> ParseError {
-    let (line, column) = position(source, offset);
+    let (line, column) = line_column(source, offset);
     ParseError {
         line,
         column,

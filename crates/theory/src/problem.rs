@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::error::ProblemError;
-use crate::expr::parse;
+use crate::expr::{line_column, parse};
 use crate::smooth::{FormulaObjective, LinearLoss, LinearModelPart, SmoothObjective, TotalLoss};
 
 /// The compact set `K`: a box `[lower, upper]`.
@@ -252,18 +252,6 @@ fn check_domain(path: &Path, domain: &Domain, d: usize) -> Result<(), ProblemErr
         )));
     }
     Ok(())
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, column)
 }
 
 impl ProblemConfig {
