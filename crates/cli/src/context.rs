@@ -90,7 +90,7 @@ impl Context {
     }
 
     /// Writes `DIR/manifest.json`: version, command line, resolved configuration and seed, so that
-    /// a result can be reproduced (SPEC §7).
+    /// a result can be reproduced (docs/command-line.md).
     pub fn write_manifest(
         &self,
         dir: &Path,
@@ -125,7 +125,7 @@ impl Context {
 
 /// The memory this process may still use, in bytes, and where the figure comes from: the
 /// smaller of `MemAvailable` in `/proc/meminfo` and the address-space limit (`ulimit -v`).
-/// Sizes that come from input are checked against it before anything is allocated (SPEC §9).
+/// Sizes that come from input are checked against it before anything is allocated (docs/reliability.md).
 /// Where neither can be read, [`MEMORY_FALLBACK_BYTES`].
 pub fn available_memory() -> (u64, &'static str) {
     let meminfo = std::fs::read_to_string("/proc/meminfo")

@@ -1,4 +1,4 @@
-//! Data spec strings: one string names a source, its options and the transforms (SPEC §6).
+//! Data spec strings: one string names a source, its options and the transforms (docs/data.md).
 //!
 //! ```text
 //! spec    = source ["," option]*

@@ -1,6 +1,6 @@
-//! The architecture zoo: the poster's seven networks (structures as in the PyTorch peer,
-//! [`docs/definitions.md`](../../../docs/definitions.md) § architectures) and two small models for
-//! quick runs, all written as recipes over majmin-nn's public [`NetBuilder`] — exactly as a plugin
+//! The architecture zoo: the poster's seven networks (the structures of the PyTorch peer
+//! benchmark, with its parameter counts; see the crate README) and two small models for quick
+//! runs, all written as recipes over majmin-nn's public [`NetBuilder`] — exactly as a plugin
 //! writes its networks. Every recipe mirrors the PyTorch module of the same structure, so that
 //! tensor names match PyTorch's `state_dict()` keys (see the crate README).
 

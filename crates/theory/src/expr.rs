@@ -1,4 +1,4 @@
-//! The formula language of SPEC §3: a parser with line/column errors and an evaluator over any
+//! The formula language of docs/problems.md: a parser with line/column errors and an evaluator over any
 //! dual-number type, so that values and exact derivatives come from one compiled form.
 //!
 //! Grammar (usual precedence, `^` binds tightest and associates to the right, `-x^2 = -(x^2)`):

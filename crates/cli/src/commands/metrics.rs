@@ -1,5 +1,5 @@
 //! `majmin metrics overcost --curves FILE.csv --kappas 0.9,0.99 [--criterion loss|accuracy]
-//! [--figures DIR] [--json]`: the catch-up overcost from curves made anywhere (SPEC §1, §7).
+//! [--figures DIR] [--json]`: the catch-up overcost from curves made anywhere (docs/definitions.md, docs/command-line.md).
 //!
 //! The curve file has the columns `t,group,loss,accuracy` and optionally `run` (format in
 //! `majmin_metrics::curve`). For each κ and each run: `T1`, `T0` (interpolated), the overcost

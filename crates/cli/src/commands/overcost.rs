@@ -1,5 +1,5 @@
 //! `majmin overcost --archs A,B --data SPEC --zetas … --kappas … --seeds N --out DIR`: the
-//! catch-up overcost sweep and its table (SPEC §1, §7, §9).
+//! catch-up overcost sweep and its table (docs/definitions.md, docs/command-line.md, docs/reliability.md).
 //!
 //! One training per (architecture, ζ, seed) serves every κ. DIR is a sweep folder
 //! (majmin-sweep): `sweep.json` says which command made it and the settings its runs share; each

@@ -1,5 +1,5 @@
 //! `majmin train --arch A --data SPEC --zeta Z [...] --out DIR`: one training run with per-group
-//! curves (SPEC §7).
+//! curves (docs/command-line.md).
 //!
 //! Writes into DIR: `curves.csv` (long format `run,t,group,loss,accuracy`, groups `majority`,
 //! `minority`, `all`: the input of `majmin metrics overcost --curves`), `curves_wide.csv` (one row
