@@ -14,6 +14,13 @@
 use std::time::Instant;
 
 use majmin_core::{ArchConfig, Architecture, Model};
+
+// The plugin's own source, compiled into this example: the network linked in directly. (Not a
+// dependency on the `lenet-plugin` package: its rlib is written without a hash in its file name,
+// so a second build of it in another feature context would overwrite the one this links.)
+#[path = "../../../plugins/lenet/src/lib.rs"]
+#[allow(dead_code)]
+mod lenet_plugin;
 use majmin_models::plugin_loader::{register_plugins, sha256_hex};
 use majmin_models::Registry;
 

@@ -18,7 +18,9 @@
 //! `torch.cat([x, body(x)], 1)`, and a `Transition` is `nn.Sequential(BatchNorm2d, ReLU,
 //! Conv2d 1×1, AvgPool2d(2))`: e.g. `0.weight`, `1.body.0.weight`, `1.body.2.weight`.
 //!
-//! ```
+//! The paper's size, checked through the real loader in `tests/tests/plugins.rs`:
+//!
+//! ```text
 //! use majmin_core::{ArchConfig, Architecture};
 //! use densenet_plugin::DENSENET_BC;
 //!

@@ -17,7 +17,10 @@
 //! Flatten, Linear, ReLU, Linear, ReLU, Linear)`: `0.weight`, `0.bias`, `3.*`, `7.*`, `9.*`,
 //! `11.*`.
 //!
-//! ```
+//! Used directly (the counts are asserted by this crate's unit tests and, through the loader,
+//! by `tests/tests/plugins.rs`):
+//!
+//! ```text
 //! use majmin_core::{ArchConfig, Architecture};
 //! use lenet_plugin::LENET;
 //!
@@ -87,6 +90,11 @@ mod tests {
                 .param_count(&ArchConfig::new([1, 28, 28], 10))
                 .unwrap(),
             61_706
+        );
+        // The embedded 1×8×8 digits: both convolutions pad, 16×2×2 = 64 features.
+        assert_eq!(
+            LENET.param_count(&ArchConfig::new([1, 8, 8], 10)).unwrap(),
+            21_386
         );
         let e = LENET
             .param_count(&ArchConfig::new([1, 1, 1], 10))
