@@ -4,7 +4,7 @@
 //! `Arc<dyn majmin_core::Architecture>`. The built-in ones are recipes over majmin-nn's public
 //! [`NetBuilder`](majmin_nn::NetBuilder) ([`builtin_architectures`]), so a plugin writes its
 //! networks exactly as the zoo does; their models are majmin-nn's
-//! [`NetModel`](majmin_nn::NetModel). The layer library itself (kernels, tape operations, the
+//! [`NetModel`]. The layer library itself (kernels, tape operations, the
 //! builder) lives in majmin-nn and is re-exported here as [`kernels`] and [`ops`].
 //!
 //! Built-in architectures: `mlp`, `smallcnn` and the poster's seven: `mobilenetv2`,

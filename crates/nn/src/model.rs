@@ -7,7 +7,7 @@ use dfdx::prelude::{Backward, Cpu, NoneTape, OwnedTape};
 use majmin_core::model::check_batch;
 use majmin_core::{ArchConfig, Model, ModelError, NamedTensor, Rng, StateDictError, TensorData};
 
-use crate::net::{forward, visit, visit_mut, Ctx, Net, Node};
+use crate::net::{forward, visit, Ctx, Net, Node};
 use crate::ops;
 use crate::tape::{Act, ParamStore};
 
@@ -194,6 +194,27 @@ fn batch_norm_states(nodes: &[Node]) -> Vec<&ops::BatchNormState> {
     states
 }
 
+/// [`batch_norm_states`], writable.
+fn batch_norm_states_mut(nodes: &mut [Node]) -> Vec<&mut ops::BatchNormState> {
+    let mut states = Vec::new();
+    for node in nodes {
+        match node {
+            Node::BatchNorm { state, .. } => states.push(state),
+            Node::Residual { body, shortcut, .. } => {
+                states.extend(batch_norm_states_mut(body));
+                states.extend(batch_norm_states_mut(shortcut));
+            }
+            Node::Concat { branches } => {
+                for branch in branches {
+                    states.extend(batch_norm_states_mut(branch));
+                }
+            }
+            _ => {}
+        }
+    }
+    states
+}
+
 /// The first value of `values` that breaks `ok`, as `(index, text)`.
 fn first_bad<T: Copy + ToString>(values: &[T], ok: impl Fn(T) -> bool) -> Option<(usize, String)> {
     values
@@ -364,35 +385,22 @@ impl Model for NetModel {
             found.push(t);
         }
         let params = Arc::make_mut(&mut self.params);
-        let mut bn_buffers: Vec<(Option<&[f32]>, Option<&[f32]>, Option<i64>)> = Vec::new();
+        let mut states = batch_norm_states_mut(&mut self.net.nodes);
         for ((_, _, slot), t) in layout.iter().zip(&found) {
             match (slot, &t.data) {
                 (Slot::Param(r), TensorData::F32(v)) => params[r.clone()].copy_from_slice(v),
                 (Slot::RunningMean(i), TensorData::F32(v)) => {
-                    bn_buffers.resize(bn_buffers.len().max(i + 1), (None, None, None));
-                    bn_buffers[*i].0 = Some(v);
+                    states[*i].running_mean.copy_from_slice(v)
                 }
                 (Slot::RunningVar(i), TensorData::F32(v)) => {
-                    bn_buffers.resize(bn_buffers.len().max(i + 1), (None, None, None));
-                    bn_buffers[*i].1 = Some(v);
+                    states[*i].running_var.copy_from_slice(v)
                 }
                 (Slot::BatchesTracked(i), TensorData::I64(v)) => {
-                    bn_buffers.resize(bn_buffers.len().max(i + 1), (None, None, None));
-                    bn_buffers[*i].2 = Some(v[0]);
+                    states[*i].batches_tracked = v[0] as u64
                 }
                 _ => unreachable!("element types checked above"),
             }
         }
-        let mut i = 0;
-        visit_mut(&mut self.net.nodes, &mut |node| {
-            if let Node::BatchNorm { state, .. } = node {
-                let (mean, var, tracked) = bn_buffers[i];
-                state.running_mean.copy_from_slice(mean.expect("checked"));
-                state.running_var.copy_from_slice(var.expect("checked"));
-                state.batches_tracked = tracked.expect("checked") as u64;
-                i += 1;
-            }
-        });
         Ok(())
     }
 }

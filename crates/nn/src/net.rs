@@ -141,21 +141,6 @@ pub(crate) fn visit<'a>(nodes: &'a [Node], f: &mut impl FnMut(&'a Node)) {
     }
 }
 
-/// Mutable [`visit`].
-pub(crate) fn visit_mut(nodes: &mut [Node], f: &mut impl FnMut(&mut Node)) {
-    for node in nodes {
-        f(node);
-        match node {
-            Node::Residual { body, shortcut, .. } => {
-                visit_mut(body, f);
-                visit_mut(shortcut, f);
-            }
-            Node::Concat { branches } => branches.iter_mut().for_each(|b| visit_mut(b, f)),
-            _ => {}
-        }
-    }
-}
-
 /// What a forward pass needs besides the input.
 pub(crate) struct Ctx<'a> {
     pub store: &'a ParamStore,

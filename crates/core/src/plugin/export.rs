@@ -193,7 +193,7 @@ pub struct ListFailure {
     panicked: bool,
 }
 
-/// Where a plugin keeps its architectures once constructed (a `static` of [`export_plugin!`]).
+/// Where a plugin keeps its architectures once constructed (a `static` of [`export_plugin!`](crate::export_plugin)).
 pub type ExportCell = OnceLock<Result<Exported, ListFailure>>;
 
 /// The body of a plugin's `architectures` function: constructs the architectures once (panics

@@ -1,6 +1,6 @@
 //! 2-D convolution over NCHW buffers: im2col + GEMM on chunks of the batch, 1×1 convolutions
 //! as one GEMM per sample straight on the buffers, and the direct depthwise kernel
-//! ([`super::depthwise`]) for one channel per group.
+//! (`depthwise.rs`) for one channel per group.
 //!
 //! Parallelism: the batch is split into tasks whose size depends only on the shapes (never on
 //! scheduling or on the number of threads), and per-task weight gradients are added in task

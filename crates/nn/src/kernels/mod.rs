@@ -1,6 +1,6 @@
 //! CPU kernels on plain slices, one operation family per file: GEMM on matrix views ([`gemm`]),
 //! im2col / col2im and 1×1 convolution ([`conv`]), direct depthwise convolution
-//! ([`depthwise`]), pooling ([`pool`]), batch normalisation ([`norm`]) and element-wise
+//! (`depthwise.rs`), pooling ([`pool`]), batch normalisation ([`norm`]) and element-wise
 //! activations ([`elementwise`]). No tape here: [`crate::ops`] wraps these as dfdx tape
 //! operations.
 //!
