@@ -676,3 +676,126 @@ impl Layer for Linear {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(e: BuildError) -> String {
+        match e {
+            BuildError::InvalidLayer { message } => message,
+            other => panic!("expected InvalidLayer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn layers_that_do_not_fit_are_typed_errors() {
+        let mut b = NetBuilder::new([3, 8, 8]);
+        let e = invalid(b.add(Conv2d::new(4, 3).groups(2)).unwrap_err());
+        assert!(
+            e.contains("3 → 4 channels do not split into 2 groups"),
+            "{e}"
+        );
+        let e = invalid(b.add(Conv2d::new(4, 0)).unwrap_err());
+        assert!(e.contains("kernel 0"), "{e}");
+        let e = invalid(b.add(Dropout::new(1.0)).unwrap_err());
+        assert!(e.contains("p = 1"), "{e}");
+        let e = b.add(MaxPool2d::new(9)).unwrap_err();
+        assert_eq!(
+            e,
+            BuildError::TooSmall {
+                layer: "a 9×9 pooling window (stride 9)".into(),
+                height: 8,
+                width: 8
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "a 9×9 pooling window (stride 9) meets a 8×8 feature map"
+        );
+        // Nothing was added by the refused layers.
+        assert_eq!((b.shape(), b.num_params()), ([3, 8, 8], 0));
+    }
+
+    #[test]
+    fn branches_must_agree() {
+        let mut b = NetBuilder::new([2, 8, 8]);
+        let e = invalid(
+            b.residual(
+                |b| b.add(Conv2d::new(2, 3)).map(|_| ()),
+                None,
+                Activation::Relu,
+            )
+            .unwrap_err(),
+        );
+        assert!(e.contains("[2, 6, 6]") && e.contains("[2, 8, 8]"), "{e}");
+        let e = invalid(
+            b.concat(&[&|_: &mut NetBuilder| Ok(()), &|b: &mut NetBuilder| {
+                b.add(MaxPool2d::new(2)).map(|_| ())
+            }])
+            .unwrap_err(),
+        );
+        assert!(e.contains("branch 1 ends in a 4×4 map"), "{e}");
+        let e = invalid(
+            b.leaf("sq", |b| {
+                b.add(Conv2d::new(2, 1))?.add(Conv2d::new(2, 1))?;
+                Ok(())
+            })
+            .unwrap_err(),
+        );
+        assert!(
+            e.contains("module `sq` already holds a parameter layer"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_follow_pytorch_modules() {
+        let mut b = NetBuilder::new([2, 4, 4]);
+        b.add(Conv2d::new(2, 3).padding(1).bias(false))
+            .unwrap()
+            .add(BatchNorm2d)
+            .unwrap()
+            .add(Relu)
+            .unwrap();
+        b.block(|b| {
+            b.residual(
+                |b| b.child("body", |b| b.add(Conv2d::new(2, 1)).map(|_| ())),
+                Some(&|b: &mut NetBuilder| b.child("short", |b| b.add(BatchNorm2d).map(|_| ()))),
+                Activation::Relu,
+            )
+        })
+        .unwrap();
+        b.block(|b| {
+            b.leaf("sq", |b| b.add(Conv2d::new(1, 1))?.add(Relu).map(|_| ()))?;
+            b.concat(&[
+                &|b: &mut NetBuilder| b.leaf("e1", |b| b.add(Conv2d::new(1, 1)).map(|_| ())),
+                &|b: &mut NetBuilder| {
+                    b.leaf("e3", |b| b.add(Conv2d::new(2, 3).padding(1)).map(|_| ()))
+                },
+            ])
+        })
+        .unwrap();
+        b.add(Linear::new(3)).unwrap();
+        assert_eq!(
+            b.finish().parameter_names(),
+            [
+                "0.weight",
+                "1.weight",
+                "1.bias",
+                "3.body.0.weight",
+                "3.body.0.bias",
+                "3.short.0.weight",
+                "3.short.0.bias",
+                "4.sq.weight",
+                "4.sq.bias",
+                "4.e1.weight",
+                "4.e1.bias",
+                "4.e3.weight",
+                "4.e3.bias",
+                "5.weight",
+                "5.bias",
+            ]
+        );
+    }
+}

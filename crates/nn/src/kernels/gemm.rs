@@ -217,3 +217,64 @@ pub fn sgemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool, para
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "rows would overlap")]
+    fn a_destination_with_overlapping_rows_is_refused() {
+        let mut c = vec![0.0f32; 16];
+        // ldc = 3 < n = 4: row 1 would start inside row 0.
+        let _ = MatMut::new(&mut c, 2, 4, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "reaches index 15, but the buffer holds 12 values")]
+    fn a_view_past_its_buffer_is_refused() {
+        let a = vec![0.0f32; 12];
+        let _ = MatRef::new(&a, 3, 4, 4, 1).t();
+        let _ = MatRef::new(&a, 4, 4, 4, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "a has 3 columns but b has 2 rows")]
+    fn shapes_must_chain() {
+        let (a, b) = (vec![1.0f32; 6], vec![1.0f32; 4]);
+        let mut c = vec![0.0f32; 4];
+        sgemm(
+            MatRef::row_major(&a, 2, 3),
+            MatRef::row_major(&b, 2, 2),
+            MatMut::row_major(&mut c, 2, 2),
+            false,
+            false,
+        );
+    }
+
+    #[test]
+    fn a_strided_destination_leaves_the_gaps_alone() {
+        // [1 2; 3 4] · [1 0; 0 1] into rows of stride 3.
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [1.0, 0.0, 0.0, 1.0];
+        let mut c = [-1.0f32; 5];
+        sgemm(
+            MatRef::row_major(&a, 2, 2),
+            MatRef::row_major(&b, 2, 2),
+            MatMut::new(&mut c, 2, 2, 3),
+            false,
+            false,
+        );
+        assert_eq!(c, [1.0, 2.0, -1.0, 3.0, 4.0]);
+        // The transpose view reads columns.
+        let mut d = [0.0f32; 4];
+        sgemm(
+            MatRef::row_major(&a, 2, 2).t(),
+            MatRef::row_major(&b, 2, 2),
+            MatMut::row_major(&mut d, 2, 2),
+            false,
+            false,
+        );
+        assert_eq!(d, [1.0, 3.0, 2.0, 4.0]);
+    }
+}
