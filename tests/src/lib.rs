@@ -1,6 +1,6 @@
 //! Shared helpers of the cross-crate test suite (see `tests/`), above all the architecture
 //! conformance suite: every architecture — built-in or plugin — must pass [`check_conformance`]
-//! (SPEC §4, §5; STYLE "one shared test suite every implementation must pass").
+//! (crates/models/README.md, plugins/README.md; STYLE "one shared test suite every implementation must pass").
 //!
 //! Everything is written over `&dyn Architecture`, so a plugin test calls the same functions:
 //!
@@ -129,7 +129,7 @@ pub fn warm_running_statistics(model: &mut dyn Model, x: &[f32], y: &[u32]) -> R
     Ok(())
 }
 
-/// L = L1 + L0 on a grouped batch in evaluation mode (SPEC §1): the mean loss of the whole batch
+/// L = L1 + L0 on a grouped batch in evaluation mode (docs/definitions.md): the mean loss of the whole batch
 /// equals the majority part plus the minority part, both divided by the total `n`, and equals
 /// the loss returned by `loss_and_gradient`.
 pub fn check_loss_split(model: &mut dyn Model, x: &[f32], y: &[u32]) -> Result<(), String> {

@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 
 /// The `majmin` binary: `CARGO_BIN_EXE_majmin` if set, else `<target>/<profile>/majmin` next to
 /// this test's `deps/` folder, built with `cargo build -p majmin` when it is not there yet.
-// When tests/src/lib.rs provides `majmin_tests::majmin_bin()`, this locator gives way to it.
 fn majmin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {

@@ -74,11 +74,8 @@ impl Context {
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty());
         if let Some(manifest) = manifest {
-            // A plugin carries its own copy of rayon, whose pool reads RAYON_NUM_THREADS when
-            // first used: pass `--threads` on so that plugin architectures honour it too.
-            if let (Some(n), None) = (self.threads, std::env::var_os("RAYON_NUM_THREADS")) {
-                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-            }
+            // The loader passes the global pool's size (`--threads`) to every plugin, whose own
+            // copy of rayon sizes its pool from it.
             majmin_models::plugin_loader::register_plugins(&mut registry, manifest).map_err(
                 |e| match e {
                     PluginError::Manifest { .. } => CliError::usage(e),
@@ -93,7 +90,7 @@ impl Context {
     }
 
     /// Writes `DIR/manifest.json`: version, command line, resolved configuration and seed, so that
-    /// a result can be reproduced (SPEC §7).
+    /// a result can be reproduced (docs/command-line.md).
     pub fn write_manifest(
         &self,
         dir: &Path,
@@ -128,7 +125,7 @@ impl Context {
 
 /// The memory this process may still use, in bytes, and where the figure comes from: the
 /// smaller of `MemAvailable` in `/proc/meminfo` and the address-space limit (`ulimit -v`).
-/// Sizes that come from input are checked against it before anything is allocated (SPEC §9).
+/// Sizes that come from input are checked against it before anything is allocated (docs/reliability.md).
 /// Where neither can be read, [`MEMORY_FALLBACK_BYTES`].
 pub fn available_memory() -> (u64, &'static str) {
     let meminfo = std::fs::read_to_string("/proc/meminfo")

@@ -1,4 +1,4 @@
-//! The command line's error: a message for a person and an exit code (SPEC §7).
+//! The command line's error: a message for a person and an exit code (docs/command-line.md).
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
 //! `majmin`: the command line of the majority–minority toolkit.
 //!
-//! Commands (SPEC §7): `theory`, `flow`, `train`, `overcost`, `metrics overcost`, `models list`,
+//! Commands (docs/command-line.md): `theory`, `flow`, `train`, `overcost`, `metrics overcost`, `models list`,
 //! `bench`, `data info`, `reproduce`. This crate alone decides formats, files and exit codes:
 //! 0 success, 1 a run failed, 2 bad input or usage. User errors print one readable paragraph,
 //! never a panic or a backtrace.
@@ -93,7 +93,7 @@ enum Command {
 
 /// The system allocator, except that an allocation the system refuses ends the process with one
 /// line and exit code 2 instead of an abort. Sizes from input are checked before allocating
-/// (SPEC §9); this is the net under those checks, for what they cannot foresee (the activations
+/// (docs/reliability.md); this is the net under those checks, for what they cannot foresee (the activations
 /// of a plugin network, a data set larger than memory).
 struct ExitOnOutOfMemory;
 

@@ -13,7 +13,7 @@ use crate::output::{ensure_dir, write_atomic, write_json};
 pub struct TheoryOutput {
     /// One line: verdict, constants and the two bounds.
     pub headline: String,
-    /// The report's main numbers (SPEC §7 `theory --json` keys).
+    /// The report's main numbers (docs/command-line.md `theory --json` keys).
     pub summary: serde_json::Value,
     /// Files written.
     pub files: Vec<PathBuf>,

@@ -1,4 +1,4 @@
-//! Hostile input through the real `majmin` binary (SPEC §9, issue 11): every bad input exits with
+//! Hostile input through the real `majmin` binary (docs/reliability.md, issue 11): every bad input exits with
 //! code 2 and one message naming the option, file or key, its value and what was expected (and
 //! the limit where one applies); nothing panics (exit 101), aborts or hangs, even under
 //! `ulimit -v 4194304` with a 30 s timeout. Inputs are tiny: nothing here trains.

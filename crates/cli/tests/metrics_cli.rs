@@ -1,6 +1,6 @@
 //! `majmin metrics overcost` end to end on curve files written the way a tester would: analytic
 //! curves sampled at irregular times, with answers derived by hand for the piecewise-linear curve
-//! through the samples (SPEC §1: the crossing is interpolated between the bracketing points).
+//! through the samples (docs/definitions.md: the crossing is interpolated between the bracketing points).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -1,4 +1,4 @@
-//! End-to-end tests of `majmin theory` and `majmin flow` (SPEC §3, §7): exit codes, error
+//! End-to-end tests of `majmin theory` and `majmin flow` (docs/problems.md, docs/command-line.md): exit codes, error
 //! positions, JSON fields and verdicts.
 
 use std::path::PathBuf;

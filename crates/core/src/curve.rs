@@ -1,4 +1,4 @@
-//! What a training run records at each evaluation point (SPEC §1 "Catch-up overcost").
+//! What a training run records at each evaluation point (docs/definitions.md "Catch-up overcost").
 //!
 //! The training loop (`majmin-flow`) produces [`EvalPoint`]s; the metrics (`majmin-metrics`)
 //! turn them into times to threshold and overcosts. Losses here are *mean* losses: the group mean

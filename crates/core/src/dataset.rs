@@ -1,4 +1,4 @@
-//! Grouped data sets and the imbalance level ζ (SPEC §1, §6).
+//! Grouped data sets and the imbalance level ζ (docs/definitions.md, docs/data.md).
 //!
 //! A [`Dataset`] holds `n` samples, each with features (`f32`, shape C×H×W, flattened), a label
 //! and a [`Group`]. File formats live in `majmin-data`; this module owns the definitions:
@@ -351,14 +351,12 @@ impl Dataset {
         self
     }
 
-    /// The imbalanced data set of level `zeta` (SPEC §1): every majority sample is kept and the
+    /// The imbalanced data set of level `zeta` (docs/definitions.md): every majority sample is kept and the
     /// minority is subsampled to `round(zeta · n1)` samples, stratified by class inside the group
     /// (quotas proportional to the class counts, largest remainders first), chosen with `seed`.
     /// Samples keep their original order.
     pub fn with_imbalance(&self, zeta: f64, seed: u64) -> Result<Dataset, DataError> {
-        if !(zeta > 0.0 && zeta <= 1.0) {
-            return Err(DataError::InvalidZeta { zeta });
-        }
+        crate::Zeta::new(zeta).map_err(|_| DataError::InvalidZeta { zeta })?;
         let sizes = self.group_sizes();
         if sizes.majority == 0 {
             return Err(DataError::EmptyGroup {

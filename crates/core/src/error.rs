@@ -7,7 +7,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum DataError {
     /// The imbalance level is outside (0, 1].
-    #[error("imbalance level zeta = {} is out of range: expected a number in (0, 1] (zeta = n0 / n1, e.g. 0.1 for one minority sample per ten majority samples)", short(.zeta))]
+    #[error("imbalance level {}", zeta_rule(.zeta))]
     InvalidZeta {
         /// The value given.
         zeta: f64,
@@ -147,9 +147,90 @@ pub enum ModelError {
         /// Cause.
         message: String,
     },
+    /// The model does not name its tensors, so it has no state dict.
+    #[error("this model does not name its tensors, so it has no state dict (models built with majmin-nn's NetBuilder do)")]
+    NoStateDict,
+    /// A state dict does not fit the model.
+    #[error("architecture `{arch}`: {error}")]
+    StateDict {
+        /// Architecture name.
+        arch: String,
+        /// What does not fit.
+        error: StateDictError,
+    },
     /// Anything else, with a sentence that says what and where.
     #[error("{0}")]
     Other(String),
+}
+
+/// Why [`crate::Model::load_state_dict`] refused a state dict; each names the tensor.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StateDictError {
+    /// The model has a tensor the state dict lacks.
+    #[error("tensor `{name}` is missing from the state dict")]
+    Missing {
+        /// Tensor name.
+        name: String,
+    },
+    /// The state dict has a tensor the model does not.
+    #[error("the state dict has tensor `{name}`, which this model does not have")]
+    Unexpected {
+        /// Tensor name.
+        name: String,
+    },
+    /// Same name, another shape.
+    #[error("tensor `{name}` has shape {got:?}, but the model expects {expected:?}")]
+    Shape {
+        /// Tensor name.
+        name: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The state dict's shape.
+        got: Vec<usize>,
+    },
+    /// The data do not hold as many values as the shape says.
+    #[error("tensor `{name}` has shape {shape:?} ({expected} values) but holds {got} values")]
+    Length {
+        /// Tensor name.
+        name: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// Values the shape implies.
+        expected: usize,
+        /// Values held.
+        got: usize,
+    },
+    /// Same name, another element type.
+    #[error("tensor `{name}` holds {got} values, but the model expects {expected}")]
+    Dtype {
+        /// Tensor name.
+        name: String,
+        /// The model's element type (`f32` or `i64`).
+        expected: &'static str,
+        /// The state dict's element type.
+        got: &'static str,
+    },
+    /// A value is NaN or infinite, or negative where only counts or variances make sense.
+    #[error("tensor `{name}` has the invalid value {value} at flat index {index} ({rule})")]
+    InvalidValue {
+        /// Tensor name.
+        name: String,
+        /// Flat index of the first bad value.
+        index: usize,
+        /// The value, as text.
+        value: String,
+        /// What the value must be.
+        rule: &'static str,
+    },
+}
+
+/// The one message of ζ's range rule ([`crate::Zeta`]).
+fn zeta_rule(zeta: &f64) -> String {
+    crate::Zeta::new(*zeta)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| format!("ζ = {zeta} is in range"))
 }
 
 /// A number for a message, short: `0.1`, `1e-300`, `2.5e20`.

@@ -45,12 +45,14 @@ pub mod objective;
 pub mod plugin;
 pub mod rng;
 pub mod split;
+pub mod value;
 
 pub use curve::{EvalPoint, RunStatus, ZoneProbe};
 pub use dataset::{Dataset, Group, GroupRule, GroupSizes};
-pub use error::{DataError, ModelError};
+pub use error::{DataError, ModelError, StateDictError};
 pub use loss::Loss;
-pub use model::{ArchConfig, Architecture, Model};
+pub use model::{ArchConfig, Architecture, Model, NamedTensor, TensorData};
 pub use objective::Objective;
 pub use rng::Rng;
 pub use split::Split;
+pub use value::{Kappa, ValueError, Zeta};

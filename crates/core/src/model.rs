@@ -111,15 +111,59 @@ impl ArchConfig {
 }
 
 // A tiny fixed-format serialisation (key = value lines) keeps serde formats out of core.
+// Option names and values are quoted and escaped (`\\`, `\"`, `\n`, `\r`, `\t`), so any text —
+// quotes, newlines, `=` — round-trips and every entry stays on one line.
 fn toml_like(c: &ArchConfig) -> String {
     let mut s = format!(
         "input = [{}, {}, {}]\nclasses = {}\nwidth = {:?}\nseed = {}\n",
         c.input[0], c.input[1], c.input[2], c.classes, c.width, c.seed
     );
     for (k, v) in &c.options {
-        s.push_str(&format!("option.{k} = {v:?}\n"));
+        s.push_str(&format!("option.{} = {}\n", quote(k), quote(v)));
     }
     s
+}
+
+/// `text` in double quotes, with `\`, `"`, newline, carriage return and tab escaped.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Reads a string quoted by [`quote`] at the start of `text`; returns it and the rest.
+fn unquote(text: &str) -> Result<(String, &str), &'static str> {
+    let mut chars = text.char_indices();
+    if chars.next().map(|(_, c)| c) != Some('"') {
+        return Err("expected a quoted string");
+    }
+    let mut out = String::new();
+    while let Some((i, ch)) = chars.next() {
+        match ch {
+            '"' => return Ok((out, &text[i + 1..])),
+            '\\' => match chars.next().map(|(_, c)| c) {
+                Some('\\') => out.push('\\'),
+                Some('"') => out.push('"'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                _ => return Err("unknown escape (expected \\\\, \\\", \\n, \\r or \\t)"),
+            },
+            c => out.push(c),
+        }
+    }
+    Err("unterminated quoted string")
 }
 
 fn parse_toml_like(text: &str) -> Result<ArchConfig, ModelError> {
@@ -135,6 +179,21 @@ fn parse_toml_like(text: &str) -> Result<ArchConfig, ModelError> {
                 n + 1
             ))
         };
+        if let Some(rest) = line.strip_prefix("option.") {
+            let (name, rest) =
+                unquote(rest.trim_start()).map_err(|m| err(&format!("option name: {m}")))?;
+            let rest = rest
+                .trim_start()
+                .strip_prefix('=')
+                .ok_or_else(|| err("expected `option.\"NAME\" = \"VALUE\"`"))?;
+            let (value, rest) =
+                unquote(rest.trim_start()).map_err(|m| err(&format!("option value: {m}")))?;
+            if !rest.trim().is_empty() {
+                return Err(err("unexpected text after the option value"));
+            }
+            c.options.insert(name, value);
+            continue;
+        }
         let (key, value) = line
             .split_once('=')
             .ok_or_else(|| err("expected `key = value`"))?;
@@ -162,10 +221,6 @@ fn parse_toml_like(text: &str) -> Result<ArchConfig, ModelError> {
                     .parse()
                     .map_err(|_| err("expected an unsigned integer"))?
             }
-            k if k.starts_with("option.") => {
-                let v = value.trim_matches('"').to_string();
-                c.options.insert(k["option.".len()..].to_string(), v);
-            }
             _ => {
                 return Err(err(
                     "unknown key (expected input, classes, width, seed or option.NAME)",
@@ -174,6 +229,51 @@ fn parse_toml_like(text: &str) -> Result<ArchConfig, ModelError> {
         }
     }
     Ok(c)
+}
+
+/// A tensor's element type and values in a state dict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// 32-bit floats (parameters, BatchNorm running statistics).
+    F32(Vec<f32>),
+    /// 64-bit integers (BatchNorm's `num_batches_tracked`).
+    I64(Vec<i64>),
+}
+
+impl TensorData {
+    /// `f32` or `i64`.
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            TensorData::F32(_) => "f32",
+            TensorData::I64(_) => "i64",
+        }
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::F32(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+        }
+    }
+
+    /// Whether there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One tensor of a model's state, named as in the PyTorch module of the same structure
+/// (e.g. `3.body.0.weight`), with PyTorch's shape and memory order (row-major over `shape`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// The PyTorch `state_dict()` key.
+    pub name: String,
+    /// The shape, outermost first (Linear weight `[out, in]`, Conv2d weight
+    /// `[out, in/groups, kh, kw]`, a scalar `[]`).
+    pub shape: Vec<usize>,
+    /// The values, row-major over `shape`.
+    pub data: TensorData,
 }
 
 /// Per-sample results of an evaluation pass.
@@ -223,6 +323,23 @@ pub trait Model: Send {
         labels: &[u32],
         grad: &mut [f32],
     ) -> Result<f32, ModelError>;
+
+    /// The model's state — trainable parameters and buffers such as BatchNorm running
+    /// statistics — as named tensors, in the order and with the names and shapes of PyTorch's
+    /// `state_dict()` for the module of the same structure. The default refuses with
+    /// [`ModelError::NoStateDict`]: only a model that names its tensors has one.
+    fn state_dict(&self) -> Result<Vec<NamedTensor>, ModelError> {
+        Err(ModelError::NoStateDict)
+    }
+
+    /// Replaces the model's state by `tensors` (as [`Model::state_dict`] returns them, in any
+    /// order). Refuses, naming the tensor, a missing or unexpected tensor, a wrong shape or
+    /// element type, and non-finite values; nothing is changed then. The default refuses with
+    /// [`ModelError::NoStateDict`].
+    fn load_state_dict(&mut self, tensors: &[NamedTensor]) -> Result<(), ModelError> {
+        let _ = tensors;
+        Err(ModelError::NoStateDict)
+    }
 
     /// The parameters as a new vector.
     fn params(&self) -> Vec<f32> {
@@ -361,6 +478,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown key"));
+    }
+
+    #[test]
+    fn options_with_quotes_newlines_and_equals_round_trip() {
+        let mut c = ArchConfig::default();
+        for (k, v) in [
+            ("quote", "say \"hi\""),
+            ("newline", "two\nlines\r\n"),
+            ("equals", "a = b = c"),
+            ("key = with \"odd\" text\n", "\\back\\slash\t"),
+            ("empty", ""),
+            ("unicode", "ζ = 0.1 — κ"),
+        ] {
+            c.options.insert(k.into(), v.into());
+        }
+        let text = c.to_config_string();
+        assert_eq!(text.lines().count(), 4 + 6, "one line per entry:\n{text}");
+        assert_eq!(ArchConfig::from_config_string(&text).unwrap(), c);
+        for bad in [
+            "option.\"a = \"b",
+            "option.\"a\" = \"b",
+            "option.\"a\" \"b\"",
+            "option.\"a\" = \"b\\q\"",
+            "option.a = \"b\"",
+        ] {
+            let e = ArchConfig::from_config_string(bad).unwrap_err().to_string();
+            assert!(e.contains("line 1") && e.contains("option"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! (`majmin_plugin_declaration`), returning a pointer to a [`abi::PluginDeclaration`]. The
 //! declaration starts with [`abi::MAGIC`] and [`abi::ABI_VERSION`] — a prefix
 //! ([`abi::AbiPrefix`]) that every future version keeps — which the host reads and checks before
-//! anything else. Then come the plugin's name and version, a function listing its architectures
-//! and a function returning the last error message. Each architecture is an
+//! anything else. Then come the plugin's name and version, a function listing its architectures,
+//! a function returning the last error message and a function taking the host's thread count
+//! (a plugin has its own copy of rayon; majmin-nn sizes its pool from it). Each architecture is an
 //! [`abi::ArchitectureTable`]: static strings (name, description, poster size, default
 //! configuration) and `extern "C"` functions (parameter count and build from a configuration
 //! string; parameters, mode, logits, per-sample losses and predictions, loss and gradient, free
@@ -64,7 +65,7 @@
 //!
 //! // What the host does with the pointer the entry function returns.
 //! // SAFETY: the declaration comes from `export_plugin!` in this process and lives forever.
-//! let plugin = unsafe { host::read_declaration(majmin_plugin_declaration()) }.unwrap();
+//! let plugin = unsafe { host::read_declaration(majmin_plugin_declaration(), 1) }.unwrap();
 //! assert_eq!(plugin.name, "zero-plugin");
 //! let arch = &plugin.architectures[0];
 //! assert_eq!(arch.name(), "zero");

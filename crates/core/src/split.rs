@@ -1,4 +1,4 @@
-//! The exact split `L = L1 + L0` of SPEC §1.
+//! The exact split `L = L1 + L0` of docs/definitions.md.
 //!
 //! Both parts are divided by the **total** sample count `n`, never by the group sizes:
 //! `L1 = (1/n) Σ_{a_i = 1} ℓ_i`, `L0 = (1/n) Σ_{a_i = 0} ℓ_i`, so `L = L1 + L0` is the plain mean
@@ -60,7 +60,7 @@ impl<M: Objective, N: Objective> Split<M, N> {
 
 impl<O: Objective> Split<GroupPart<O>, GroupPart<O>> {
     /// Builds the split from per-sample objectives `ℓ_i` and their groups: each part is the sum
-    /// over its group divided by the total count `n` (SPEC §1).
+    /// over its group divided by the total count `n` (docs/definitions.md).
     pub fn from_samples(samples: Vec<(Group, O)>) -> Result<Self, DataError> {
         let n = samples.len();
         if n == 0 {
@@ -164,7 +164,7 @@ impl<O: Objective> Objective for GroupPart<O> {
     }
 }
 
-/// The group mean loss `L̄_g = (n / n_g) · L_g` from a part `L_g` (SPEC §1).
+/// The group mean loss `L̄_g = (n / n_g) · L_g` from a part `L_g` (docs/definitions.md).
 pub fn group_mean_from_part(part: f64, total: usize, group_size: usize) -> f64 {
     part * total as f64 / group_size as f64
 }

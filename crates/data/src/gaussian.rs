@@ -107,7 +107,7 @@ pub fn generate_gaussian(config: &GaussianConfig) -> Result<Dataset, LoadError> 
             config.sep, config.std, config.classes
         )));
     }
-    if !(config.zeta > 0.0 && config.zeta <= 1.0) {
+    if majmin_core::Zeta::new(config.zeta).is_err() {
         return Err(invalid(format!(
             "expected zeta in (0, 1], found {}",
             config.zeta

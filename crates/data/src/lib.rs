@@ -1,4 +1,4 @@
-//! File formats and generators for majmin data sets (SPEC §6): the embedded `digits`, MNIST and
+//! File formats and generators for majmin data sets (docs/data.md): the embedded `digits`, MNIST and
 //! Fashion-MNIST IDX files, CIFAR-10 binary batches, CSV, a Gaussian two-group mixture, and the
 //! transforms resize, channel repeat and per-channel normalisation.
 //!

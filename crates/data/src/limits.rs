@@ -1,4 +1,4 @@
-//! Limits on sizes that come from input (SPEC §9: "sizes that come from input are checked before
+//! Limits on sizes that come from input (docs/reliability.md: "sizes that come from input are checked before
 //! allocation"). Every loader and transform compares what a header, a spec option or a label would
 //! make it allocate with these constants *before* allocating, and refuses with an error that names
 //! the input, the size needed and the limit.
@@ -7,7 +7,7 @@
 /// values, i.e. 4 GiB.
 ///
 /// Why this value: CIFAR-10's training set holds 153,600,000 values (614 MB) and Fashion-MNIST
-/// resized to 32×32×3 holds 184,320,000, so every data set and transform of SPEC §6 fits with room
+/// resized to 32×32×3 holds 184,320,000, so every data set and transform of docs/data.md fits with room
 /// to spare (CIFAR-10 can still be resized to 83×83); a spec that asks for more — `resize=100000`,
 /// `gaussian:d=100000000,n=100000000`, an IDX header announcing 4 × 10⁹ images — is a typo or a
 /// hostile file, and would otherwise abort the process with "memory allocation failed" (or, under
@@ -27,7 +27,7 @@ pub const MAX_CLASSES: usize = 65_536;
 
 /// The largest CSV file the CSV loader reads: 1 GiB (1,073,741,824 bytes).
 ///
-/// Why this value: the training sets of SPEC §6 written as CSV stay well below it (MNIST's is
+/// Why this value: the training sets of docs/data.md written as CSV stay well below it (MNIST's is
 /// about 110 MB, CIFAR-10's about 550 MB at three to four bytes per pixel), while the loader holds
 /// the text, each line's fields (the text again plus 4 bytes per field) and the features (4 bytes
 /// per value, at most twice the text), about six times the file at worst; 1 GiB keeps that within

@@ -1,4 +1,4 @@
-//! Data spec strings: one string names a source, its options and the transforms (SPEC §6).
+//! Data spec strings: one string names a source, its options and the transforms (docs/data.md).
 //!
 //! ```text
 //! spec    = source ["," option]*
@@ -371,7 +371,7 @@ impl DataSpec {
                 }
                 ("zeta", Source::Gaussian(g)) => {
                     g.zeta = parse_f64(value)?;
-                    if !(g.zeta > 0.0 && g.zeta <= 1.0) {
+                    if majmin_core::Zeta::new(g.zeta).is_err() {
                         return Err(bad("a number in (0, 1]", &need(value)?));
                     }
                 }

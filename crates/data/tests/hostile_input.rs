@@ -1,4 +1,4 @@
-//! Property tests (SPEC §9, issue 11): arbitrary strings and bytes fed to every parser of
+//! Property tests (docs/reliability.md, issue 11): arbitrary strings and bytes fed to every parser of
 //! majmin-data never panic, hang or abort; bad input is an `Err`.
 
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! Dynamics on flat parameter vectors: gradient-flow integrators with zone events, optimisers
-//! and the training loop (SPEC §1, §2).
+//! and the training loop (docs/definitions.md, docs/architecture.md).
 //!
 //! The integrators ([`ode`]) solve `dθ/dt = −∇L(θ)` for any majmin-core
 //! [`Objective`](majmin_core::Objective) — adaptive Dormand–Prince 5(4) with dense output

@@ -1,6 +1,6 @@
 //! A trained network as an [`Objective`]: the majority part `L1`, the minority part `L0` or the
 //! whole loss `L = L1 + L0` of a model on a data set, with both parts divided by the total `n`
-//! (SPEC §1), so that the theory's constants and spectra can be measured on real networks.
+//! (docs/definitions.md), so that the theory's constants and spectra can be measured on real networks.
 //!
 //! Evaluation follows the curves' rules: BatchNorm in evaluation mode (running statistics, so the
 //! groups do not mix), the full data set in mini-batches, per-batch means combined in `f64`.

@@ -1,5 +1,5 @@
 //! Aggregation of overcosts over seeds: median, min–max, quartiles, censored and undefined counts
-//! (SPEC §1 "over seeds").
+//! (docs/definitions.md "over seeds").
 //!
 //! Every run is counted. Undefined runs (`n/a`) have no number: they are counted in
 //! [`OvercostSummary::undefined`] and left out of the statistics. Censored runs enter with their

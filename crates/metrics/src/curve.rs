@@ -1,4 +1,4 @@
-//! Per-run curve sets: each group's mean loss and accuracy against time (SPEC §1).
+//! Per-run curve sets: each group's mean loss and accuracy against time (docs/definitions.md).
 //!
 //! A [`RunCurves`] holds three [`GroupCurve`]s — the majority, the minority and (optionally) `all`
 //! samples — each sorted by time `t` in epochs. It is built from the training loop's

@@ -1,5 +1,5 @@
 //! Curves, time to threshold, catch-up overcost, aggregation over seeds, tables and figures for
-//! majmin (SPEC §1 "Catch-up overcost", §2).
+//! majmin (docs/definitions.md "Catch-up overcost", docs/architecture.md).
 //!
 //! The primary type is [`RunCurves`]: one run's majority, minority and global curves (mean loss
 //! and accuracy against time in epochs), built from the training loop's

@@ -1,5 +1,5 @@
 //! The catch-up overcost of one run: how much later than the majority the minority reaches the
-//! threshold (SPEC §1).
+//! threshold (docs/definitions.md).
 //!
 //! `overcost(κ) = 100·(T0(κ) − T1(κ)) / T1(κ)` in %, signed (negative when the minority gets
 //! there first). Times are epochs since the start of training (t = 0), as recorded.

@@ -1,5 +1,5 @@
 //! The catch-up overcost table laid out like the poster: rows are architectures with their size,
-//! columns are grouped by κ, then ζ (SPEC §7 `overcost`, `reproduce`).
+//! columns are grouped by κ, then ζ (docs/command-line.md `overcost`, `reproduce`).
 //!
 //! [`OvercostTable`] collects one [`OvercostSummary`] per (architecture, κ, ζ) and writes it as
 //! aligned text for a terminal, Markdown, LaTeX (booktabs) and long-format CSV. Rows keep the

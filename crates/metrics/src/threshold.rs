@@ -1,4 +1,4 @@
-//! Time to threshold: when a group's curve first reaches the level set by κ (SPEC §1).
+//! Time to threshold: when a group's curve first reaches the level set by κ (docs/definitions.md).
 //!
 //! Two criteria:
 //! - [`Criterion::Loss`] (default): the *global threshold* `level = (1 − κ)·L̄(θ0)`, the same

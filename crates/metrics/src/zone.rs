@@ -1,5 +1,5 @@
 //! Theorem 2 along training: how much of a run happens outside the majority-training zone
-//! `Zmaj = {θ : ⟨∇L, ∇L1⟩ > 0}` (SPEC §1), from the zone probes recorded at evaluation points,
+//! `Zmaj = {θ : ⟨∇L, ∇L1⟩ > 0}` (docs/definitions.md), from the zone probes recorded at evaluation points,
 //! and whether the minority's loss first rises while the global loss falls (the *minority
 //! initial drop* that Francazi et al. 2023 report under full-batch gradient descent).
 

@@ -1,4 +1,4 @@
-//! Property tests (SPEC §9, issue 11): arbitrary curve files never panic; bad input is an `Err`,
+//! Property tests (docs/reliability.md, issue 11): arbitrary curve files never panic; bad input is an `Err`,
 //! and what parses holds only values in range.
 
 use std::path::Path;

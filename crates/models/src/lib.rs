@@ -1,18 +1,15 @@
-//! dfdx implementations of majmin's trainable models: convolution and pooling as dfdx tape
-//! operations on stable Rust, the architecture zoo and the architecture registry.
+//! majmin's architecture zoo, the architecture registry and the plugin loader.
 //!
-//! The primary types are [`Registry`] (architectures by name, built-in or from plugins, each an
-//! `Arc<dyn majmin_core::Architecture>`) and [`DfdxModel`] (a network behind majmin-core's
-//! [`Model`](majmin_core::Model) trait: flat `f32` parameters, mean cross-entropy and its gradient,
-//! train/eval modes). dfdx 0.13 compiles its own convolution and pooling only with its broken
-//! `nightly` feature, so [`ops`] adds them — and BatchNorm, Linear, dropout, concatenation — as
-//! tape operations over fast kernels ([`kernels`]: im2col + the `gemm` crate, direct depthwise,
-//! rayon over the batch; BatchNorm and residual sums with the following ReLU fused in), with dfdx
-//! as the tape and the gradient map and the values in majmin's own buffers.
+//! The primary type is [`Registry`]: architectures by name, built-in or from plugins, each an
+//! `Arc<dyn majmin_core::Architecture>`. The built-in ones are recipes over majmin-nn's public
+//! [`NetBuilder`](majmin_nn::NetBuilder) ([`builtin_architectures`]), so a plugin writes its
+//! networks exactly as the zoo does; their models are majmin-nn's
+//! [`NetModel`]. The layer library itself (kernels, tape operations, the
+//! builder) lives in majmin-nn and is re-exported here as [`kernels`] and [`ops`].
 //!
-//! Built-in architectures: `mlp`, `smallcnn` and the poster's seven (SPEC §4): `mobilenetv2`,
+//! Built-in architectures: `mlp`, `smallcnn` and the poster's seven: `mobilenetv2`,
 //! `squeezenet`, `vgg11`, `vgg19`, `resnet18`, `resnet50`, `resnet101`, with the structures of
-//! `shared/peers/torch_bench.py` and the same parameter counts.
+//! the PyTorch peer and the same parameter counts (see the crate README).
 //!
 //! ```
 //! use majmin_core::{ArchConfig, Model};
@@ -29,14 +26,10 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod kernels;
-mod model;
-mod net;
-pub mod ops;
 pub mod plugin_loader;
 mod registry;
 mod zoo;
 
-pub use model::DfdxModel;
+pub use majmin_nn::{kernels, ops, NetArchitecture, NetModel};
 pub use registry::{ArchSummary, Entry, Registry, Source};
-pub use zoo::{builtin_architectures, BuiltinArchitecture};
+pub use zoo::builtin_architectures;

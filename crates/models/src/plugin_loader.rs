@@ -406,8 +406,8 @@ pub fn load_plugin(entry: &ManifestEntry) -> Result<LoadedPlugin, PluginError> {
     std::mem::forget(library);
     // SAFETY: the entry function returns a pointer to its declaration (or null); the library
     // stays loaded for the rest of the process, as `read_declaration` requires.
-    let descriptor =
-        unsafe { read_declaration(entry_fn()) }.map_err(|cause| PluginError::Declaration {
+    let descriptor = unsafe { read_declaration(entry_fn(), rayon::current_num_threads()) }
+        .map_err(|cause| PluginError::Declaration {
             plugin: plugin.clone(),
             file: file.clone(),
             cause,

@@ -347,13 +347,8 @@ impl SweepPlan {
             );
         }
         for &z in &self.zetas {
-            if !(z > 0.0 && z <= 1.0) {
-                return plan(
-                    "--zetas",
-                    format!(
-                        "ζ = {z} is out of range; expected n0/n1 in (0, 1], e.g. 0.01,0.1,0.3,0.8"
-                    ),
-                );
+            if let Err(e) = majmin_core::Zeta::new(z) {
+                return plan("--zetas", e.to_string());
             }
         }
         for (i, z) in self.zetas.iter().enumerate() {

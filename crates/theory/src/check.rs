@@ -1,5 +1,5 @@
 //! The whole check of a problem: constants, assumptions (A1)–(A4), critical points, Theorem 1's
-//! pairing and Theorem 2's zone, and a verdict (SPEC §1, §7).
+//! pairing and Theorem 2's zone, and a verdict (docs/definitions.md, docs/command-line.md).
 
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ use majmin_core::Rng;
 /// --example check_dimension`): d = 4 takes 0.4 s, d = 8 3.1 s, d = 12 10.5 s, d = 16 34 s; d = 32
 /// would take minutes and d = 64 (which hung before this limit) most of an hour. The theorems are
 /// checked on small problems; a network is checked on a ball around a checkpoint by another
-/// route (SPEC §7).
+/// route (docs/command-line.md).
 pub const MAX_CHECK_DIM: usize = 16;
 
 /// The largest number of uniform points of the zone check (Theorem 2): 4,000,000 — the grid
@@ -200,7 +200,7 @@ pub struct Zone {
     pub sampling: &'static str,
 }
 
-/// The verdict of SPEC §1.
+/// The verdict of docs/definitions.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -223,7 +223,7 @@ impl Verdict {
     }
 }
 
-/// The full report of [`check`]; its JSON is SPEC §7's `theory --json`.
+/// The full report of [`check`]; its JSON is docs/command-line.md's `theory --json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TheoryReport {
     /// The problem's name.
@@ -432,7 +432,7 @@ fn check_limits(d: usize, config: &CheckConfig) -> Result<(), CheckError> {
 /// Uniform points of the zone check are made and evaluated this many at a time.
 const ZONE_CHUNK: usize = 1 << 16;
 
-/// Runs every check of SPEC §1 on `problem` (Theorems 1 and 2 of the poster).
+/// Runs every check of docs/definitions.md on `problem` (Theorems 1 and 2 of the poster).
 ///
 /// # Errors
 /// [`CheckError::TooManyVariables`] above [`MAX_CHECK_DIM`] variables and

@@ -1,4 +1,4 @@
-//! Estimates of the constants δ, c, M, τ of SPEC §1 on the box K.
+//! Estimates of the constants δ, c, M, τ of docs/definitions.md on the box K.
 //!
 //! Each supremum or infimum is estimated by dense sampling of K (a grid, or uniform random
 //! points when d > 3) followed by a local refinement of the extreme samples (compass search,

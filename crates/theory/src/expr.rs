@@ -1,4 +1,4 @@
-//! The formula language of SPEC §3: a parser with line/column errors and an evaluator over any
+//! The formula language of docs/problems.md: a parser with line/column errors and an evaluator over any
 //! dual-number type, so that values and exact derivatives come from one compiled form.
 //!
 //! Grammar (usual precedence, `^` binds tightest and associates to the right, `-x^2 = -(x^2)`):
@@ -411,7 +411,8 @@ fn describe(t: &Tok) -> String {
     }
 }
 
-fn position(source: &str, offset: usize) -> (usize, usize) {
+/// The 1-based line and column (in characters) of byte `offset` in `source`.
+pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -424,7 +425,7 @@ fn position(source: &str, offset: usize) -> (usize, usize) {
 }
 
 fn error_at(source: &str, offset: usize, expected: &str, found: String) -> ParseError {
-    let (line, column) = position(source, offset);
+    let (line, column) = line_column(source, offset);
     ParseError {
         line,
         column,

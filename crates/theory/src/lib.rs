@@ -2,7 +2,7 @@
 //! formulas or built from data.
 //!
 //! Given a majority part `L1`, a minority part `L0` and a box `K` (a [`Problem`]), [`check()`]
-//! estimates the constants δ, c, M, τ of SPEC §1 ([`constants`]), decides the assumptions
+//! estimates the constants δ, c, M, τ of docs/definitions.md ([`constants`]), decides the assumptions
 //! (A1)–(A4), finds the critical points of `L1` and of `L = L1 + L0` in K by multi-start Newton
 //! ([`critical`]), pairs them against the bound 4τ/δ of **Theorem 1** of the poster (critical
 //! points are close) and samples the adversarial zone `{⟨∇L, ∇L1⟩ ≤ 0}` against the balls of

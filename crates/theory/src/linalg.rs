@@ -89,7 +89,7 @@ fn jacobi(m: &mut [f64], d: usize, mut v: Option<&mut [f64]>) {
     }
 }
 
-/// ρmin and ρmax of SPEC §1: the smallest and the largest absolute eigenvalue.
+/// ρmin and ρmax of docs/definitions.md: the smallest and the largest absolute eigenvalue.
 pub fn rho_min_max(a: &[f64], d: usize) -> (f64, f64) {
     let ev = symmetric_eigenvalues(a, d);
     let min = ev.iter().map(|x| x.abs()).fold(f64::INFINITY, f64::min);

@@ -1,4 +1,4 @@
-//! Problems: a majority part `L1`, a minority part `L0` and a box `K` (SPEC §1, §3).
+//! Problems: a majority part `L1`, a minority part `L0` and a box `K` (docs/definitions.md, docs/problems.md).
 //!
 //! A problem comes from a TOML file ([`ProblemConfig::from_toml`]), from the built-in list
 //! ([`builtin`], [`BUILTINS`]) or from a data set ([`ProblemConfig::build`] with
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::error::ProblemError;
-use crate::expr::parse;
+use crate::expr::{line_column, parse};
 use crate::smooth::{FormulaObjective, LinearLoss, LinearModelPart, SmoothObjective, TotalLoss};
 
 /// The compact set `K`: a box `[lower, upper]`.
@@ -94,7 +94,7 @@ pub enum ProblemKind {
     LogisticRegression,
 }
 
-/// A problem file (SPEC §3), as written in TOML. Unknown keys are errors.
+/// A problem file (docs/problems.md), as written in TOML. Unknown keys are errors.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProblemConfig {
@@ -116,7 +116,7 @@ pub struct ProblemConfig {
     /// Constants given instead of estimated.
     #[serde(default)]
     pub constants: ConstantsConfig,
-    /// Data-driven problems: a data spec (SPEC §6); the built-in synthetic two-group data when
+    /// Data-driven problems: a data spec (docs/data.md); the built-in synthetic two-group data when
     /// absent. The caller loads it and passes it to [`ProblemConfig::build`].
     pub data: Option<String>,
     /// Data-driven problems: the imbalance level ζ = n0 / n1 (default 0.1).
@@ -252,18 +252,6 @@ fn check_domain(path: &Path, domain: &Domain, d: usize) -> Result<(), ProblemErr
         )));
     }
     Ok(())
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, column)
 }
 
 impl ProblemConfig {
@@ -551,7 +539,7 @@ impl ProblemConfig {
 }
 
 /// Splits a data set into the two parts of a linear-predictor loss (θ · x with x the flattened
-/// features, plus a constant 1 when `bias`), both divided by the total count n (SPEC §1).
+/// features, plus a constant 1 when `bias`), both divided by the total count n (docs/definitions.md).
 pub fn linear_model_parts(
     data: &Dataset,
     loss: LinearLoss,
@@ -647,7 +635,7 @@ pub const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "double-well",
-        summary: "SPEC §3's double well on [−3, 3]²: M = 72 is too large, (A4) fails; the conclusions are still reported",
+        summary: "docs/problems.md's double well on [−3, 3]²: M = 72 is too large, (A4) fails; the conclusions are still reported",
         toml: include_str!("../problems/double-well.toml"),
     },
     Builtin {

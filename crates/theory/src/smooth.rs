@@ -3,7 +3,7 @@
 //!
 //! [`SmoothObjective`] extends majmin-core's [`Objective`] with the third-derivative tensor (for
 //! the Hessian Lipschitz constant M). Two implementations: [`FormulaObjective`] (a formula of
-//! SPEC §3, differentiated exactly with dual numbers — reverse mode for gradients, hyper-dual
+//! docs/problems.md, differentiated exactly with dual numbers — reverse mode for gradients, hyper-dual
 //! numbers for Hessians, hyper-hyper-dual numbers for third derivatives) and [`LinearModelPart`]
 //! (one group's part of a linear or logistic regression loss, in closed form).
 
@@ -31,7 +31,7 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// A formula of SPEC §3 as an objective with exact derivatives.
+/// A formula of docs/problems.md as an objective with exact derivatives.
 #[derive(Debug, Clone)]
 pub struct FormulaObjective {
     formula: Formula,
@@ -176,7 +176,7 @@ impl LinearLoss {
 }
 
 /// One group's part of a linear-predictor loss: `(1/n) Σ_{i ∈ group} ℓ(θ · x_i, y_i)` with `n`
-/// the total sample count of both groups (SPEC §1), in closed form up to third derivatives.
+/// the total sample count of both groups (docs/definitions.md), in closed form up to third derivatives.
 #[derive(Debug, Clone)]
 pub struct LinearModelPart {
     dim: usize,

@@ -1,4 +1,4 @@
-//! Property tests (SPEC §9, issue 11): arbitrary formulas and problem files never panic, hang or
+//! Property tests (docs/reliability.md, issue 11): arbitrary formulas and problem files never panic, hang or
 //! overflow the stack; bad input is an `Err`, and a formula that parses evaluates.
 
 use std::path::Path;

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use majmin_core::plugin::abi::{ArchitectureTable, PluginDeclaration, Status, ABI_VERSION, MAGIC};
 use majmin_core::plugin::export::{
-    install_panic_hook, list_architectures, Exported, StaticDeclaration,
+    install_panic_hook, list_architectures, ExportCell, StaticDeclaration,
 };
 use majmin_core::{ArchConfig, Architecture, Model, ModelError};
 
@@ -59,7 +59,7 @@ unsafe extern "C" fn architectures(
     out_tables: *mut *const ArchitectureTable,
     out_count: *mut usize,
 ) -> Status {
-    static EXPORTED: OnceLock<Result<Exported, String>> = OnceLock::new();
+    static EXPORTED: ExportCell = OnceLock::new();
     // SAFETY: the host passes pointers to locals, as `list_architectures` requires.
     unsafe { list_architectures(&EXPORTED, make, out_tables, out_count) }
 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use majmin_core::{ArchConfig, Rng};
-use majmin_models::kernels::{self, ConvGeometry};
+use majmin_models::kernels::{self, ConvGeometry, MatMut, MatRef};
 use serde::Serialize;
 
 use crate::context::{available_memory, format_bytes, Context};
@@ -307,7 +307,13 @@ fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
     let (a, b) = (random(s * s), random(s * s));
     let mut c = vec![0.0f32; s * s];
     let t = best_time(5, || {
-        kernels::sgemm(s, s, s, &a, s, 1, &b, s, 1, &mut c, s, false, true)
+        kernels::sgemm(
+            MatRef::row_major(&a, s, s),
+            MatRef::row_major(&b, s, s),
+            MatMut::row_major(&mut c, s, s),
+            false,
+            true,
+        )
     });
     let sgemm = 2.0 * (s * s * s) as f64 / t / 1e9;
     let batch = args.batch;

@@ -1,5 +1,5 @@
 //! `majmin data info SPEC`: what a data spec loads to — sample count, shape, classes, class
-//! counts, and the group sizes and ζ after the optional imbalance subsample (SPEC §1, §6, §7).
+//! counts, and the group sizes and ζ after the optional imbalance subsample (docs/definitions.md, docs/data.md, docs/command-line.md).
 
 use majmin_core::{Dataset, GroupRule};
 use majmin_data::DataSpec;

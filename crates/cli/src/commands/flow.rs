@@ -1,5 +1,5 @@
 //! `majmin flow`: a gradient-flow (or gradient-descent) trajectory on a problem, with the times it
-//! leaves and re-enters the majority-training zone (SPEC §1, §7).
+//! leaves and re-enters the majority-training zone (docs/definitions.md, docs/command-line.md).
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -1,5 +1,5 @@
 //! `majmin metrics overcost --curves FILE.csv --kappas 0.9,0.99 [--criterion loss|accuracy]
-//! [--figures DIR] [--json]`: the catch-up overcost from curves made anywhere (SPEC §1, §7).
+//! [--figures DIR] [--json]`: the catch-up overcost from curves made anywhere (docs/definitions.md, docs/command-line.md).
 //!
 //! The curve file has the columns `t,group,loss,accuracy` and optionally `run` (format in
 //! `majmin_metrics::curve`). For each κ and each run: `T1`, `T0` (interpolated), the overcost
@@ -18,6 +18,7 @@
 
 use std::path::PathBuf;
 
+use majmin_core::Kappa;
 use majmin_metrics::plot::{save_both, CurvesFigure};
 use majmin_metrics::{
     catch_up_overcost, read_curves_csv, Criterion, MetricsError, OvercostSummary, RunCurves,
@@ -145,19 +146,12 @@ fn parse_kappas(
     let mut out: Vec<(String, Threshold)> = Vec::new();
     for text in written {
         let text = text.trim();
-        let kappa: f64 = text.parse().map_err(|_| {
-            CliError::usage(format!(
-                "--kappas: `{text}` is not a number; expected fractions in (0, 1), e.g. --kappas 0.9,0.99"
-            ))
-        })?;
-        let threshold = Threshold::new(kappa, criterion).map_err(|e| {
-            let hint = if kappa > 1.0 && kappa < 100.0 {
-                format!(" (did you mean {}?)", kappa / 100.0)
-            } else {
-                String::new()
-            };
-            CliError::usage(format!("--kappas: {e}{hint}"))
-        })?;
+        let kappa = text
+            .parse::<Kappa>()
+            .map_err(|e| CliError::usage(format!("--kappas: {e}")))?
+            .get();
+        let threshold = Threshold::new(kappa, criterion)
+            .map_err(|e| CliError::usage(format!("--kappas: {e}")))?;
         if out.iter().any(|(_, t)| t.kappa() == kappa) {
             return Err(CliError::usage(format!(
                 "--kappas: κ = {text} is given twice"

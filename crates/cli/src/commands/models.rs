@@ -1,5 +1,6 @@
 //! `majmin models list`: the architecture registry with exact parameter counts.
 
+use majmin_data::error::thousands;
 use majmin_models::Registry;
 use serde::Serialize;
 
@@ -79,7 +80,7 @@ fn list(ctx: &Context) -> Result<(), CliError> {
     );
     for r in &rows {
         let params = match (r.params, &r.error) {
-            (Some(p), _) => group_thousands(p),
+            (Some(p), _) => thousands(p as u64),
             (None, Some(e)) => format!("error: {e}"),
             (None, None) => "?".into(),
         };
@@ -94,25 +95,4 @@ fn list(ctx: &Context) -> Result<(), CliError> {
     }
     println!("(parameter counts for 10 classes and 3×32×32 input; ResNet-50 with 10 classes has 23.5M, the poster rounds to 25M)");
     Ok(())
-}
-
-fn group_thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(super::group_thousands(11173962), "11,173,962");
-        assert_eq!(super::group_thousands(543), "543");
-    }
 }

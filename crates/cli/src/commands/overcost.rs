@@ -1,5 +1,5 @@
 //! `majmin overcost --archs A,B --data SPEC --zetas … --kappas … --seeds N --out DIR`: the
-//! catch-up overcost sweep and its table (SPEC §1, §7, §9).
+//! catch-up overcost sweep and its table (docs/definitions.md, docs/command-line.md, docs/reliability.md).
 //!
 //! One training per (architecture, ζ, seed) serves every κ. DIR is a sweep folder
 //! (majmin-sweep): `sweep.json` says which command made it and the settings its runs share; each
@@ -41,6 +41,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use majmin_core::{Kappa, Zeta};
 use majmin_metrics::Criterion;
 use majmin_sweep::{slurm, RunConfig, RunState, RunStore};
 use serde::Serialize;
@@ -135,11 +136,7 @@ pub struct SlurmArgs {
 /// Parses `--zetas`: each in (0, 1].
 pub fn parse_zetas(text: &str) -> Result<Vec<f64>, CliError> {
     let zetas = sweep::parse_list("--zetas", text, |z| {
-        if z > 0.0 && z <= 1.0 {
-            Ok(())
-        } else {
-            Err("ζ = n0/n1 must be in (0, 1], e.g. 0.01,0.1,0.3,0.8".into())
-        }
+        Zeta::new(z).map(|_| ()).map_err(|e| e.to_string())
     })?;
     if zetas.is_empty() {
         return Err(CliError::usage(
@@ -152,11 +149,7 @@ pub fn parse_zetas(text: &str) -> Result<Vec<f64>, CliError> {
 /// Parses `--kappas`: each in (0, 1).
 pub fn parse_kappas(text: &str) -> Result<Vec<f64>, CliError> {
     let kappas = sweep::parse_list("--kappas", text, |k| {
-        if k > 0.0 && k < 1.0 {
-            Ok(())
-        } else {
-            Err("κ must be in (0, 1), e.g. 0.9,0.99".into())
-        }
+        Kappa::new(k).map(|_| ()).map_err(|e| e.to_string())
     })?;
     if kappas.is_empty() {
         return Err(CliError::usage("--kappas: expected at least one threshold"));

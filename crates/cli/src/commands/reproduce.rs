@@ -1,5 +1,5 @@
 //! `majmin reproduce [--preset quick|fashion|paper] [--out DIR] [--data SPEC] [--resume] [--plan]`: the main job
-//! (SPEC §7) — the theory report and figure on the default problem, then the catch-up overcost
+//! (docs/command-line.md) — the theory report and figure on the default problem, then the catch-up overcost
 //! sweep with its table, figures and a short report.
 //!
 //! **quick** (the default) runs on the embedded 8×8 digits (digits 0–4 are the majority, 5–9 the

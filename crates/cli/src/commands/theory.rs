@@ -1,5 +1,5 @@
 //! `majmin theory`: constants, assumptions, critical points, Theorems 1 and 2 and a verdict on a
-//! problem (SPEC §1, §3, §7), with the poster's figure; with `--arch`, the same on a network
+//! problem (docs/definitions.md, docs/problems.md, docs/command-line.md), with the poster's figure; with `--arch`, the same on a network
 //! ([`network`]).
 
 pub mod network;
@@ -22,7 +22,7 @@ use crate::output::{check_output_file, print_json};
 /// Options of `majmin theory`.
 #[derive(Debug, clap::Args, serde::Serialize)]
 pub struct Args {
-    /// A built-in problem (see --list) or a problem file (TOML, SPEC §3).
+    /// A built-in problem (see --list) or a problem file (TOML, docs/problems.md).
     #[arg(
         long,
         value_name = "NAME|FILE",
@@ -62,7 +62,7 @@ pub struct Args {
         conflicts_with = "arch"
     )]
     pub init: Option<Vec<f64>>,
-    /// Time the whole check N times (1 to 1,000) and report the best (a benchmark, SPEC §8).
+    /// Time the whole check N times (1 to 1,000) and report the best (a benchmark, docs/performance.md).
     #[arg(long, value_name = "N", conflicts_with = "arch")]
     pub bench: Option<usize>,
     #[command(flatten)]

@@ -1,5 +1,5 @@
 //! `majmin train --arch A --data SPEC --zeta Z [...] --out DIR`: one training run with per-group
-//! curves (SPEC §7).
+//! curves (docs/command-line.md).
 //!
 //! Writes into DIR: `curves.csv` (long format `run,t,group,loss,accuracy`, groups `majority`,
 //! `minority`, `all`: the input of `majmin metrics overcost --curves`), `curves_wide.csv` (one row
@@ -25,7 +25,7 @@ use crate::error::CliError;
 use crate::output::{print_json, write_atomic, write_json};
 use crate::report;
 use crate::sweep::{self, MethodParams, TrainOptions, EXIT_INTERRUPTED};
-use majmin_core::RunStatus;
+use majmin_core::{RunStatus, Zeta};
 use majmin_metrics::Criterion;
 use majmin_sweep::RunConfig;
 
@@ -40,7 +40,7 @@ pub struct Args {
     pub data: String,
     /// Imbalance level ζ = n0/n1 in (0, 1] (default: the data set as loaded).
     #[arg(long, value_name = "Z")]
-    pub zeta: Option<f64>,
+    pub zeta: Option<Zeta>,
     #[command(flatten)]
     #[serde(flatten)]
     pub train: TrainOptions,
@@ -71,13 +71,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         )));
     };
     let holdout = args.params.holdout(&methods)?;
-    if let Some(z) = args.zeta {
-        if !(z > 0.0 && z <= 1.0) {
-            return Err(CliError::usage(format!(
-                "--zeta {z}: expected n0/n1 in (0, 1], e.g. 0.1"
-            )));
-        }
-    }
     let data = majmin_sweep::load_data(&args.data, args.train.minority_classes.as_deref())
         .map_err(sweep::sweep_error)?;
     let arch = sweep::resolve_arch(ctx, &args.arch)?;
@@ -90,7 +83,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     let (pool, _) = majmin_sweep::holdout_split(&data, &args.data, holdout, ctx.seed)
         .map_err(sweep::sweep_error)?;
     if let Some(z) = args.zeta {
-        majmin_sweep::imbalanced(&pool, &args.data, z, ctx.seed).map_err(sweep::sweep_error)?;
+        majmin_sweep::imbalanced(&pool, &args.data, z.get(), ctx.seed)
+            .map_err(sweep::sweep_error)?;
     }
     majmin_sweep::check_train_folder(&args.out, args.force).map_err(sweep::sweep_error)?;
     crate::output::ensure_dir(&args.out)?;
@@ -106,7 +100,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         width: args.train.width,
         data: args.data.clone(),
         minority_classes: args.train.minority_classes.clone(),
-        zeta: args.zeta,
+        zeta: args.zeta.map(Zeta::get),
         seed_index: 0,
         seed: ctx.seed,
         train: config,

@@ -13,6 +13,7 @@
 //!   plugin_version: *const c_char                 NUL-terminated UTF-8, static
 //!   architectures: fn(*mut *const ArchitectureTable, *mut usize) -> Status
 //!   last_error: fn(*mut u8, usize) -> usize
+//!   set_threads: fn(usize) -> Status              the host's thread count, before any model
 //!
 //! ArchitectureTable            (repr C, one per architecture, static in the plugin)
 //!   context: *const c_void     opaque, passed back to param_count and build
@@ -42,7 +43,7 @@ use std::ffi::{c_char, c_void};
 pub const MAGIC: u64 = u64::from_be_bytes(*b"MAJMINPL");
 
 /// The version of this layout. Raised on every incompatible change; the host refuses others.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The name of the function every plugin exports.
 pub const ENTRY_SYMBOL: &str = "majmin_plugin_declaration";
@@ -62,7 +63,8 @@ pub const STATUS_OK: Status = 0;
 /// The call failed with an error; `last_error` has the message.
 pub const STATUS_ERROR: Status = 1;
 
-/// The plugin panicked; the panic was caught, `last_error` has its message.
+/// The plugin panicked; the panic was caught, `last_error` has its message. The host tells a
+/// panic from an error by this status alone, never by the message.
 pub const STATUS_PANIC: Status = 2;
 
 /// The part of a declaration that every ABI version keeps: read before anything else.
@@ -85,6 +87,10 @@ pub type ArchitecturesFn = unsafe extern "C" fn(
 /// `capacity` bytes) and returns its full length; `buf` may be null when `capacity` is 0.
 pub type LastErrorFn = unsafe extern "C" fn(buf: *mut u8, capacity: usize) -> usize;
 
+/// Tells the plugin how many threads the host computes with (at least 1). A plugin carries its
+/// own copy of rayon, whose global pool majmin-nn sizes from this before the first model.
+pub type SetThreadsFn = unsafe extern "C" fn(threads: usize) -> Status;
+
 /// What the entry function points to. See the [module docs](self) for the layout.
 #[repr(C)]
 #[derive(Debug)]
@@ -103,6 +109,8 @@ pub struct PluginDeclaration {
     pub architectures: ArchitecturesFn,
     /// The calling thread's last error message.
     pub last_error: LastErrorFn,
+    /// The host's thread count (called by the host right after the prefix checks).
+    pub set_threads: SetThreadsFn,
 }
 
 /// Shape and state of a built model, filled by `model_info`.

@@ -13,6 +13,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Once, OnceLock};
 
 use super::abi::{
@@ -26,6 +27,27 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
     static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
     static IN_BOUNDARY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The host's thread count, 0 until the host sets it.
+static HOST_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// The thread count the host passed across the ABI ([`super::abi::SetThreadsFn`]), or `None`
+/// outside a plugin (or before the host said). majmin-nn sizes the plugin's rayon pool from it.
+pub fn host_threads() -> Option<usize> {
+    match HOST_THREADS.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
+/// The `set_threads` function of every plugin (see [`super::abi::SetThreadsFn`]).
+///
+/// # Safety
+/// Always safe to call; `unsafe` only for the ABI's function-pointer type.
+pub unsafe extern "C" fn set_threads(threads: usize) -> Status {
+    HOST_THREADS.store(threads.max(1), Ordering::Relaxed);
+    STATUS_OK
 }
 
 fn set_last_error(message: String) {
@@ -164,41 +186,72 @@ impl Exported {
     }
 }
 
+/// Why constructing a plugin's architecture list failed, kept for every later request.
+#[derive(Debug, Clone)]
+pub struct ListFailure {
+    message: String,
+    panicked: bool,
+}
+
+/// Where a plugin keeps its architectures once constructed (a `static` of [`export_plugin!`](crate::export_plugin)).
+pub type ExportCell = OnceLock<Result<Exported, ListFailure>>;
+
 /// The body of a plugin's `architectures` function: constructs the architectures once (panics
-/// caught), then writes the table pointer and count.
+/// caught), then writes the table pointer and count. A constructor that panicked gives
+/// [`STATUS_PANIC`] (on this call and every later one), any other failure [`STATUS_ERROR`].
 ///
 /// # Safety
 /// `out_tables` and `out_count` must be valid for writes (the host passes pointers to locals).
 pub unsafe fn list_architectures(
-    cell: &'static OnceLock<Result<Exported, String>>,
+    cell: &'static ExportCell,
     make: fn() -> Vec<Box<dyn Architecture>>,
     out_tables: *mut *const ArchitectureTable,
     out_count: *mut usize,
 ) -> Status {
-    guard("constructing the architecture list", || {
+    let mut panicked_before = false;
+    let status = guard("constructing the architecture list", || {
         let exported = match cell.get() {
             Some(e) => e,
             None => {
-                let built = catch_unwind(make)
+                let was_inside = IN_BOUNDARY.with(|b| b.replace(true));
+                let made = catch_unwind(make);
+                IN_BOUNDARY.with(|b| b.set(was_inside));
+                let built = made
                     .map_err(|p| {
                         let recorded = PANIC_MESSAGE.with(|m| m.borrow_mut().take());
-                        format!(
-                            "constructing the architecture list panicked: {}",
-                            recorded.unwrap_or_else(|| payload_message(p.as_ref()))
-                        )
+                        ListFailure {
+                            message: format!(
+                                "constructing the architecture list panicked: {}",
+                                recorded.unwrap_or_else(|| payload_message(p.as_ref()))
+                            ),
+                            panicked: true,
+                        }
                     })
-                    .and_then(Exported::new);
+                    .and_then(|list| {
+                        Exported::new(list).map_err(|message| ListFailure {
+                            message,
+                            panicked: false,
+                        })
+                    });
                 cell.get_or_init(|| built)
             }
         };
-        let exported = exported.as_ref().map_err(Clone::clone)?;
+        let exported = exported.as_ref().map_err(|failure| {
+            panicked_before = failure.panicked;
+            failure.message.clone()
+        })?;
         // SAFETY: the caller guarantees both pointers are valid for writes.
         unsafe {
             *out_tables = exported.tables.as_ptr();
             *out_count = exported.tables.len();
         }
         Ok(())
-    })
+    });
+    if status == STATUS_ERROR && panicked_before {
+        STATUS_PANIC
+    } else {
+        status
+    }
 }
 
 /// The `last_error` function of every plugin (see [`super::abi::LastErrorFn`]).
@@ -259,6 +312,7 @@ impl StaticDeclaration {
             plugin_version: leak(version),
             architectures,
             last_error,
+            set_threads,
         })
     }
 
@@ -546,8 +600,7 @@ macro_rules! export_plugin {
                 out_tables: *mut *const $crate::plugin::abi::ArchitectureTable,
                 out_count: *mut usize,
             ) -> $crate::plugin::abi::Status {
-                static EXPORTED: ::std::sync::OnceLock<::std::result::Result<$crate::plugin::export::Exported, ::std::string::String>> =
-                    ::std::sync::OnceLock::new();
+                static EXPORTED: $crate::plugin::export::ExportCell = ::std::sync::OnceLock::new();
                 // SAFETY: the host passes pointers to locals, as `list_architectures` requires.
                 unsafe { $crate::plugin::export::list_architectures(&EXPORTED, make, out_tables, out_count) }
             }

@@ -48,9 +48,20 @@ pub enum DeclarationError {
         /// "null" or "not UTF-8".
         problem: &'static str,
     },
-    /// The plugin failed (or panicked) while listing its architectures.
+    /// The plugin failed while listing its architectures.
     #[error("listing the architectures failed: {0}")]
     Architectures(String),
+    /// The plugin panicked while listing its architectures (the panic was caught).
+    #[error("listing the architectures panicked (the panic was caught): {0}")]
+    ArchitecturesPanicked(String),
+    /// The plugin refused the host's thread count.
+    #[error("setting the thread count to {threads} failed: {message}")]
+    Threads {
+        /// The host's thread count.
+        threads: usize,
+        /// The plugin's message.
+        message: String,
+    },
 }
 
 /// A plugin's declaration, read and checked: its name, version and architectures.
@@ -104,8 +115,10 @@ fn last_error_message(last_error: LastErrorFn) -> String {
     }
 }
 
-/// Reads and checks a declaration: magic and ABI version first, then the strings, then the
-/// architecture tables (the plugin constructs its architectures here; a panic is an error).
+/// Reads and checks a declaration: magic and ABI version first, then passes the host's thread
+/// count (`threads`, at least 1: the size of the pool the host computes in), then reads the
+/// strings and the architecture tables (the plugin constructs its architectures here; a panic
+/// is an error).
 ///
 /// # Safety
 /// `declaration` must be null or point to at least an [`AbiPrefix`] (e.g. what a plugin's entry
@@ -113,6 +126,7 @@ fn last_error_message(last_error: LastErrorFn) -> String {
 /// process: the returned architectures keep `'static` references into it.
 pub unsafe fn read_declaration(
     declaration: *const PluginDeclaration,
+    threads: usize,
 ) -> Result<PluginDescriptor, DeclarationError> {
     if declaration.is_null() {
         return Err(DeclarationError::Null);
@@ -133,6 +147,14 @@ pub unsafe fn read_declaration(
     }
     // SAFETY: magic and version match, so the pointer is a version-1 declaration in static memory.
     let decl: &'static PluginDeclaration = unsafe { &*declaration };
+    let threads = threads.max(1);
+    // SAFETY: a version-2 declaration's `set_threads` takes a plain integer.
+    if unsafe { (decl.set_threads)(threads) } != STATUS_OK {
+        return Err(DeclarationError::Threads {
+            threads,
+            message: last_error_message(decl.last_error),
+        });
+    }
     // SAFETY: the declaration's strings are static NUL-terminated strings (ABI contract).
     let (name, version) = unsafe {
         (
@@ -144,6 +166,11 @@ pub unsafe fn read_declaration(
     let mut count = 0usize;
     // SAFETY: both out-pointers point to locals.
     let status = unsafe { (decl.architectures)(&mut tables, &mut count) };
+    if status == STATUS_PANIC {
+        return Err(DeclarationError::ArchitecturesPanicked(last_error_message(
+            decl.last_error,
+        )));
+    }
     if status != STATUS_OK {
         return Err(DeclarationError::Architectures(last_error_message(
             decl.last_error,
@@ -242,7 +269,7 @@ fn check(
         return Ok(());
     }
     let message = last_error_message(last_error);
-    let message = if status == STATUS_PANIC || message.contains(" panicked: ") {
+    let message = if status == STATUS_PANIC {
         format!("architecture `{arch}`: {message} (the panic was caught; nothing else is affected)")
     } else {
         format!("architecture `{arch}`: {op} failed: {message}")
@@ -631,12 +658,22 @@ mod tests {
 
     fn arch() -> PluginArchitecture {
         // SAFETY: the declaration comes from `export_plugin!` in this test binary.
-        let mut d = unsafe { read_declaration(majmin_plugin_declaration()) }.unwrap();
+        let mut d = unsafe { read_declaration(majmin_plugin_declaration(), 1) }.unwrap();
         assert_eq!(
             (d.name.as_str(), d.version.as_str()),
             ("linear-plugin", "0.1.0")
         );
         d.architectures.remove(0)
+    }
+
+    #[test]
+    fn the_host_thread_count_crosses_the_boundary() {
+        // SAFETY: the declaration comes from `export_plugin!` in this test binary.
+        unsafe { read_declaration(majmin_plugin_declaration(), 3) }.unwrap();
+        assert_eq!(crate::plugin::export::host_threads(), Some(3));
+        // SAFETY: as above; 0 is raised to 1.
+        unsafe { read_declaration(majmin_plugin_declaration(), 0) }.unwrap();
+        assert_eq!(crate::plugin::export::host_threads(), Some(1));
     }
 
     #[test]
@@ -727,7 +764,7 @@ mod tests {
         let bad_magic =
             StaticDeclaration::with_prefix(0xDEAD_BEEF, ABI_VERSION, "x", "1", no_architectures);
         // SAFETY: a declaration that lives for the whole test.
-        let e = unsafe { read_declaration(bad_magic.as_ptr()) }.unwrap_err();
+        let e = unsafe { read_declaration(bad_magic.as_ptr(), 1) }.unwrap_err();
         assert!(
             matches!(
                 e,
@@ -741,23 +778,25 @@ mod tests {
         let bad_abi =
             StaticDeclaration::with_prefix(MAGIC, ABI_VERSION + 1, "x", "1", no_architectures);
         // SAFETY: as above.
-        let e = unsafe { read_declaration(bad_abi.as_ptr()) }.unwrap_err();
+        let e = unsafe { read_declaration(bad_abi.as_ptr(), 1) }.unwrap_err();
         assert_eq!(
             e,
             DeclarationError::WrongAbiVersion {
-                found: 2,
-                expected: 1
+                found: ABI_VERSION + 1,
+                expected: ABI_VERSION
             }
         );
-        assert!(e.to_string().contains("ABI version 2"));
+        assert!(e
+            .to_string()
+            .contains(&format!("ABI version {}", ABI_VERSION + 1)));
         // SAFETY: null is allowed.
         assert_eq!(
-            unsafe { read_declaration(std::ptr::null()) }.unwrap_err(),
+            unsafe { read_declaration(std::ptr::null(), 1) }.unwrap_err(),
             DeclarationError::Null
         );
         let good = StaticDeclaration::new("x", "1", no_architectures);
         // SAFETY: as above.
-        assert!(unsafe { read_declaration(good.as_ptr()) }
+        assert!(unsafe { read_declaration(good.as_ptr(), 1) }
             .unwrap()
             .architectures
             .is_empty());

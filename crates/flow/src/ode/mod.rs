@@ -1,4 +1,4 @@
-//! Gradient-flow integrators with event location (SPEC §1, §2).
+//! Gradient-flow integrators with event location (docs/definitions.md, docs/architecture.md).
 //!
 //! [`integrate`] solves `dy/dt = f(t, y)` for any [`OdeSystem`] — usually [`GradientFlow`], the
 //! flow `dθ/dt = −∇L(θ)` of a majmin-core [`Objective`] — with one of three [`Method`]s:
@@ -14,7 +14,7 @@
 //!   `θ_{k+1} = θ_k − η ∇L(θ_k)` on a gradient flow (events located by linear interpolation).
 //!
 //! Events are sign changes of scalar functions `g(t, y)` ([`Event`]); [`zone_events`] gives the
-//! pair of SPEC §1: leaving and entering the majority-training zone `⟨∇L, ∇L1⟩ > 0`. Roots are
+//! pair of docs/definitions.md: leaving and entering the majority-training zone `⟨∇L, ∇L1⟩ > 0`. Roots are
 //! located to `1e-12` relative in time by Brent's method on the interpolant; a terminal event
 //! stops the integration there.
 
@@ -202,7 +202,7 @@ impl std::fmt::Debug for Event<'_> {
     }
 }
 
-/// The zone events of SPEC §1 for the flow of `L = L1 + L0`, on `g = ⟨∇L, ∇L1⟩`:
+/// The zone events of docs/definitions.md for the flow of `L = L1 + L0`, on `g = ⟨∇L, ∇L1⟩`:
 /// `leave-majority-zone` (g falls through 0: a gradient step on L starts to increase L1) and
 /// `enter-majority-zone` (g rises through 0).
 pub fn zone_events<'a, T: Objective + 'a, M: Objective + 'a>(
@@ -257,7 +257,7 @@ pub enum Status {
         /// The event's name.
         name: String,
     },
-    /// The state became NaN or infinite (SPEC §9: "diverged at t").
+    /// The state became NaN or infinite (docs/reliability.md: "diverged at t").
     Diverged {
         /// The last finite time.
         t: f64,

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! With μ = λ = 0 and full batches this is plain gradient descent, the explicit Euler
-//! discretisation of gradient flow dθ/dt = −∇L(θ) with step η (SPEC §1).
+//! discretisation of gradient flow dθ/dt = −∇L(θ) with step η (docs/definitions.md).
 //! Reference: Polyak, "Some methods of speeding up the convergence of iteration methods" (1964);
 //! Sutskever et al., "On the importance of initialization and momentum in deep learning" (2013).
 //!

@@ -43,7 +43,7 @@ impl Default for Budget {
 }
 
 /// Where the evaluation points go. Step 0 (the initial parameters, whose global loss sets the
-/// threshold of SPEC §1) and the last step are always evaluated.
+/// threshold of docs/definitions.md) and the last step are always evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EvalSchedule {

@@ -3,8 +3,8 @@
 //! [`Trainer::run`] trains with mini-batch SGD (momentum, weight decay) or full-batch gradient
 //! descent under a learning-rate schedule for a budget in epochs or steps, and at each evaluation
 //! point records an [`EvalPoint`]: in *evaluation mode* (BatchNorm running statistics, no dropout;
-//! SPEC §4) on the *whole training set*, each group's mean loss `L̄_g = (n / n_g) L_g` and accuracy,
-//! and the global mean loss `L̄ = L` (SPEC §1). With [`TrainConfig::zone`] it also records the zone
+//! crates/models/README.md) on the *whole training set*, each group's mean loss `L̄_g = (n / n_g) L_g` and accuracy,
+//! and the global mean loss `L̄ = L` (docs/definitions.md). With [`TrainConfig::zone`] it also records the zone
 //! probe ⟨∇L, ∇L1⟩, ‖∇L1‖, ‖∇L0‖ from full-batch per-group gradients ([`zone_probe`]), showing
 //! when training leaves the majority-training zone.
 //!
@@ -400,7 +400,7 @@ fn check_fit(model: &dyn Model, data: &Dataset) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Per-group means over the whole training set (SPEC §1): `L̄_g` and accuracy of each group, and
+/// Per-group means over the whole training set (docs/definitions.md): `L̄_g` and accuracy of each group, and
 /// the global mean loss `L̄` and accuracy.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GroupMetrics {
@@ -497,7 +497,7 @@ pub fn mean_gradient(
     Ok(loss)
 }
 
-/// The zone probe at the model's current parameters (SPEC §1, majority-training zone), from
+/// The zone probe at the model's current parameters (docs/definitions.md, majority-training zone), from
 /// full-batch per-group gradients in the model's current mode (use evaluation mode).
 ///
 /// `loss_and_gradient` returns the gradient of a *mean* over its batch, so the parts of

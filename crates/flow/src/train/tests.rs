@@ -126,7 +126,7 @@ fn loss_falls_for_both_groups() {
     assert!(last.majority_loss < 0.3 * first.majority_loss, "{last:?}");
     assert!(last.minority_loss < first.minority_loss);
     assert!(last.majority_accuracy > 0.95);
-    // the global mean is the n_g-weighted mean of the group means (SPEC §1)
+    // the global mean is the n_g-weighted mean of the group means (docs/definitions.md)
     let s = data.group_sizes();
     let weighted = (s.majority as f64 * last.majority_loss
         + s.minority as f64 * last.minority_loss)

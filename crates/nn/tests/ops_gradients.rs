@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use dfdx::prelude::{Backward, Cpu, NoneTape, OwnedTape};
 use majmin_core::Rng;
-use majmin_models::ops::{self, Act, Activation, BatchNormState, Conv2dSpec, ParamStore, PoolSpec};
+use majmin_nn::ops::{self, Activation, BatchNormState, Conv2dSpec, PoolSpec};
+use majmin_nn::tape::{Act, ParamStore};
 
 type T = OwnedTape<f32, Cpu>;
 
-/// Loss = Σ r_i · out_i for a fixed random `r`, through a cross-entropy-free scalar: we build it
-/// with a 1-class linear map so that the whole check runs through the tape.
+/// Random values for a check: inputs, parameters and the probe `r` of the scalar `Σ rᵢ · outᵢ`
+/// (`ops::dot`) whose gradients the checks compare.
 struct Checker {
     rng: Rng,
 }
@@ -36,8 +37,7 @@ fn run(
 ) -> (f64, Vec<f32>, Vec<f32>) {
     let dev = Cpu::default();
     let store = ParamStore::with_grad(Arc::new(params.to_vec()));
-    let mut input = Act::<T>::input(&dev, x.to_vec(), shape);
-    input.requires_grad = true;
+    let input = Act::<T>::input(&dev, x.to_vec(), shape).requiring_grad();
     let leaf = input.key();
     let out = f(input, &store);
     assert_eq!(out.len(), r.len());
@@ -341,6 +341,7 @@ fn small_ops_gradient_match_finite_differences() {
                     let mut st = BatchNormState {
                         running_mean: vec![0.1, -0.2, 0.3],
                         running_var: vec![0.5, 1.5, 2.0],
+                        batches_tracked: 0,
                     };
                     ops::batch_norm2d(x, 0..3, 3..6, &mut st, training, act, s)
                 },

@@ -1,261 +1,25 @@
 //! Layers as dfdx tape operations on stable Rust.
 //!
 //! Each operation computes its output with a kernel from [`crate::kernels`], then, when the
-//! input carries an [`OwnedTape`](dfdx::prelude::OwnedTape), registers its backward pass with `Tape::add_backward_op`.
-//! dfdx supplies the tape (the order of the backward passes) and the gradient map; the values
-//! are majmin's own. An activation ([`Act`]) holds its NCHW values in a shared buffer, its shape,
-//! and an empty dfdx tensor whose id keys its gradient. An operation therefore reads its input by
-//! reference and keeps it for the backward pass without copying it, and a gradient is moved,
-//! not copied, from the operation that writes it to the one that reads it. Trainable parameters
-//! live in one flat vector ([`ParamStore`]): an operation names its parameters by offset and, on
-//! the backward pass, adds their gradient into the store's gradient sink — so
-//! `Model::get_params`/`set_params` and the flat gradient need no copies.
+//! input carries an [`OwnedTape`](dfdx::prelude::OwnedTape), registers its backward pass on the
+//! tape through the plumbing of [`crate::tape`]. Parameters are named by their offsets in the
+//! flat [`ParamStore`].
 //!
-//! ReLU and ReLU6 are fused into the BatchNorm or residual sum they follow when the network
-//! builder sees the pair; alone they are [`relu`], [`relu6`] and [`activation`].
+//! ReLU and ReLU6 are fused into the convolution, BatchNorm or residual sum they follow when the
+//! network builder sees the pair; alone they are [`relu`], [`relu6`] and [`activation`].
 
-use std::cell::RefCell;
 use std::ops::Range;
-use std::rc::Rc;
 use std::sync::Arc;
 
-use dfdx::prelude::{Cpu, Gradients, NoneTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
-use dfdx::tensor::CpuError;
+use dfdx::prelude::{Cpu, Tape, Tensor};
 use majmin_core::Rng;
 
+use crate::kernels::norm::{
+    batch_norm_backward, batch_norm_forward, channel_moments, BatchNormCoefficients,
+};
 pub use crate::kernels::Activation;
-use crate::kernels::{self, BatchNormCoefficients, ConvGeometry, PoolGeometry};
-
-/// A flat 1-D dfdx tensor on the CPU with tape `T`.
-pub type Flat<T> = Tensor<(usize,), f32, Cpu, T>;
-
-/// An activation: its values in majmin's own buffer, its NCHW shape, and a dfdx key.
-///
-/// The key is an empty dfdx tensor. Its id names the activation's gradient in dfdx's
-/// `Gradients`, and it carries the tape from operation to operation. The values never enter dfdx:
-/// an operation reads its input by reference and keeps it for its backward pass by sharing the
-/// buffer, never by copying it. On the backward pass the first gradient written for an
-/// activation is moved into place, and later ones are added to it.
-pub struct Act<T> {
-    values: Arc<Vec<f32>>,
-    key: Flat<T>,
-    /// `[N, C, H, W]` (features are `[N, F, 1, 1]`).
-    pub shape: [usize; 4],
-    /// Whether a gradient with respect to this activation is wanted (false for network inputs).
-    pub requires_grad: bool,
-}
-
-/// A handle on an activation's gradient, for reading it after the backward pass.
-pub struct ActKey {
-    key: Ghost,
-    len: usize,
-}
-
-impl ActKey {
-    /// The gradient with respect to the activation (zeros when nothing depended on it).
-    pub fn gradient(&self, grads: &mut Gradients<f32, Cpu>) -> Result<Vec<f32>, CpuError> {
-        take_grad(grads, &self.key, self.len)
-    }
-}
-
-impl<T: Tape<f32, Cpu>> Act<T> {
-    /// Wraps a buffer of shape `[N, C, H, W]` as a network input (no input gradient).
-    pub fn input(device: &Cpu, values: Vec<f32>, shape: [usize; 4]) -> Self {
-        assert_eq!(
-            values.len(),
-            shape.iter().product::<usize>(),
-            "Act::input: length does not match shape"
-        );
-        Self {
-            values: Arc::new(values),
-            key: new_key(device).retaped::<T>(),
-            shape,
-            requires_grad: false,
-        }
-    }
-
-    /// A second handle on the same values with an empty tape (for a branch, as in a residual).
-    pub fn branch(&self) -> Self {
-        Self {
-            values: self.values.clone(),
-            key: self.key.retaped::<T>(),
-            shape: self.shape,
-            requires_grad: self.requires_grad,
-        }
-    }
-
-    /// A handle for reading this activation's gradient after the backward pass.
-    pub fn key(&self) -> ActKey {
-        ActKey {
-            key: self.key.retaped::<NoneTape>(),
-            len: self.len(),
-        }
-    }
-}
-
-impl<T> Act<T> {
-    /// The values, NCHW order.
-    pub fn values(&self) -> &[f32] {
-        &self.values
-    }
-
-    /// The values, without a copy unless they are shared.
-    pub fn into_values(self) -> Vec<f32> {
-        Arc::try_unwrap(self.values).unwrap_or_else(|shared| shared.to_vec())
-    }
-
-    /// The number of values.
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-
-    /// Whether the activation holds no value.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The shared gradient sink of a [`ParamStore`].
-pub type GradSink = Rc<RefCell<Vec<f32>>>;
-
-/// Flat trainable parameters for one forward pass, and where their gradient goes.
-#[derive(Clone)]
-pub struct ParamStore {
-    /// Parameter values.
-    pub values: Arc<Vec<f32>>,
-    /// Gradient accumulator (same length), `None` when no gradient is wanted.
-    pub grad: Option<GradSink>,
-}
-
-impl ParamStore {
-    /// A store without gradient.
-    pub fn new(values: Arc<Vec<f32>>) -> Self {
-        Self { values, grad: None }
-    }
-
-    /// A store with a zeroed gradient sink.
-    pub fn with_grad(values: Arc<Vec<f32>>) -> Self {
-        let n = values.len();
-        Self {
-            values,
-            grad: Some(Rc::new(RefCell::new(vec![0.0; n]))),
-        }
-    }
-
-    fn slice(&self, r: &Range<usize>) -> &[f32] {
-        &self.values[r.clone()]
-    }
-}
-
-fn add_param_grad(sink: &Option<GradSink>, range: &Range<usize>, g: &[f32]) {
-    if let Some(sink) = sink {
-        let mut s = sink.borrow_mut();
-        kernels::add_assign(&mut s[range.clone()], g);
-    }
-}
-
-/// A tape-free handle on a tensor: its id keys the gradient (dfdx keeps its ghost type private).
-type Ghost = Tensor<(usize,), f32, Cpu, NoneTape>;
-
-/// An empty tensor with a fresh id: an activation's key.
-fn new_key(device: &Cpu) -> Ghost {
-    device.tensor_from_vec(Vec::new(), (0,))
-}
-
-/// Takes the gradient of an activation of `len` values out of `grads` (only its producer reads
-/// it, so it is moved rather than copied); zeros if no consumer wrote one.
-fn take_grad(
-    grads: &mut Gradients<f32, Cpu>,
-    key: &Ghost,
-    len: usize,
-) -> Result<Vec<f32>, CpuError> {
-    let g = std::mem::take(&mut **grads.get_or_alloc_mut(key)?);
-    Ok(if g.len() == len { g } else { vec![0.0; len] })
-}
-
-/// Adds `g` to the gradient of the activation `key`; the first gradient is moved in.
-fn add_grad(grads: &mut Gradients<f32, Cpu>, key: &Ghost, g: Vec<f32>) -> Result<(), CpuError> {
-    let dst = grads.get_or_alloc_mut(key)?;
-    if dst.is_empty() {
-        **dst = g;
-    } else {
-        kernels::add_assign(dst, &g);
-    }
-    Ok(())
-}
-
-/// Wraps `out` (computed from `x`) as the activation of shape `shape` on `x`'s tape, with
-/// `backward(dy) -> dx` (`None`: no input gradient) run on the backward pass.
-fn unary_op<T: Tape<f32, Cpu>>(
-    x: Act<T>,
-    out: impl Into<Arc<Vec<f32>>>,
-    shape: [usize; 4],
-    backward: impl FnOnce(Vec<f32>) -> Option<Vec<f32>> + 'static,
-) -> Act<T> {
-    let (xk, tape) = x.key.split_tape();
-    let device = xk.device().clone();
-    new_act(
-        &device,
-        tape,
-        out.into(),
-        shape,
-        move |grads, dy| match backward(dy) {
-            Some(dx) => add_grad(grads, &xk, dx),
-            None => Ok(()),
-        },
-    )
-}
-
-/// Wraps `out` (computed from `a` and `b`) as an activation on their merged tapes, with
-/// `backward(dy) -> (da, db)` run on the backward pass.
-fn binary_op<T: Tape<f32, Cpu>>(
-    a: Act<T>,
-    b: Act<T>,
-    out: impl Into<Arc<Vec<f32>>>,
-    shape: [usize; 4],
-    backward: impl FnOnce(Vec<f32>) -> (Vec<f32>, Vec<f32>) + 'static,
-) -> Act<T> {
-    let (ak, tape_a) = a.key.split_tape();
-    let (bk, tape_b) = b.key.split_tape();
-    let device = ak.device().clone();
-    new_act(
-        &device,
-        tape_a.merge(tape_b),
-        out.into(),
-        shape,
-        move |grads, dy| {
-            let (da, db) = backward(dy);
-            add_grad(grads, &ak, da)?;
-            add_grad(grads, &bk, db)
-        },
-    )
-}
-
-/// A new activation with values `out` on `tape`; on the backward pass `backward(grads, dy)`
-/// receives its gradient and passes the input gradients on.
-fn new_act<T: Tape<f32, Cpu>>(
-    device: &Cpu,
-    mut tape: T,
-    out: Arc<Vec<f32>>,
-    shape: [usize; 4],
-    backward: impl FnOnce(&mut Gradients<f32, Cpu>, Vec<f32>) -> Result<(), CpuError> + 'static,
-) -> Act<T> {
-    let key = new_key(device);
-    let len = out.len();
-    if T::OWNS_TAPE {
-        let ok = key.clone();
-        tape.add_backward_op(move |grads| {
-            let dy = take_grad(grads, &ok, len)?;
-            backward(grads, dy)
-        });
-    }
-    Act {
-        values: out,
-        key: key.put_tape(tape),
-        shape,
-        requires_grad: true,
-    }
-}
+use crate::kernels::{self, ConvGeometry, PoolGeometry};
+use crate::tape::{add_param_grad, binary_op, scalar_op, unary_op, Act, ParamStore};
 
 /// A 2-D convolution layer's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,7 +93,7 @@ pub fn conv2d_activated<T: Tape<f32, Cpu>>(
     act: Activation,
     store: &ParamStore,
 ) -> Act<T> {
-    let [n, c, h, w] = x.shape;
+    let [n, c, h, w] = x.shape();
     assert_eq!(
         c, spec.in_channels,
         "conv2d: input has {c} channels, the layer expects {}",
@@ -337,7 +101,7 @@ pub fn conv2d_activated<T: Tape<f32, Cpu>>(
     );
     let geo = spec.geometry(n, (h, w));
     let (ho, wo) = geo.out_hw().expect("conv2d: input smaller than the kernel");
-    let xs = x.values.clone();
+    let xs = x.shared_values();
     let mut out = kernels::conv2d_forward(
         &geo,
         &xs,
@@ -347,7 +111,7 @@ pub fn conv2d_activated<T: Tape<f32, Cpu>>(
     kernels::activation_in_place(&mut out, act);
     let out = Arc::new(out);
     let kept = (act != Activation::Identity).then(|| out.clone());
-    let (need_dx, o) = (x.requires_grad, spec.out_channels);
+    let (need_dx, o) = (x.requires_grad(), spec.out_channels);
     let (values, sink) = (store.values.clone(), store.grad.clone());
     unary_op(x, out, [n, o, ho, wo], move |dy| {
         let dy = match &kept {
@@ -396,7 +160,7 @@ impl PoolSpec {
 /// # Shapes
 /// `[N, C, H, W]` → `[N, C, Ho, Wo]`.
 pub fn max_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
-    let [n, c, h, w] = x.shape;
+    let [n, c, h, w] = x.shape();
     let geo = spec.geometry(n * c, (h, w));
     let (ho, wo) = geo
         .out_hw()
@@ -412,7 +176,7 @@ pub fn max_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
 /// # Shapes
 /// `[N, C, H, W]` → `[N, C, Ho, Wo]`.
 pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
-    let [n, c, h, w] = x.shape;
+    let [n, c, h, w] = x.shape();
     let geo = spec.geometry(n * c, (h, w));
     let (ho, wo) = geo
         .out_hw()
@@ -428,7 +192,7 @@ pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: Act<T>, spec: &PoolSpec) -> Act<T> {
 /// # Shapes
 /// `[N, C, H, W]` → `[N, C, 1, 1]`.
 pub fn global_avg_pool<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
-    let [n, c, h, w] = x.shape;
+    let [n, c, h, w] = x.shape();
     let p = h * w;
     let out: Vec<f32> = x
         .values()
@@ -449,11 +213,8 @@ pub fn global_avg_pool<T: Tape<f32, Cpu>>(x: Act<T>) -> Act<T> {
 /// # Shapes
 /// `[N, C, H, W]` → `[N, C·H·W, 1, 1]`.
 pub fn flatten<T>(x: Act<T>) -> Act<T> {
-    let [n, c, h, w] = x.shape;
-    Act {
-        shape: [n, c * h * w, 1, 1],
-        ..x
-    }
+    let [n, c, h, w] = x.shape();
+    x.reshaped([n, c * h * w, 1, 1])
 }
 
 /// ReLU: `max(x, 0)`; the gradient is 1 for `x > 0` and 0 elsewhere.
@@ -482,7 +243,7 @@ pub fn activation<T: Tape<f32, Cpu>>(x: Act<T>, act: Activation) -> Act<T> {
         return x;
     }
     let out = Arc::new(kernels::activation_forward(x.values(), act));
-    let (kept, shape) = (out.clone(), x.shape);
+    let (kept, shape) = (out.clone(), x.shape());
     unary_op(x, out, shape, move |dy| {
         Some(kernels::activation_backward(&kept, dy, act))
     })
@@ -494,7 +255,7 @@ pub fn activation<T: Tape<f32, Cpu>>(x: Act<T>, act: Activation) -> Act<T> {
 /// Unchanged.
 pub fn scale<T: Tape<f32, Cpu>>(x: Act<T>, k: f32) -> Act<T> {
     let out: Vec<f32> = x.values().iter().map(|v| v * k).collect();
-    let shape = x.shape;
+    let shape = x.shape();
     unary_op(x, out, shape, move |mut dy| {
         dy.iter_mut().for_each(|g| *g *= k);
         Some(dy)
@@ -512,7 +273,7 @@ pub fn dropout<T: Tape<f32, Cpu>>(x: Act<T>, p: f32, rng: &mut Rng) -> Act<T> {
         .map(|_| if rng.uniform() < p as f64 { 0.0 } else { keep })
         .collect();
     let out: Vec<f32> = xs.iter().zip(&mask).map(|(a, m)| a * m).collect();
-    let shape = x.shape;
+    let shape = x.shape();
     unary_op(x, out, shape, move |mut dy| {
         dy.iter_mut().zip(&mask).for_each(|(g, m)| *g *= m);
         Some(dy)
@@ -524,10 +285,10 @@ pub fn dropout<T: Tape<f32, Cpu>>(x: Act<T>, p: f32, rng: &mut Rng) -> Act<T> {
 /// # Shapes
 /// `[N, C1, H, W]`, `[N, C2, H, W]` → `[N, C1 + C2, H, W]`.
 pub fn concat_channels<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
-    let [n, c1, h, w] = a.shape;
-    let c2 = b.shape[1];
+    let [n, c1, h, w] = a.shape();
+    let c2 = b.shape()[1];
     assert_eq!(
-        [b.shape[0], b.shape[2], b.shape[3]],
+        [b.shape()[0], b.shape()[2], b.shape()[3]],
         [n, h, w],
         "concat_channels: batch and plane sizes differ"
     );
@@ -556,9 +317,9 @@ pub fn concat_channels<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
 /// # Shapes
 /// `[N, C, H, W]`, `[N, C, H, W]` → `[N, C, H, W]`.
 pub fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>, act: Activation) -> Act<T> {
-    assert_eq!(a.shape, b.shape, "add: shapes differ");
+    assert_eq!(a.shape(), b.shape(), "add: shapes differ");
     let out = Arc::new(kernels::add_forward(a.values(), b.values(), act));
-    let (kept, shape) = (out.clone(), a.shape);
+    let (kept, shape) = (out.clone(), a.shape());
     binary_op(a, b, out, shape, move |dy| {
         let db = kernels::activation_backward(&kept, dy, act);
         (db.clone(), db)
@@ -577,7 +338,7 @@ pub fn linear<T: Tape<f32, Cpu>>(
     bias: Range<usize>,
     store: &ParamStore,
 ) -> Act<T> {
-    let n = x.shape[0];
+    let n = x.shape()[0];
     let (i_f, o_f) = (in_features, out_features);
     assert_eq!(
         x.len(),
@@ -585,22 +346,30 @@ pub fn linear<T: Tape<f32, Cpu>>(
         "linear: input has {} features, the layer expects {i_f}",
         x.len() / n.max(1)
     );
-    let xs = x.values.clone();
+    let xs = x.shared_values();
     let wv = store.slice(&weight);
     let mut out = vec![0.0f32; n * o_f];
     for row in out.chunks_mut(o_f) {
         row.copy_from_slice(store.slice(&bias));
     }
     kernels::sgemm(
-        n, o_f, i_f, &xs, i_f, 1, wv, 1, i_f, &mut out, o_f, true, true,
+        kernels::MatRef::row_major(&xs, n, i_f),
+        kernels::MatRef::new(wv, i_f, o_f, 1, i_f),
+        kernels::MatMut::row_major(&mut out, n, o_f),
+        true,
+        true,
     );
-    let need_dx = x.requires_grad;
+    let need_dx = x.requires_grad();
     let (values, sink) = (store.values.clone(), store.grad.clone());
     unary_op(x, out, [n, o_f, 1, 1], move |dy| {
         let w = &values[weight.clone()];
         let mut dw = vec![0.0f32; o_f * i_f];
         kernels::sgemm(
-            o_f, i_f, n, &dy, 1, o_f, &xs, i_f, 1, &mut dw, i_f, false, true,
+            kernels::MatRef::new(&dy, o_f, n, 1, o_f),
+            kernels::MatRef::row_major(&xs, n, i_f),
+            kernels::MatMut::row_major(&mut dw, o_f, i_f),
+            false,
+            true,
         );
         let mut db = vec![0.0f32; o_f];
         for row in dy.chunks(o_f) {
@@ -611,7 +380,11 @@ pub fn linear<T: Tape<f32, Cpu>>(
         need_dx.then(|| {
             let mut dx = vec![0.0f32; n * i_f];
             kernels::sgemm(
-                n, i_f, o_f, &dy, o_f, 1, w, i_f, 1, &mut dx, i_f, false, true,
+                kernels::MatRef::row_major(&dy, n, o_f),
+                kernels::MatRef::row_major(w, o_f, i_f),
+                kernels::MatMut::row_major(&mut dx, n, i_f),
+                false,
+                true,
             );
             dx
         })
@@ -625,6 +398,8 @@ pub struct BatchNormState {
     pub running_mean: Vec<f32>,
     /// Running (unbiased) variance per channel.
     pub running_var: Vec<f32>,
+    /// Training-mode forward passes so far (PyTorch's `num_batches_tracked`).
+    pub batches_tracked: u64,
 }
 
 impl BatchNormState {
@@ -633,6 +408,7 @@ impl BatchNormState {
         Self {
             running_mean: vec![0.0; channels],
             running_var: vec![1.0; channels],
+            batches_tracked: 0,
         }
     }
 }
@@ -658,14 +434,15 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
     act: Activation,
     store: &ParamStore,
 ) -> Act<T> {
-    let [n, c, h, w] = x.shape;
+    let [n, c, h, w] = x.shape();
     let p = h * w;
-    let xs = x.values.clone();
+    let xs = x.shared_values();
     let (mean, inv_std): (Vec<f32>, Vec<f32>) = if training {
-        let (mean, var) = kernels::channel_moments(&xs, n, c, p);
+        let (mean, var) = channel_moments(&xs, n, c, p);
         let m = (n * p) as f64;
         let unbias = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
         let mo = BN_MOMENTUM as f64;
+        state.batches_tracked += 1;
         for ch in 0..c {
             state.running_mean[ch] =
                 ((1.0 - mo) * state.running_mean[ch] as f64 + mo * mean[ch]) as f32;
@@ -689,11 +466,10 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
         )
     };
     let coef = BatchNormCoefficients::new(mean, inv_std, store.slice(&gamma), store.slice(&beta));
-    let out = kernels::batch_norm_forward(&xs, c, p, &coef, act);
+    let out = batch_norm_forward(&xs, c, p, &coef, act);
     let sink = store.grad.clone();
     unary_op(x, out, [n, c, h, w], move |dy| {
-        let (dx, dgamma, dbeta) =
-            kernels::batch_norm_backward(&xs, dy, n, c, p, &coef, act, training);
+        let (dx, dgamma, dbeta) = batch_norm_backward(&xs, dy, n, c, p, &coef, act, training);
         add_param_grad(&sink, &gamma, &dgamma);
         add_param_grad(&sink, &beta, &dbeta);
         Some(dx)
@@ -709,7 +485,7 @@ pub fn cross_entropy<T: Tape<f32, Cpu>>(
     logits: Act<T>,
     labels: &[u32],
 ) -> (Tensor<(), f32, Cpu, T>, Vec<f32>) {
-    let n = logits.shape[0];
+    let n = logits.shape()[0];
     let k = logits.len() / n.max(1);
     assert_eq!(
         labels.len(),
@@ -732,22 +508,16 @@ pub fn cross_entropy<T: Tape<f32, Cpu>>(
         losses.push((s.ln() + mx as f64 - row[y as usize] as f64) as f32);
     }
     let mean = (losses.iter().map(|&l| l as f64).sum::<f64>() / n.max(1) as f64) as f32;
-    let (zt, mut tape) = logits.key.split_tape();
-    let out = zt.device().tensor_from_vec(vec![mean], ());
-    if T::OWNS_TAPE {
-        let (zg, og) = (zt, out.clone());
-        let labels = labels.to_vec();
-        tape.add_backward_op(move |grads| {
-            let g = grads.get_or_alloc_mut(&og)?[0];
-            let mut dz = probs;
-            for (row, &y) in dz.chunks_mut(k).zip(&labels) {
-                row[y as usize] -= 1.0;
-                row.iter_mut().for_each(|v| *v *= g / n as f32);
-            }
-            add_grad(grads, &zg, dz)
-        });
-    }
-    (out.put_tape(tape), losses)
+    let labels = labels.to_vec();
+    let out = scalar_op(logits, mean, move |g| {
+        let mut dz = probs;
+        for (row, &y) in dz.chunks_mut(k).zip(&labels) {
+            row[y as usize] -= 1.0;
+            row.iter_mut().for_each(|v| *v *= g / n as f32);
+        }
+        dz
+    });
+    (out, losses)
 }
 
 /// The scalar `Σ rᵢ · xᵢ` on the tape: a linear probe whose gradient with respect to `x` is `r`
@@ -763,14 +533,6 @@ pub fn dot<T: Tape<f32, Cpu>>(x: Act<T>, r: &[f32]) -> Tensor<(), f32, Cpu, T> {
         .zip(r)
         .map(|(&a, &b)| a as f64 * b as f64)
         .sum::<f64>() as f32;
-    let (xk, mut tape) = x.key.split_tape();
-    let out = xk.device().tensor_from_vec(vec![value], ());
-    if T::OWNS_TAPE {
-        let (og, r) = (out.clone(), r.to_vec());
-        tape.add_backward_op(move |grads| {
-            let g = grads.get_or_alloc_mut(&og)?[0];
-            add_grad(grads, &xk, r.iter().map(|v| v * g).collect())
-        });
-    }
-    out.put_tape(tape)
+    let r = r.to_vec();
+    scalar_op(x, value, move |g| r.iter().map(|v| v * g).collect())
 }

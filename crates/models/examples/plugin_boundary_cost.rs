@@ -2,8 +2,8 @@
 //! same network loaded from `liblenet_plugin` through majmin's loader and C ABI.
 //!
 //! ```text
-//! cargo build --release -p lenet-plugin --lib --example boundary_cost
-//! target/release/examples/boundary_cost [STEPS]
+//! cargo build --release -p lenet-plugin -p majmin-models --example plugin_boundary_cost
+//! target/release/examples/plugin_boundary_cost [STEPS]
 //! ```
 //!
 //! A step is what the training loop does: `set_params` (θ into the model), `loss_and_gradient`
@@ -14,6 +14,13 @@
 use std::time::Instant;
 
 use majmin_core::{ArchConfig, Architecture, Model};
+
+// The plugin's own source, compiled into this example: the network linked in directly. (Not a
+// dependency on the `lenet-plugin` package: its rlib is written without a hash in its file name,
+// so a second build of it in another feature context would overwrite the one this links.)
+#[path = "../../../plugins/lenet/src/lib.rs"]
+#[allow(dead_code)]
+mod lenet_plugin;
 use majmin_models::plugin_loader::{register_plugins, sha256_hex};
 use majmin_models::Registry;
 
@@ -42,7 +49,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
-    // target/PROFILE/examples/boundary_cost → target/PROFILE/liblenet_plugin.so
+    // target/PROFILE/examples/plugin_boundary_cost → target/PROFILE/liblenet_plugin.so
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
     let library = profile_dir.join(format!(
@@ -55,7 +62,7 @@ fn main() {
     let manifest = dir.join("plugins.toml");
     let sha = sha256_hex(
         &std::fs::read(&library)
-            .expect("the plugin library beside the example: cargo build --release -p lenet-plugin --lib --example boundary_cost"),
+            .expect("the plugin library beside the example: cargo build --release -p lenet-plugin -p majmin-models --example plugin_boundary_cost"),
     );
     std::fs::write(
         &manifest,
@@ -68,7 +75,7 @@ fn main() {
     let mut registry = Registry::builtin();
     register_plugins(&mut registry, &manifest).unwrap();
     let plugin = registry.get("lenet").unwrap();
-    let direct = lenet_plugin::LeNet;
+    let direct = lenet_plugin::LENET;
 
     println!("LeNet-5 training step (set_params + loss_and_gradient + SGD update), batch 64, {steps} steps per round, median of 7 rounds");
     println!(

@@ -1,0 +1,123 @@
+//! Training curves pinned by a stored hash: moving the layer library (issue 13) must not change
+//! a single bit of what a fixed seed and thread count train.
+//!
+//! For every built-in architecture and both example plugins (through the real loader), a tiny
+//! configuration (`majmin_tests::tiny_config`) trains 4 plain SGD steps (learning rate 0.05)
+//! on seeded batches of 6 samples inside a 2-thread rayon pool, with an evaluation-mode forward
+//! pass after every step. The hash (FNV-1a, 64 bits) covers every training loss, every logit
+//! of every evaluation and the final parameters, as bits. The stored values were measured on
+//! main at 587c284, before the network builder moved to `majmin-nn`.
+
+#[path = "../../plugins/test_support.rs"]
+mod test_support;
+
+use std::path::{Path, PathBuf};
+
+use majmin_core::Model;
+use majmin_models::plugin_loader::{register_plugins, sha256_hex};
+use majmin_models::Registry;
+use majmin_tests::{batch, tiny_config};
+
+/// FNV-1a over 64-bit words.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+    fn word(&mut self, w: u64) {
+        for byte in w.to_le_bytes() {
+            self.0 ^= byte as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn floats(&mut self, values: &[f32]) {
+        self.word(values.len() as u64);
+        values.iter().for_each(|v| self.word(v.to_bits() as u64));
+    }
+}
+
+/// The hash of a short training run of `model` (see the module docs).
+fn curve_hash(model: &mut dyn Model, config: &majmin_core::ArchConfig) -> u64 {
+    let mut h = Fnv::new();
+    let mut params = model.params();
+    let mut grad = vec![0.0f32; params.len()];
+    let (probe, _) = batch(config, 4, 99);
+    for step in 0..4 {
+        let (x, y) = batch(config, 6, step);
+        model.set_training(true);
+        let loss = model.loss_and_gradient(&x, &y, &mut grad).unwrap();
+        h.floats(&[loss]);
+        params
+            .iter_mut()
+            .zip(&grad)
+            .for_each(|(p, g)| *p -= 0.05 * g);
+        model.set_params(&params).unwrap();
+        model.set_training(false);
+        h.floats(&model.logits(&probe).unwrap());
+    }
+    h.floats(&model.params());
+    h.0
+}
+
+fn registry_with_plugins() -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for (name, krate) in [("lenet", "lenet_plugin"), ("densenet", "densenet_plugin")] {
+        let file: PathBuf = test_support::library_file(krate);
+        let sha = sha256_hex(&std::fs::read(&file).unwrap());
+        text.push_str(&format!(
+            "[[plugin]]\nname = \"{name}\"\npath = \"{}\"\nsha256 = \"{sha}\"\n\n",
+            file.display()
+        ));
+    }
+    let path: &Path = &dir.path().join("plugins.toml");
+    std::fs::write(path, text).unwrap();
+    let mut registry = Registry::builtin();
+    register_plugins(&mut registry, path).expect("the example plugins load");
+    registry
+}
+
+/// The hashes measured on main before the move (see the module docs).
+const STORED: [(&str, u64); 11] = [
+    ("mlp", 0x79fc9d28562e5e7e),
+    ("smallcnn", 0x3ea441ceb81cd47a),
+    ("mobilenetv2", 0xd5066ef4607d78ba),
+    ("squeezenet", 0x4c4608b3cd8c8b92),
+    ("vgg11", 0xcbefa6ba25dcf8d2),
+    ("vgg19", 0xe0d529a5dfccf9fa),
+    ("resnet18", 0xe97a0917ce5b7ffc),
+    ("resnet50", 0x204fa4adca7e9858),
+    ("resnet101", 0xa4736586af39c8cc),
+    ("lenet", 0x45cec3e5bd4c52a0),
+    ("densenet-bc", 0x222e3cdab058e2af),
+];
+
+#[test]
+fn training_curves_are_unchanged_by_the_move() {
+    let registry = registry_with_plugins();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let measured: Vec<(String, u64)> = pool.install(|| {
+        STORED
+            .iter()
+            .map(|(name, _)| {
+                let entry = registry
+                    .entry(name)
+                    .expect("a stored architecture is registered");
+                let arch = entry.architecture.as_ref();
+                let config = tiny_config(arch);
+                let mut model = arch.build(&config).unwrap();
+                (arch.name().to_string(), curve_hash(model.as_mut(), &config))
+            })
+            .collect()
+    });
+    for (name, hash) in &measured {
+        eprintln!("    (\"{name}\", {hash:#018x}),");
+    }
+    assert!(registry.len() >= STORED.len());
+    let stored: Vec<(String, u64)> = STORED.iter().map(|(n, h)| (n.to_string(), *h)).collect();
+    assert_eq!(measured, stored);
+}
