@@ -217,3 +217,77 @@ fn hessian_vector_products_of_a_relu_network_agree_with_gradient_differences() {
         );
     }
 }
+
+#[test]
+fn exact_products_of_the_zoo_perceptron_are_symmetric_and_match_the_model() {
+    // the zoo's mlp is recognised from its state dict; its exact f64 loss and gradient agree with
+    // the f32 model's, and the R-operator's products are symmetric to rounding (no kinks)
+    let data = data();
+    let registry = majmin_models::Registry::builtin();
+    let arch = registry.get("mlp").unwrap();
+    let config = ArchConfig::new(data.shape(), data.classes())
+        .with_width(0.125)
+        .with_seed(1);
+    let build = || {
+        NetworkObjective::new(
+            arch.build(&config).unwrap(),
+            data.clone(),
+            LossPart::Total,
+            512,
+        )
+    };
+    let approximate = build();
+    let exact = build().exact_when_perceptron(2).unwrap();
+    assert!(exact.is_exact() && !approximate.is_exact());
+    let theta = exact.params().unwrap();
+    let d = theta.len();
+    let (mut g_exact, mut g_model) = (vec![0.0; d], vec![0.0; d]);
+    let l_exact = exact.value_and_gradient(&theta, &mut g_exact);
+    let l_model = approximate.value_and_gradient(&theta, &mut g_model);
+    assert!(
+        (l_exact - l_model).abs() < 1e-5 * l_exact,
+        "{l_exact} vs {l_model}"
+    );
+    assert!(
+        rel(&g_model, &g_exact) < 1e-4,
+        "gradient {}",
+        rel(&g_model, &g_exact)
+    );
+    let u: Vec<f64> = (0..d)
+        .map(|i| (((i * 31) % 17) as f64 - 8.0) / 8.0)
+        .collect();
+    let v: Vec<f64> = (0..d)
+        .map(|i| (((i * 17) % 11) as f64 - 5.0) / 5.0)
+        .collect();
+    let (mut hu, mut hv) = (vec![0.0; d], vec![0.0; d]);
+    exact.hessian_vector_product(&theta, &u, &mut hu);
+    exact.hessian_vector_product(&theta, &v, &mut hv);
+    let a: f64 = v.iter().zip(&hu).map(|(x, y)| x * y).sum();
+    let b: f64 = u.iter().zip(&hv).map(|(x, y)| x * y).sum();
+    assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0), "{a} vs {b}");
+    // and it is the derivative of the exact gradient: an f64 central difference with a step far
+    // below the distance to the nearest kink agrees (the f32 model's differences cannot resolve
+    // this: their rounding error alone is of the order of ‖Hv‖ at this initialisation)
+    let h = 1e-6;
+    let shifted = |s: f64| {
+        let p: Vec<f64> = theta.iter().zip(&v).map(|(t, x)| t + s * x).collect();
+        let mut g = vec![0.0; d];
+        exact.value_and_gradient(&p, &mut g);
+        g
+    };
+    let (up, down) = (shifted(h), shifted(-h));
+    let fd: Vec<f64> = up
+        .iter()
+        .zip(&down)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect();
+    assert!(rel(&fd, &hv) < 1e-5, "f64 differences {}", rel(&fd, &hv));
+    // a convolutional network is not a perceptron and keeps the model's products
+    let cnn = registry.get("smallcnn").unwrap();
+    let digits = majmin_data::load("digits").unwrap();
+    let c = ArchConfig::new(digits.shape(), digits.classes()).with_seed(1);
+    let other = NetworkObjective::new(cnn.build(&c).unwrap(), digits, LossPart::Total, 512)
+        .exact_when_perceptron(2)
+        .unwrap();
+    assert!(!other.is_exact());
+}

@@ -407,7 +407,7 @@ fn reproduce_fashion_runs_its_code_path_on_a_tiny_budget() {
     assert!(r.status.success(), "{err}");
     let stdout = String::from_utf8_lossy(&r.stdout);
     for name in [
-        "resnet18 ×0.25",
+        "resnet18 ×0.125",
         "vgg11 ×0.25",
         "mobilenetv2 ×0.5",
         "squeezenet ×0.5",
@@ -418,7 +418,9 @@ fn reproduce_fashion_runs_its_code_path_on_a_tiny_budget() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("--preset fashion"), "{report}");
     assert!(
-        report.contains("## Choices (fashion preset)") && report.contains("32×32"),
+        report.contains("## Choices (fashion preset)")
+            && report.contains("32×32")
+            && report.contains("logit_relu = false"),
         "{report}"
     );
     std::fs::remove_dir_all(out).ok();

@@ -16,6 +16,8 @@
 //! gradients. ReLU's second derivative is zero away from its kink, so only the softmax and the
 //! products of weights contribute second-order terms.
 
+use majmin_core::{NamedTensor, TensorData};
+
 /// The layer sizes `[in, hidden…, classes]` of a ReLU perceptron.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mlp {
@@ -35,6 +37,34 @@ impl Mlp {
     /// A perceptron with these layer sizes (at least input and output, all positive).
     pub fn new(sizes: Vec<usize>) -> Option<Self> {
         (sizes.len() >= 2 && sizes.iter().all(|&s| s > 0)).then_some(Self { sizes })
+    }
+
+    /// The perceptron whose PyTorch `state_dict()` this is, if it is one: nothing but
+    /// `<k>.weight [out, in]` and `<k>.bias [out]` pairs, in order, each layer's input the previous
+    /// layer's output (the zoo's `mlp`, `nn.Sequential(Flatten, Linear, ReLU, …, Linear)`).
+    pub fn from_state_dict(tensors: &[NamedTensor]) -> Option<Self> {
+        if tensors.is_empty() || tensors.len() % 2 != 0 {
+            return None;
+        }
+        let mut sizes = Vec::new();
+        for pair in tensors.chunks(2) {
+            let (w, b) = (&pair[0], &pair[1]);
+            let prefix = w.name.strip_suffix(".weight")?;
+            if b.name.strip_suffix(".bias")? != prefix
+                || w.shape.len() != 2
+                || b.shape != [w.shape[0]]
+                || !matches!(w.data, TensorData::F32(_))
+            {
+                return None;
+            }
+            match sizes.last() {
+                None => sizes.push(w.shape[1]),
+                Some(&last) if last == w.shape[1] => {}
+                Some(_) => return None,
+            }
+            sizes.push(w.shape[0]);
+        }
+        Self::new(sizes)
     }
 
     /// `[in, hidden…, classes]`.

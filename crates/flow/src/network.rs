@@ -156,6 +156,16 @@ impl NetworkObjective {
         Ok(self)
     }
 
+    /// Switches to the exact backend when the model is a ReLU perceptron (its state dict is one,
+    /// [`Mlp::from_state_dict`]); leaves any other model as it is.
+    pub fn exact_when_perceptron(self, threads: usize) -> Result<Self, ModelError> {
+        let tensors = self.model.lock().map_err(|_| poisoned())?.state_dict().ok();
+        match tensors.as_deref().and_then(Mlp::from_state_dict) {
+            Some(mlp) => self.with_exact_mlp(mlp, threads),
+            None => Ok(self),
+        }
+    }
+
     /// Whether Hessian-vector products are exact ([`NetworkObjective::with_exact_mlp`]).
     pub fn is_exact(&self) -> bool {
         self.exact.is_some()

@@ -115,7 +115,10 @@ pub fn load_network(
         let model = arch
             .build(&config)
             .map_err(|e| CliError::usage(format!("--arch {}: {e}", spec.arch)))?;
-        Ok(NetworkObjective::new(model, data.clone(), part, CHUNK))
+        // perceptrons get exact f64 Hessian-vector products (R-operator); others differences
+        NetworkObjective::new(model, data.clone(), part, CHUNK)
+            .exact_when_perceptron(rayon::current_num_threads())
+            .map_err(|e| CliError::run(format!("--arch {}: {e}", spec.arch)))
     };
     let majority = build(LossPart::Majority)?;
     let init = majority
