@@ -410,11 +410,11 @@ fn each_number_option_has_its_own_message() {
     );
     refused(
         &run(["data", "info", "digits", "--zeta", "-0.5"]),
-        &["--zeta -0.5", "(0, 1]"],
+        &["'-0.5'", "--zeta", "ζ = -0.5 is out of range", "(0, 1]"],
     );
     refused(
         &run(["data", "info", "digits", "--zeta", "nan"]),
-        &["--zeta NaN"],
+        &["'nan'", "--zeta", "ζ = NaN is out of range"],
     );
 }
 

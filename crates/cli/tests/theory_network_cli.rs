@@ -180,7 +180,10 @@ fn radius_mode_centres_k_on_the_majority_critical_point() {
 #[test]
 fn bad_network_input_exits_2_with_what_was_wrong() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--critical-pair", "--zeta", "1.5"], "--zeta 1.5"),
+        (
+            &["--critical-pair", "--zeta", "1.5"],
+            "ζ = 1.5 is out of range",
+        ),
         (&["--critical-pair", "--radius", "1"], "exactly one of"),
         (&[], "exactly one of"),
         (&["--radius", "-1"], "--radius -1"),

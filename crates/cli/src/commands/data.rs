@@ -35,7 +35,7 @@ pub struct InfoArgs {
     /// Imbalance level ζ = n0/n1 in (0, 1]: keep every majority sample and a class-stratified,
     /// seeded (`--seed`) subsample of round(ζ·n1) minority samples.
     #[arg(long, value_name = "Z")]
-    pub zeta: Option<f64>,
+    pub zeta: Option<majmin_core::Zeta>,
     /// The minority classes (default: the upper half of the classes, or the spec's `minority=` /
     /// CSV `group=` column).
     #[arg(long, value_name = "K,K,…", value_delimiter = ',')]
@@ -101,14 +101,6 @@ fn run_info(args: &InfoArgs, ctx: &Context) -> Result<(), CliError> {
         // never a folder, a FIFO or a device such as /dev/zero
         crate::input::regular_file("data spec csv:", &options.path, "a CSV file")?;
     }
-    if let Some(z) = args.zeta {
-        if !(z > 0.0 && z <= 1.0) {
-            return Err(CliError::usage(format!(
-                "--zeta {}: expected the imbalance level ζ = n0/n1, a number in (0, 1]",
-                crate::error::number(z)
-            )));
-        }
-    }
     let mut ds = spec.load().map_err(CliError::usage)?;
     if let Some(classes) = &args.minority_classes {
         ds = ds
@@ -123,7 +115,7 @@ fn run_info(args: &InfoArgs, ctx: &Context) -> Result<(), CliError> {
         minority: before.minority,
         zeta: before.zeta(),
     };
-    if let Some(zeta) = args.zeta {
+    if let Some(zeta) = args.zeta.map(majmin_core::Zeta::get) {
         ds = ds
             .with_imbalance(zeta, ctx.seed)
             .map_err(|e| CliError::usage(format!("--zeta {}: {e}", crate::error::number(zeta))))?;
@@ -139,7 +131,7 @@ fn run_info(args: &InfoArgs, ctx: &Context) -> Result<(), CliError> {
         majority: sizes.majority,
         minority: sizes.minority,
         zeta: sizes.zeta(),
-        zeta_requested: args.zeta,
+        zeta_requested: args.zeta.map(majmin_core::Zeta::get),
         seed: ctx.seed,
         minority_classes,
         source,

@@ -52,7 +52,7 @@ pub struct Args {
     /// ζ of a data-driven problem (overrides the file's `zeta`), or of the network: with
     /// --critical-pair a comma-separated list, e.g. `0.1,0.3`.
     #[arg(long, value_name = "Z[,Z...]", value_delimiter = ',')]
-    pub zeta: Vec<f64>,
+    pub zeta: Vec<majmin_core::Zeta>,
     /// Start of the figure's gradient-flow trajectory, e.g. `2.5,-2` (default: near a corner).
     #[arg(
         long,
@@ -98,11 +98,6 @@ pub fn load_problem(path: &Path, zeta: Option<f64>) -> Result<Problem, CliError>
         if !config.is_data_driven() {
             return Err(CliError::usage(format!(
                 "--zeta applies to data-driven problems (kind = \"linear-regression\" or \"logistic-regression\"); `{spec}` is a formula problem"
-            )));
-        }
-        if !(z > 0.0 && z <= 1.0) {
-            return Err(CliError::usage(format!(
-                "--zeta must be in (0, 1], got {z}"
             )));
         }
         config.zeta = Some(z);
@@ -222,7 +217,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             args.zeta.len()
         )));
     }
-    let problem = load_problem(spec, args.zeta.first().copied())?;
+    let problem = load_problem(spec, args.zeta.first().map(|z| z.get()))?;
     let config = settings(args, ctx, problem.dim())?;
     if let Some(figure) = &args.figure {
         if problem.dim() != 2 {

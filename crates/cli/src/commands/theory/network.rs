@@ -773,14 +773,7 @@ pub fn run(args: &super::Args, ctx: &Context) -> Result<(), CliError> {
     let n = &args.network;
     let arch = n.arch.clone().unwrap_or_default();
     let (descent, region) = settings(n, ctx.seed)?;
-    for z in &args.zeta {
-        if !(*z > 0.0 && *z <= 1.0) {
-            return Err(CliError::usage(format!(
-                "--zeta {}: expected n0/n1 in (0, 1], e.g. 0.1",
-                crate::error::number(*z)
-            )));
-        }
-    }
+    let zetas: Vec<f64> = args.zeta.iter().map(|z| z.get()).collect();
     let modes = [n.critical_pair, n.radius.is_some(), n.segment.is_some()]
         .iter()
         .filter(|m| **m)
@@ -838,7 +831,7 @@ pub fn run(args: &super::Args, ctx: &Context) -> Result<(), CliError> {
             grid: n.figure_grid,
             lanczos_steps: n.lanczos_steps,
         });
-        let out = critical_pairs(ctx, &spec, &args.zeta, n.seeds, &config, figure.as_ref())?;
+        let out = critical_pairs(ctx, &spec, &zetas, n.seeds, &config, figure.as_ref())?;
         return if ctx.json {
             crate::output::print_json(&out)
         } else {
@@ -878,7 +871,7 @@ pub fn run(args: &super::Args, ctx: &Context) -> Result<(), CliError> {
     let out = region_check(
         ctx,
         &spec,
-        args.zeta.first().copied(),
+        zetas.first().copied(),
         &choice,
         &descent,
         &region,
