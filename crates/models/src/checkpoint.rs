@@ -245,6 +245,14 @@ pub fn save_tensors(
         .tempfile_in(parent)
         .map_err(io("create a temporary file in the folder of"))?;
     temp.write_all(&bytes).map_err(io("write"))?;
+    // a temporary file is private (0600); a checkpoint is an ordinary file (0644)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io("write"))?;
+    }
     temp.as_file().sync_all().map_err(io("write"))?;
     temp.persist(path).map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
