@@ -585,3 +585,108 @@ fn next_run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use majmin_flow::train::{Budget, EvalSchedule};
+
+    fn tiny_run() -> (RunConfig, Arc<dyn Architecture>, Dataset) {
+        let mut run = crate::plan::tests::tiny_plan().runs().remove(0);
+        run.train.budget = Budget::Steps(4);
+        run.train.eval = EvalSchedule::EverySteps(2);
+        let arch = majmin_models::Registry::builtin().get("mlp").unwrap();
+        let data = crate::load_data("digits", None).unwrap();
+        (run, arch, data)
+    }
+
+    /// The callback sees every evaluation point; a run started from the last point's state
+    /// starts at the first run's last loss; a state that does not fit is a bad input naming its
+    /// label; a failing callback fails the run.
+    #[test]
+    fn hooks_start_from_a_state_and_see_each_point() {
+        let (run, arch, data) = tiny_run();
+        let plain = train_run(&run, arch.as_ref(), &data, None, &mut |_, _| {}).unwrap();
+        let mut states = Vec::new();
+        let mut on_eval = |step: u64, m: &dyn Model| {
+            states.push((step, m.state_dict().map_err(|e| e.to_string())?));
+            Ok(())
+        };
+        let hooked = train_run_with(
+            &run,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: None,
+                on_eval: Some(&mut on_eval),
+            },
+        )
+        .unwrap();
+        assert_eq!(hooked.points, plain.points);
+        let steps: Vec<u64> = states.iter().map(|(s, _)| *s).collect();
+        assert_eq!(steps, [0, 2, 4]);
+
+        let (_, last) = states.pop().unwrap();
+        let mut from = run.clone();
+        from.init = Some("0".repeat(64));
+        let cont = train_run_with(
+            &from,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: Some(("last.safetensors".into(), &last)),
+                on_eval: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(cont.points[0].loss, plain.points.last().unwrap().loss);
+        assert_ne!(cont.id, plain.id);
+
+        let mut wrong = last.clone();
+        wrong.pop();
+        let err = train_run_with(
+            &from,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: Some(("short.safetensors".into(), &wrong)),
+                on_eval: None,
+            },
+        )
+        .unwrap_err();
+        assert!(err.is_input_error(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("short.safetensors") && text.contains("5.bias"),
+            "{text}"
+        );
+
+        let mut failing = |step: u64, _: &dyn Model| {
+            if step == 2 {
+                Err("cannot write step-2.safetensors".to_string())
+            } else {
+                Ok(())
+            }
+        };
+        let err = train_run_with(
+            &run,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: None,
+                on_eval: Some(&mut failing),
+            },
+        )
+        .unwrap_err();
+        assert!(!err.is_input_error());
+        assert!(err.to_string().contains("step-2.safetensors"), "{err}");
+    }
+}

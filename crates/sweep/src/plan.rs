@@ -532,7 +532,7 @@ pub fn imbalanced(data: &Dataset, spec: &str, zeta: f64, seed: u64) -> Result<Da
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn tiny_plan() -> SweepPlan {
