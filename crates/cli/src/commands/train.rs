@@ -73,7 +73,7 @@ pub struct Args {
     #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub save: Option<PathBuf>,
     /// Save a checkpoint at every K-th evaluation point (and the last) into
-    /// DIR/checkpoints/step-<step>.safetensors.
+    /// `DIR/checkpoints/step-<step>.safetensors`.
     #[arg(long, value_name = "K")]
     pub save_every: Option<u64>,
     /// Start from the checkpoint FILE instead of the architecture's initialisation (its SHA-256
