@@ -97,8 +97,15 @@ fn save_then_init_continues_where_the_first_run_ended() {
     assert_eq!(meta["run"], a["id"].as_str().unwrap());
     assert!(a["config"].get("init").is_none());
 
+    // --save into --out, which the run creates
     let second = dir.join("second");
-    ok(&train(&second, "2", &["--init", s(&ckpt)]));
+    let inside = second.join("model.safetensors");
+    ok(&train(
+        &second,
+        "2",
+        &["--init", s(&ckpt), "--save", s(&inside)],
+    ));
+    assert!(inside.is_file());
     let b = run_record(&second);
     let b_losses = losses(&b);
     assert_eq!(b_losses[0].0, 0);

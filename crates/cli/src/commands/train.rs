@@ -68,7 +68,7 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
     /// Save the trained model to FILE (safetensors with PyTorch's `state_dict()` keys) at the
-    /// end of a finished run. Its folder must exist.
+    /// end of a finished run. Its folder must exist (or be --out).
     #[arg(long, value_name = "FILE")]
     #[serde(serialize_with = "crate::output::serialize_path_lossy")]
     pub save: Option<PathBuf>,
@@ -106,7 +106,8 @@ fn check_checkpoints(
         }
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(dir) = parent {
-            if !dir.is_dir() {
+            // --out itself is created before training
+            if !dir.is_dir() && dir != args.out {
                 return Err(CliError::usage(format!(
                     "--save {}: folder {} does not exist; create it first",
                     path.display(),
