@@ -177,6 +177,95 @@ fn radius_mode_centres_k_on_the_majority_critical_point() {
     assert!(v["assumptions"]["A1"].is_boolean());
 }
 
+/// `--checkpoint F --radius R` centres K on a checkpoint written by `majmin train --save`, and
+/// `--segment G` spans two of them; another width's checkpoint is refused, naming the tensor.
+#[test]
+fn checkpoints_from_train_centre_the_ball_and_end_the_segment() {
+    let dir = temp_dir("from-train");
+    let save = |steps: &str, name: &str, width: &str| {
+        let file = dir.join(name);
+        let out = majmin(&[
+            "train",
+            "--arch",
+            "mlp",
+            "--width",
+            width,
+            "--data",
+            "digits",
+            "--zeta",
+            "0.1",
+            "--steps",
+            steps,
+            "--out",
+            dir.join(format!("run-{name}")).to_str().unwrap(),
+            "--save",
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        file
+    };
+    let early = save("1", "early.safetensors", "0.125");
+    let late = save("40", "late.safetensors", "0.125");
+    let ball = |file: &PathBuf| {
+        json(&theory(&[
+            "--zeta",
+            "0.1",
+            "--radius",
+            "0.25",
+            "--checkpoint",
+            file.to_str().unwrap(),
+        ]))
+    };
+    let (a, b) = (ball(&early), ball(&late));
+    for (v, file) in [(&a, &early), (&b, &late)] {
+        assert_eq!(v["region"]["kind"], "ball");
+        assert_eq!(v["dim"], 2778);
+        assert_eq!(v["centre"]["kind"], "checkpoint");
+        assert_eq!(v["centre"]["checkpoint"], file.to_str().unwrap());
+    }
+    // the centre is the checkpoint's: trained longer, the majority's gradient is another
+    let g = |v: &serde_json::Value| {
+        v["estimates"]["at_center"]["majority_gradient_norm"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_ne!(g(&a), g(&b));
+
+    let seg = json(&theory(&[
+        "--zeta",
+        "0.1",
+        "--checkpoint",
+        early.to_str().unwrap(),
+        "--segment",
+        late.to_str().unwrap(),
+    ]));
+    assert_eq!(seg["region"]["kind"], "segment", "{}", seg["region"]);
+    assert_eq!(seg["centre"]["checkpoint"], early.to_str().unwrap());
+
+    let wide = save("1", "wide.safetensors", "0.25");
+    let out = theory(&[
+        "--zeta",
+        "0.1",
+        "--radius",
+        "0.25",
+        "--checkpoint",
+        wide.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--checkpoint")
+            && err.contains("wide.safetensors")
+            && err.contains("tensor `1.weight`"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn bad_network_input_exits_2_with_what_was_wrong() {
     let cases: &[(&[&str], &str)] = &[
@@ -211,15 +300,15 @@ fn bad_network_input_exits_2_with_what_was_wrong() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{extra:?}: {err}");
     }
-    // an existing file: refused until checkpoint loading lands, saying so
+    // an existing file that is not a checkpoint: refused, naming the option and the file
     let dir = temp_dir("ckpt");
     let file = dir.join("model.safetensors");
-    std::fs::write(&file, b"not yet").unwrap();
+    std::fs::write(&file, b"not a checkpoint").unwrap();
     let out = theory(&["--radius", "1", "--checkpoint", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("cannot read checkpoints into a 2778-parameter mlp yet"),
+        err.contains("--checkpoint") && err.contains("model.safetensors is not a safetensors file"),
         "{err}"
     );
     std::fs::remove_dir_all(dir).unwrap();

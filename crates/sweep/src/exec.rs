@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use majmin_core::{ArchConfig, Architecture, Dataset, Group, ModelError, RunStatus};
+use majmin_core::{
+    ArchConfig, Architecture, Dataset, Group, Model, ModelError, NamedTensor, RunStatus,
+};
 use majmin_flow::train::method::misclassified;
 use majmin_flow::train::{evaluate_groups, TrainError, Trainer};
 
@@ -46,6 +48,32 @@ pub struct NoProgress;
 
 impl SweepProgress for NoProgress {}
 
+/// What [`train_run_with`] adds to a run: a state to start from and a callback at evaluation
+/// points. The default adds nothing ([`train_run`]).
+#[derive(Default)]
+pub struct RunHooks<'a> {
+    /// The state dict every trained model starts from instead of its initialisation (both of
+    /// JTT's stages), with a label for messages (e.g. the checkpoint's path). Record the source
+    /// in [`RunConfig::init`] so that the run's identity says where it started.
+    pub init: Option<(String, &'a [NamedTensor])>,
+    /// Called after every evaluation point of the recorded run (not JTT's first stage) with the
+    /// step and the model ([`Trainer::with_on_eval`]); an error fails the run.
+    #[allow(clippy::type_complexity)]
+    pub on_eval: Option<&'a mut dyn FnMut(u64, &dyn Model) -> Result<(), String>>,
+}
+
+impl std::fmt::Debug for RunHooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHooks")
+            .field(
+                "init",
+                &self.init.as_ref().map(|(label, t)| (label, t.len())),
+            )
+            .field("on_eval", &self.on_eval.is_some())
+            .finish()
+    }
+}
+
 /// Trains one run on `base`: the run's held-out split is taken out first ([`holdout_split`]),
 /// the rest subsampled to the run's ζ, and the model trained with the run's method (JTT: a
 /// first ERM stage on a model of its own, then the recorded run on a fresh model of the same
@@ -58,6 +86,21 @@ pub fn train_run(
     cancel: Option<Arc<AtomicBool>>,
     on_step: &mut dyn FnMut(u64, u64),
 ) -> Result<RunRecord, SweepError> {
+    train_run_with(config, arch, base, cancel, on_step, RunHooks::default())
+}
+
+/// [`train_run`] with [`RunHooks`]: a state dict to start from and an evaluation-point callback.
+/// A state dict that does not fit the model is a bad input ([`SweepError::RunInput`], naming
+/// the tensor and the hooks' label).
+pub fn train_run_with(
+    config: &RunConfig,
+    arch: &dyn Architecture,
+    base: &Dataset,
+    cancel: Option<Arc<AtomicBool>>,
+    on_step: &mut dyn FnMut(u64, u64),
+    hooks: RunHooks<'_>,
+) -> Result<RunRecord, SweepError> {
+    let RunHooks { init, on_eval } = hooks;
     let id = config.id();
     let (pool, holdout) = holdout_split(base, &config.data, config.holdout, config.seed)?;
     let data = match config.zeta {
@@ -69,10 +112,19 @@ pub fn train_run(
         .with_seed(config.seed);
     arch_config.options = config.arch_options.clone();
     let build = || {
-        arch.build(&arch_config).map_err(|e| SweepError::Arch {
+        let mut model = arch.build(&arch_config).map_err(|e| SweepError::Arch {
             arch: config.arch.clone(),
             message: e.to_string(),
-        })
+        })?;
+        if let Some((label, tensors)) = &init {
+            model
+                .load_state_dict(tensors)
+                .map_err(|e| SweepError::RunInput {
+                    run: id.clone(),
+                    message: format!("initial state {label}: {e}"),
+                })?;
+        }
+        Ok::<_, SweepError>(model)
     };
     let input_error = |e: TrainError| SweepError::RunInput {
         run: id.clone(),
@@ -92,6 +144,11 @@ pub fn train_run(
         } => SweepError::RunInput {
             run: id.clone(),
             message: format!("{}: {e}", config.arch),
+        },
+        // the evaluation-point callback (e.g. writing a checkpoint) failed
+        TrainError::Hook { .. } => SweepError::RunFailed {
+            run: id.clone(),
+            message: e.to_string(),
         },
         other => SweepError::RunFailed {
             run: id.clone(),
@@ -158,6 +215,9 @@ pub fn train_run(
     }
     if let Some(flag) = cancel {
         trainer = trainer.with_cancel(flag);
+    }
+    if let Some(callback) = on_eval {
+        trainer = trainer.with_on_eval(callback);
     }
     let outcome = trainer.run(model.as_mut(), &data).map_err(run_error)?;
     let final_metrics = if outcome.status == RunStatus::Finished {
@@ -523,5 +583,110 @@ fn next_run(
                 s[i] = next;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use majmin_flow::train::{Budget, EvalSchedule};
+
+    fn tiny_run() -> (RunConfig, Arc<dyn Architecture>, Dataset) {
+        let mut run = crate::plan::tests::tiny_plan().runs().remove(0);
+        run.train.budget = Budget::Steps(4);
+        run.train.eval = EvalSchedule::EverySteps(2);
+        let arch = majmin_models::Registry::builtin().get("mlp").unwrap();
+        let data = crate::load_data("digits", None).unwrap();
+        (run, arch, data)
+    }
+
+    /// The callback sees every evaluation point; a run started from the last point's state
+    /// starts at the first run's last loss; a state that does not fit is a bad input naming its
+    /// label; a failing callback fails the run.
+    #[test]
+    fn hooks_start_from_a_state_and_see_each_point() {
+        let (run, arch, data) = tiny_run();
+        let plain = train_run(&run, arch.as_ref(), &data, None, &mut |_, _| {}).unwrap();
+        let mut states = Vec::new();
+        let mut on_eval = |step: u64, m: &dyn Model| {
+            states.push((step, m.state_dict().map_err(|e| e.to_string())?));
+            Ok(())
+        };
+        let hooked = train_run_with(
+            &run,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: None,
+                on_eval: Some(&mut on_eval),
+            },
+        )
+        .unwrap();
+        assert_eq!(hooked.points, plain.points);
+        let steps: Vec<u64> = states.iter().map(|(s, _)| *s).collect();
+        assert_eq!(steps, [0, 2, 4]);
+
+        let (_, last) = states.pop().unwrap();
+        let mut from = run.clone();
+        from.init = Some("0".repeat(64));
+        let cont = train_run_with(
+            &from,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: Some(("last.safetensors".into(), &last)),
+                on_eval: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(cont.points[0].loss, plain.points.last().unwrap().loss);
+        assert_ne!(cont.id, plain.id);
+
+        let mut wrong = last.clone();
+        wrong.pop();
+        let err = train_run_with(
+            &from,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: Some(("short.safetensors".into(), &wrong)),
+                on_eval: None,
+            },
+        )
+        .unwrap_err();
+        assert!(err.is_input_error(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("short.safetensors") && text.contains("5.bias"),
+            "{text}"
+        );
+
+        let mut failing = |step: u64, _: &dyn Model| {
+            if step == 2 {
+                Err("cannot write step-2.safetensors".to_string())
+            } else {
+                Ok(())
+            }
+        };
+        let err = train_run_with(
+            &run,
+            arch.as_ref(),
+            &data,
+            None,
+            &mut |_, _| {},
+            RunHooks {
+                init: None,
+                on_eval: Some(&mut failing),
+            },
+        )
+        .unwrap_err();
+        assert!(!err.is_input_error());
+        assert!(err.to_string().contains("step-2.safetensors"), "{err}");
     }
 }

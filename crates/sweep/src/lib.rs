@@ -51,7 +51,10 @@ mod store;
 
 pub use diff::{describe, json_diff, KeyDiff};
 pub use error::SweepError;
-pub use exec::{execute, train_run, ExecOptions, NoProgress, SweepOutcome, SweepProgress};
+pub use exec::{
+    execute, train_run, train_run_with, ExecOptions, NoProgress, RunHooks, SweepOutcome,
+    SweepProgress,
+};
 pub use folder::{
     check_train_folder, open_sweep_folder, read_sweep, sweep_file, SweepDescription,
     SWEEP_FILE_FORMAT,

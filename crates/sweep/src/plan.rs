@@ -154,6 +154,11 @@ pub struct RunConfig {
     /// left out when 0, like `method`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub holdout: f64,
+    /// The SHA-256 (64 hex digits) of the checkpoint the run starts from (`majmin train
+    /// --init`); None for a run from the architecture's initialisation, and then left out of
+    /// the stored configuration, so the identities of such runs do not change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
 }
 
 impl RunConfig {
@@ -264,6 +269,7 @@ impl SweepPlan {
                             numerics: NUMERICS_VERSION,
                             method: *method,
                             holdout: self.holdout,
+                            init: None,
                         });
                     }
                 }
@@ -526,7 +532,7 @@ pub fn imbalanced(data: &Dataset, spec: &str, zeta: f64, seed: u64) -> Result<Da
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn tiny_plan() -> SweepPlan {
@@ -596,6 +602,22 @@ mod tests {
         held.holdout = 0.2;
         assert_ne!(held.id(), run.id());
         assert_eq!(held.label(), run.label());
+    }
+
+    /// The checkpoint a run starts from is part of its identity; without one the stored
+    /// configuration (and so the id) is the one above.
+    #[test]
+    fn initial_checkpoint_is_part_of_the_identity() {
+        let run = tiny_plan().runs().remove(0);
+        assert!(!serde_json::to_string(&run).unwrap().contains("init"));
+        let mut a = run.clone();
+        a.init = Some("ab".repeat(32));
+        let mut b = run.clone();
+        b.init = Some("cd".repeat(32));
+        assert_ne!(a.id(), run.id());
+        assert_ne!(a.id(), b.id());
+        let back: RunConfig = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
     }
 
     #[test]

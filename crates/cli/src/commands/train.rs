@@ -13,10 +13,18 @@
 //! the training set and on a held-out split (`--holdout F`, taken from the data before ζ; by
 //! default 20 % of each group for a method other than erm, none for erm).
 //!
+//! Checkpoints (safetensors, with PyTorch's `state_dict()` keys: crates/models/README.md):
+//! `--save FILE` writes the trained model at the end of a finished run; `--save-every K` writes
+//! every K-th evaluation point (and the last) into `DIR/checkpoints/step-<step>.safetensors`;
+//! `--init FILE` starts from a checkpoint (both of JTT's stages), and the file's SHA-256 becomes
+//! part of the run's identity. A missing folder, `--save-every 0` or a checkpoint that does not
+//! fit the architecture is refused with exit 2 before anything is trained.
+//!
 //! DIR must be new or hold no majmin output: a folder with another run (or a sweep) is refused
 //! before anything is trained, unless `--force` (which overwrites a train run's files).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -25,8 +33,9 @@ use crate::error::CliError;
 use crate::output::{print_json, write_atomic, write_json};
 use crate::report;
 use crate::sweep::{self, MethodParams, TrainOptions, EXIT_INTERRUPTED};
-use majmin_core::{RunStatus, Zeta};
+use majmin_core::{ArchConfig, Model, NamedTensor, RunStatus, Zeta};
 use majmin_metrics::Criterion;
+use majmin_models::checkpoint;
 use majmin_sweep::RunConfig;
 
 /// Options of `majmin train`.
@@ -58,6 +67,123 @@ pub struct Args {
     /// Write into an --out that already holds a train run (its files are replaced).
     #[arg(long)]
     pub force: bool,
+    /// Save the trained model to FILE (safetensors with PyTorch's `state_dict()` keys) at the
+    /// end of a finished run. Its folder must exist (or be --out).
+    #[arg(long, value_name = "FILE")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
+    pub save: Option<PathBuf>,
+    /// Save a checkpoint at every K-th evaluation point (and the last) into
+    /// `DIR/checkpoints/step-<step>.safetensors`.
+    #[arg(long, value_name = "K")]
+    pub save_every: Option<u64>,
+    /// Start from the checkpoint FILE instead of the architecture's initialisation (its SHA-256
+    /// becomes part of the run's identity).
+    #[arg(long, value_name = "FILE")]
+    #[serde(serialize_with = "crate::output::serialize_path_lossy")]
+    pub init: Option<PathBuf>,
+}
+
+/// The checkpoint options, checked: what to save where, and the initial state.
+struct Checkpoints {
+    save: Option<PathBuf>,
+    every: Option<(u64, PathBuf)>,
+    init: Option<(PathBuf, Vec<NamedTensor>, String)>,
+}
+
+/// Checks `--save`, `--save-every` and `--init` before anything is trained: the folders exist,
+/// K is positive, and the initial checkpoint reads and fits a model built like the run's.
+fn check_checkpoints(
+    args: &Args,
+    arch_config: &ArchConfig,
+    arch: &dyn majmin_core::Architecture,
+) -> Result<Checkpoints, CliError> {
+    if let Some(path) = &args.save {
+        if path.is_dir() {
+            return Err(CliError::usage(format!(
+                "--save {}: is a folder; expected a file name such as model.safetensors",
+                path.display()
+            )));
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = parent {
+            // --out itself is created before training
+            if !dir.is_dir() && dir != args.out {
+                return Err(CliError::usage(format!(
+                    "--save {}: folder {} does not exist; create it first",
+                    path.display(),
+                    dir.display()
+                )));
+            }
+        }
+    }
+    let every = match args.save_every {
+        Some(0) => {
+            return Err(CliError::usage(
+                "--save-every 0: expected a positive number K (a checkpoint every K-th evaluation point)",
+            ))
+        }
+        Some(k) => Some((k, args.out.join("checkpoints"))),
+        None => None,
+    };
+    let init = match &args.init {
+        Some(path) => {
+            let flag = |e: checkpoint::CheckpointError| CliError::usage(format!("--init: {e}"));
+            let (tensors, _) = checkpoint::read(path).map_err(flag)?;
+            let mut probe = arch
+                .build(arch_config)
+                .map_err(|e| CliError::usage(format!("architecture: {e}")))?;
+            checkpoint::load(probe.as_mut(), path).map_err(flag)?;
+            let hash = checkpoint::sha256(path).map_err(flag)?;
+            Some((path.clone(), tensors, hash))
+        }
+        None => None,
+    };
+    Ok(Checkpoints {
+        save: args.save.clone(),
+        every,
+        init,
+    })
+}
+
+/// The metadata written into each checkpoint of the run.
+fn checkpoint_metadata(
+    run: &RunConfig,
+    arch_config: &ArchConfig,
+    step: u64,
+) -> BTreeMap<String, String> {
+    let [c, h, w] = arch_config.input;
+    let mut m = BTreeMap::from([
+        ("arch".to_string(), run.arch.clone()),
+        ("width".to_string(), run.width.to_string()),
+        ("classes".to_string(), arch_config.classes.to_string()),
+        ("input".to_string(), format!("[{c}, {h}, {w}]")),
+        ("seed".to_string(), run.seed.to_string()),
+        ("data".to_string(), run.data.clone()),
+        ("run".to_string(), run.id().to_string()),
+        ("step".to_string(), step.to_string()),
+        (
+            "majmin_version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ]);
+    if let Some(z) = run.zeta {
+        m.insert("zeta".into(), z.to_string());
+    }
+    if let Some(h) = &run.init {
+        m.insert("init_sha256".into(), h.clone());
+    }
+    for (k, v) in &run.arch_options {
+        m.insert(format!("option.{k}"), v.clone());
+    }
+    m
+}
+
+fn save_checkpoint(
+    path: &Path,
+    model: &dyn Model,
+    meta: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    checkpoint::save(path, model, meta).map_err(|e| e.to_string())
 }
 
 /// Runs the command.
@@ -82,12 +208,25 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     .map_err(sweep::sweep_error)?;
     let (pool, _) = majmin_sweep::holdout_split(&data, &args.data, holdout, ctx.seed)
         .map_err(sweep::sweep_error)?;
-    if let Some(z) = args.zeta {
-        majmin_sweep::imbalanced(&pool, &args.data, z.get(), ctx.seed)
-            .map_err(sweep::sweep_error)?;
-    }
+    let train_len = match args.zeta {
+        Some(z) => majmin_sweep::imbalanced(&pool, &args.data, z.get(), ctx.seed)
+            .map_err(sweep::sweep_error)?
+            .len(),
+        None => pool.len(),
+    };
+    // the model as train_run builds it (the subsample keeps the shape and the classes)
+    let arch_config = ArchConfig {
+        options: Default::default(),
+        ..ArchConfig::new(data.shape(), data.classes())
+            .with_width(args.train.width)
+            .with_seed(ctx.seed)
+    };
+    let checkpoints = check_checkpoints(args, &arch_config, arch.as_ref())?;
     majmin_sweep::check_train_folder(&args.out, args.force).map_err(sweep::sweep_error)?;
     crate::output::ensure_dir(&args.out)?;
+    if let Some((_, dir)) = &checkpoints.every {
+        crate::output::ensure_dir(dir)?;
+    }
     ctx.write_manifest(
         &args.out,
         "train",
@@ -108,8 +247,36 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         numerics: majmin_sweep::NUMERICS_VERSION,
         method,
         holdout,
+        init: checkpoints.init.as_ref().map(|(_, _, hash)| hash.clone()),
     };
-    let record = majmin_sweep::train_run(
+    // the last evaluation point is at the run's last step
+    let last_step = run.train.total_steps(train_len);
+    let mut point = 0u64;
+    let mut on_eval = |step: u64, model: &dyn Model| -> Result<(), String> {
+        let index = point;
+        point += 1;
+        let meta = checkpoint_metadata(&run, &arch_config, step);
+        if let Some((k, dir)) = &checkpoints.every {
+            if (index > 0 && index % k == 0) || step == last_step {
+                save_checkpoint(&dir.join(format!("step-{step}.safetensors")), model, &meta)?;
+            }
+        }
+        if let Some(path) = &checkpoints.save {
+            if step == last_step {
+                save_checkpoint(path, model, &meta)?;
+            }
+        }
+        Ok(())
+    };
+    let wants_hook = checkpoints.every.is_some() || checkpoints.save.is_some();
+    let hooks = majmin_sweep::RunHooks {
+        init: checkpoints
+            .init
+            .as_ref()
+            .map(|(path, tensors, _)| (path.display().to_string(), tensors.as_slice())),
+        on_eval: if wants_hook { Some(&mut on_eval) } else { None },
+    };
+    let record = majmin_sweep::train_run_with(
         &run,
         arch.as_ref(),
         &data,
@@ -118,6 +285,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             bar.set_length(total);
             bar.set_position(step);
         },
+        hooks,
     )
     .map_err(sweep::sweep_error)?;
     bar.finish_and_clear();

@@ -78,6 +78,15 @@ pub enum TrainError {
         /// The model's error.
         source: ModelError,
     },
+    /// The evaluation-point callback ([`Trainer::with_on_eval`]) failed, e.g. a checkpoint could
+    /// not be written; the message is the callback's.
+    #[error("at step {step}: {message}")]
+    Hook {
+        /// Optimiser steps taken when it failed.
+        step: u64,
+        /// The callback's message.
+        message: String,
+    },
 }
 
 /// What [`Trainer::run`] reports to its progress callback after every step.
@@ -113,6 +122,9 @@ pub struct TrainOutcome {
 /// The progress callback of a [`Trainer`].
 type ProgressCallback<'a> = Box<dyn FnMut(&Progress) + 'a>;
 
+/// The evaluation-point callback of a [`Trainer`] ([`Trainer::with_on_eval`]).
+type EvalCallback<'a> = Box<dyn FnMut(u64, &dyn Model) -> Result<(), String> + 'a>;
+
 /// Runs a [`TrainConfig`] on a model, with an optional cancellation flag and progress callback.
 pub struct Trainer<'a> {
     config: TrainConfig,
@@ -120,6 +132,7 @@ pub struct Trainer<'a> {
     errors: Option<Vec<usize>>,
     cancel: Option<Arc<AtomicBool>>,
     progress: Option<ProgressCallback<'a>>,
+    on_eval: Option<EvalCallback<'a>>,
 }
 
 impl std::fmt::Debug for Trainer<'_> {
@@ -142,6 +155,7 @@ impl<'a> Trainer<'a> {
             errors: None,
             cancel: None,
             progress: None,
+            on_eval: None,
         })
     }
 
@@ -185,6 +199,17 @@ impl<'a> Trainer<'a> {
     /// Calls `callback` after every step.
     pub fn with_progress(mut self, callback: impl FnMut(&Progress) + 'a) -> Self {
         self.progress = Some(Box::new(callback));
+        self
+    }
+
+    /// Calls `callback(step, model)` after every recorded evaluation point (step 0 included),
+    /// with the model as it is at that point (e.g. to save a checkpoint). An `Err(message)` ends
+    /// the run with [`TrainError::Hook`]. Not called at a point where the loss is not finite.
+    pub fn with_on_eval(
+        mut self,
+        callback: impl FnMut(u64, &dyn Model) -> Result<(), String> + 'a,
+    ) -> Self {
+        self.on_eval = Some(Box::new(callback));
         self
     }
 
@@ -252,6 +277,7 @@ impl<'a> Trainer<'a> {
         if !point.loss.is_finite() {
             return Ok(finish(points, RunStatus::Diverged { t: 0.0 }, 0));
         }
+        self.call_on_eval(0, model)?;
         points.push(point);
         next_eval += 1;
 
@@ -319,6 +345,7 @@ impl<'a> Trainer<'a> {
                     if !point.loss.is_finite() {
                         return Ok(finish(points, RunStatus::Diverged { t: time(step) }, step));
                     }
+                    self.call_on_eval(step, model)?;
                     points.push(point);
                 }
             }
@@ -326,6 +353,15 @@ impl<'a> Trainer<'a> {
         }
         model.set_training(true);
         Ok(finish(points, RunStatus::Finished, step))
+    }
+
+    fn call_on_eval(&mut self, step: u64, model: &dyn Model) -> Result<(), TrainError> {
+        match self.on_eval.as_mut() {
+            Some(callback) => {
+                callback(step, model).map_err(|message| TrainError::Hook { step, message })
+            }
+            None => Ok(()),
+        }
     }
 
     fn evaluate_at(

@@ -801,3 +801,45 @@ mod methods {
         assert_eq!(errors, (40..50).collect::<Vec<_>>());
     }
 }
+
+/// The evaluation-point callback sees every recorded point's step and the parameters the model
+/// has there; its error ends the run with `TrainError::Hook`.
+#[test]
+fn on_eval_sees_each_point_and_its_error_ends_the_run() {
+    let data = blobs(20, 1);
+    let mut seen: Vec<(u64, Vec<f32>)> = Vec::new();
+    let mut model = Softmax::new(2, 4);
+    let out = Trainer::new(config(0.05, 3.0))
+        .unwrap()
+        .with_on_eval(|step, m| {
+            seen.push((step, m.params()));
+            Ok(())
+        })
+        .run(&mut model, &data)
+        .unwrap();
+    let steps: Vec<u64> = seen.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, out.points.iter().map(|p| p.step).collect::<Vec<_>>());
+    assert_eq!(steps.first(), Some(&0));
+    assert_eq!(seen[0].1, vec![0.0; 12]);
+    assert_eq!(seen.last().unwrap().1, model.params());
+    assert_ne!(seen[1].1, seen[0].1);
+
+    let err = Trainer::new(config(0.05, 3.0))
+        .unwrap()
+        .with_on_eval(|step, _| {
+            if step == 10 {
+                Err("disk full".to_string())
+            } else {
+                Ok(())
+            }
+        })
+        .run(&mut Softmax::new(2, 4), &data)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        TrainError::Hook {
+            step: 10,
+            message: "disk full".into()
+        }
+    );
+}

@@ -8,8 +8,7 @@
 //!   the first seed and ζ (descent on L1), or the parameters of `--checkpoint F`.
 //! - `--segment G` (with `--checkpoint F`): K is the segment between the two checkpoints.
 //!
-//! Checkpoints are read by [`checkpoint_parameters`], the one place where
-//! `majmin_models::checkpoint::load` plugs in.
+//! Checkpoints are read by [`checkpoint_parameters`] with `majmin_models::checkpoint::load`.
 
 use std::path::{Path, PathBuf};
 
@@ -135,29 +134,33 @@ pub fn load_network(
     })
 }
 
-/// The parameters stored in the checkpoint `path`, for the network `net`.
+/// The parameters stored in the checkpoint `path`, for the network `net`, as `f64` in the
+/// model's flat order.
 ///
-/// This is where checkpoint loading plugs in: with `majmin_models::checkpoint::load(model:
-/// &mut dyn Model, path: &Path)` (issue 15) the body is
-/// `let mut model = net.arch.build(&net.arch_config)?; load(model.as_mut(), path)?;` and the
-/// model's `get_params` as `f64`. Until then a checkpoint is refused (exit 2).
+/// The checkpoint (`majmin train --save`, or PyTorch's `save_file(module.state_dict())`) is
+/// loaded with [`majmin_models::checkpoint::load`] into a model built like the network's, which
+/// refuses (exit 2, naming `option`, the file and the tensor) a file that is not safetensors, is
+/// truncated or corrupt, or does not fit the architecture. Only the trainable parameters are
+/// used: the loss parts evaluate their own models, so BatchNorm running statistics in the file
+/// do not enter K's constants.
 pub fn checkpoint_parameters(
     option: &str,
     net: &LoadedNetwork,
     path: &Path,
 ) -> Result<Vec<f64>, CliError> {
     crate::input::regular_file(option, path, "a safetensors checkpoint of the network")?;
-    // the model the checkpoint is to be read into
-    let model = net
+    // the model the checkpoint is read into
+    let mut model = net
         .arch
         .build(&net.arch_config)
         .map_err(|e| CliError::usage(format!("{option} {}: {e}", path.display())))?;
-    Err(CliError::usage(format!(
-        "{option} {}: this build cannot read checkpoints into a {}-parameter {} yet (safetensors loading comes with `majmin train --save`); use --critical-pair, or --radius without --checkpoint (K is then centred on θ̂1, the critical point of L1 reached from the seeded initialisation)",
-        path.display(),
-        model.num_params(),
-        net.arch.name()
-    )))
+    majmin_models::checkpoint::load(model.as_mut(), path)
+        .map_err(|e| CliError::usage(format!("{option}: {e}")))?;
+    let mut params = vec![0.0f32; model.num_params()];
+    model
+        .get_params(&mut params)
+        .map_err(|e| CliError::run(format!("{option} {}: {e}", path.display())))?;
+    Ok(params.into_iter().map(f64::from).collect())
 }
 
 fn region_error(e: RegionError) -> CliError {
