@@ -386,7 +386,7 @@ impl NetBuilder {
 /// ±1/√fan_in for weight and bias). Defaults: stride 1, padding 0, dilation 1, one group, a bias.
 ///
 /// Weight `[out, in/groups, k, k]` (PyTorch's layout), then bias `[out]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Conv2d {
     out_channels: usize,
     kernel: usize,
