@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod plugin_loader;
 mod registry;
 mod zoo;

@@ -382,8 +382,9 @@ impl NetBuilder {
     }
 }
 
-/// A 2-D convolution (`nn.Conv2d`) with PyTorch's default initialisation (uniform
-/// ±1/√fan_in for weight and bias). Defaults: stride 1, padding 0, dilation 1, one group, a bias.
+/// A 2-D convolution (`nn.Conv2d`), by default with PyTorch's initialisation (uniform
+/// ±1/√fan_in for weight and bias; see [`Conv2d::init`]). Defaults: stride 1, padding 0, dilation
+/// 1, one group, a bias.
 ///
 /// Weight `[out, in/groups, k, k]` (PyTorch's layout), then bias `[out]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
