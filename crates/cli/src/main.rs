@@ -1,6 +1,6 @@
 //! `majmin`: the command line of the majority–minority toolkit.
 //!
-//! Commands (docs/command-line.md): `theory`, `flow`, `train`, `overcost`, `metrics overcost`, `models list`,
+//! Commands (docs/command-line.md): `theory`, `spectrum`, `flow`, `train`, `overcost`, `metrics overcost`, `models list`,
 //! `bench`, `data info`, `reproduce`. This crate alone decides formats, files and exit codes:
 //! 0 success, 1 a run failed, 2 bad input or usage. User errors print one readable paragraph,
 //! never a panic or a backtrace.
@@ -73,6 +73,9 @@ enum Command {
     Reproduce(commands::reproduce::Args),
     /// Check the perturbation theorems on a problem: constants, assumptions, critical points, zones.
     Theory(commands::theory::Args),
+    /// Hessian spectra of a network's majority, minority and total loss: extreme eigenvalues,
+    /// ρmin, trace and density.
+    Spectrum(commands::spectrum::Args),
     /// Integrate gradient flow on a problem and report when it leaves the majority-training zone.
     Flow(commands::flow::Args),
     /// Train one architecture at one imbalance level and record per-group curves.
@@ -250,6 +253,7 @@ fn real_main() -> i32 {
     let result = match &cli.command {
         Command::Reproduce(a) => commands::reproduce::run(a, &ctx),
         Command::Theory(a) => commands::theory::run(a, &ctx),
+        Command::Spectrum(a) => commands::spectrum::run(a, &ctx),
         Command::Flow(a) => commands::flow::run(a, &ctx),
         Command::Train(a) => commands::train::run(a, &ctx),
         Command::Overcost(a) => commands::overcost::run(a, &ctx),

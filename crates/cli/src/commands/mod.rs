@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod models;
 pub mod overcost;
 pub mod reproduce;
+pub mod spectrum;
 pub mod sweep;
 pub mod theory;
 pub mod train;

@@ -17,11 +17,13 @@ pub mod curves;
 mod marks;
 pub mod network_zone;
 pub mod overcost;
+pub mod spectrum;
 pub mod zone;
 
 pub use curves::{CurvesFigure, ThresholdMark};
 pub use network_zone::NetworkZoneFigure;
 pub use overcost::{OvercostFigure, OvercostSeries};
+pub use spectrum::{SpectrumFigure, SpectrumPanel};
 
 /// The font family every figure uses.
 pub const FONT: &str = "sans-serif";

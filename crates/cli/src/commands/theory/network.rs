@@ -27,7 +27,7 @@ use crate::context::Context;
 use crate::error::CliError;
 
 /// Mini-batch size of the network objectives' evaluations.
-const CHUNK: usize = 512;
+pub(crate) const CHUNK: usize = 512;
 
 /// Which network, on which data.
 #[derive(Debug, Clone, Serialize)]
