@@ -336,13 +336,13 @@ mod tests {
             hv
         };
         let cols: Vec<Vec<f64>> = (0..n).map(column).collect();
-        for i in 0..n {
-            for j in 0..i {
+        for (i, col) in cols.iter().enumerate() {
+            for (j, other) in cols.iter().enumerate().take(i) {
                 assert!(
-                    (cols[i][j] - cols[j][i]).abs() < 1e-12 * (1.0 + cols[i][j].abs()),
+                    (col[j] - other[i]).abs() < 1e-12 * (1.0 + col[j].abs()),
                     "H[{i}][{j}] = {} but H[{j}][{i}] = {}",
-                    cols[i][j],
-                    cols[j][i]
+                    col[j],
+                    other[i]
                 );
             }
         }
