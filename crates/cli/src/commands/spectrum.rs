@@ -159,9 +159,9 @@ pub struct PartSpectrum {
 /// What one Hessian-vector product costs against one gradient, at the point, on the whole loss.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ProductCost {
-    /// Seconds per gradient of `L` (best of 3).
+    /// Seconds per gradient of `L` (best of 5).
     pub gradient_seconds: f64,
-    /// Seconds per Hessian-vector product of `L` (best of 3).
+    /// Seconds per Hessian-vector product of `L` (best of 5).
     pub hvp_seconds: f64,
     /// `hvp_seconds / gradient_seconds`.
     pub hvp_per_gradient: f64,
@@ -423,10 +423,14 @@ fn parts_at(
     ))
 }
 
-/// The best of three timings of `f`, in seconds.
-fn best_of_three(mut f: impl FnMut() -> Result<(), CliError>) -> Result<f64, CliError> {
+/// Timings per cost measurement: the best of these many (a shared machine's noise only ever
+/// adds time).
+const COST_REPEATS: usize = 5;
+
+/// The best of [`COST_REPEATS`] timings of `f`, in seconds.
+fn best_time(mut f: impl FnMut() -> Result<(), CliError>) -> Result<f64, CliError> {
     let mut best = f64::INFINITY;
-    for _ in 0..3 {
+    for _ in 0..COST_REPEATS {
         let start = Instant::now();
         f()?;
         best = best.min(start.elapsed().as_secs_f64());
@@ -449,14 +453,13 @@ fn product_cost(
     let v: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
     let mut grad = vec![0.0; dim];
     let mut out = vec![0.0; dim];
-    let gradient_seconds = best_of_three(|| {
+    let gradient_seconds = best_time(|| {
         objective
             .try_value_and_gradient(theta, &mut grad)
             .map(|_| ())
             .map_err(model_error)
     })?;
-    let hvp_seconds =
-        best_of_three(|| objective.try_hvp(theta, &v, &mut out).map_err(model_error))?;
+    let hvp_seconds = best_time(|| objective.try_hvp(theta, &v, &mut out).map_err(model_error))?;
     Ok(ProductCost {
         gradient_seconds,
         hvp_seconds,

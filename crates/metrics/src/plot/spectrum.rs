@@ -90,7 +90,9 @@ impl Figure for SpectrumFigure {
                 .y_label_area_size(65)
                 .build_cartesian_2d(x_lo..x_hi, (y_lo..y_hi).log_scale())
                 .map_err(|e| err(&e))?;
-            let x_formatter = |v: &f64| axis_tick(*v);
+            // a tick at 0 computed as ±1e-17 reads as 0
+            let span = x_hi - x_lo;
+            let x_formatter = |v: &f64| axis_tick(if v.abs() < 1e-9 * span { 0.0 } else { *v });
             let y_formatter = |v: &f64| format!("{v:.0e}");
             chart
                 .configure_mesh()
