@@ -9,7 +9,7 @@
 //! density by stochastic Lanczos quadrature (majmin_theory::spectrum).
 //!
 //! Hessian-vector products are exact for `mlp` (the `f64` perceptron's R-operator,
-//! [`NetworkObjective::with_exact_mlp`], whose layer sizes are read from the model's state
+//! [`NetworkObjective::exact_when_perceptron`], which reads the layer sizes from the model's state
 //! dict); other networks use central differences of gradients, with the Richardson estimate of
 //! their error ([`NetworkObjective::hvp_with_error`]) reported on one random direction per part.
 
@@ -19,7 +19,6 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 use majmin_core::{Model, Rng, Zeta};
-use majmin_flow::mlp::Mlp;
 use majmin_flow::network::{LossPart, NetworkObjective};
 use majmin_metrics::plot::{save, save_both, SpectrumFigure, SpectrumPanel};
 use majmin_theory::spectrum::{
@@ -316,34 +315,6 @@ fn check_args(args: &Args) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The layer sizes `[in, hidden…, classes]` of the zoo's `mlp` from its state dict
-/// (`nn.Sequential(nn.Flatten(), nn.Linear, nn.ReLU(), …)`: weights `1.weight`, `3.weight`, …
-/// of shape `[out, in]`), or None when the tensors are not those of a perceptron.
-pub fn mlp_sizes(model: &dyn Model) -> Option<Vec<usize>> {
-    let tensors = model.state_dict().ok()?;
-    let mut weights: Vec<(usize, usize, usize)> = Vec::new();
-    for t in &tensors {
-        let (index, leaf) = t.name.split_once('.')?;
-        let index: usize = index.parse().ok()?;
-        match (leaf, t.shape.as_slice()) {
-            ("weight", &[out, input]) => weights.push((index, out, input)),
-            ("bias", &[_]) => {}
-            _ => return None,
-        }
-    }
-    weights.sort_unstable();
-    let mut sizes = vec![weights.first()?.2];
-    for (i, &(index, out, input)) in weights.iter().enumerate() {
-        // Linear layers at 1, 3, 5, … (Flatten at 0, a ReLU between), chained sizes
-        if index != 2 * i + 1 || input != *sizes.last()? {
-            return None;
-        }
-        sizes.push(out);
-    }
-    Mlp::new(sizes.clone()).filter(|m| m.num_params() == model.num_params())?;
-    Some(sizes)
-}
-
 /// The three loss parts at the point, and the point.
 struct PartsAt {
     parts: [NetworkObjective; 3],
@@ -374,9 +345,6 @@ fn parts_at(
         majmin_models::checkpoint::load(model.as_mut(), path).map_err(checkpoint_error)?;
     }
     let theta: Vec<f64> = model.params().into_iter().map(f64::from).collect();
-    let exact_sizes = (net.arch.name() == "mlp")
-        .then(|| mlp_sizes(model.as_ref()))
-        .flatten();
     let data = net.majority.data().clone();
     let parts = if args.checkpoint.is_some() {
         let state = model
@@ -397,21 +365,14 @@ fn parts_at(
     } else {
         [net.majority, net.minority, net.total]
     };
-    let parts = match exact_sizes {
-        Some(sizes) => {
-            let threads = ctx.thread_count();
-            let exact = |o: NetworkObjective| {
-                let mlp = Mlp::new(sizes.clone()).ok_or_else(|| {
-                    CliError::run(format!("mlp: layer sizes {sizes:?} are not a perceptron's"))
-                })?;
-                o.with_exact_mlp(mlp, threads)
-                    .map_err(|e| CliError::run(format!("--arch mlp: {e}")))
-            };
-            let [a, b, c] = parts;
-            [exact(a)?, exact(b)?, exact(c)?]
-        }
-        None => parts,
-    };
+    // perceptrons get exact products (their state dict says so: Mlp::from_state_dict)
+    let threads = ctx.thread_count();
+    let parts = parts.map(|o| {
+        o.exact_when_perceptron(threads)
+            .map_err(|e| CliError::run(format!("--arch {}: {e}", spec.arch)))
+    });
+    let [a, b, c] = parts;
+    let parts = [a?, b?, c?];
     let exact = parts.iter().all(NetworkObjective::is_exact);
     Ok((
         PartsAt {
@@ -884,17 +845,22 @@ mod tests {
 
     #[test]
     fn perceptron_sizes_come_from_the_state_dict() {
+        use majmin_flow::mlp::Mlp;
         let registry = majmin_models::Registry::builtin();
         let arch = registry.get("mlp").unwrap();
         let config = majmin_core::ArchConfig::new([1, 8, 8], 10).with_width(0.125);
-        let model = arch.build(&config).unwrap();
-        assert_eq!(mlp_sizes(model.as_ref()), Some(vec![64, 32, 16, 10]));
+        let sizes = |m: Box<dyn Model>| {
+            Mlp::from_state_dict(&m.state_dict().unwrap()).map(|p| p.sizes().to_vec())
+        };
+        assert_eq!(
+            sizes(arch.build(&config).unwrap()),
+            Some(vec![64, 32, 16, 10])
+        );
         let mut none = config.clone();
         none.options.insert("hidden".into(), "none".into());
-        let model = arch.build(&none).unwrap();
-        assert_eq!(mlp_sizes(model.as_ref()), Some(vec![64, 10]));
+        assert_eq!(sizes(arch.build(&none).unwrap()), Some(vec![64, 10]));
         // a network with convolutions and BatchNorm is no perceptron
         let cnn = registry.get("smallcnn").unwrap().build(&config).unwrap();
-        assert_eq!(mlp_sizes(cnn.as_ref()), None);
+        assert_eq!(sizes(cnn), None);
     }
 }
