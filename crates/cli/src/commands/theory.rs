@@ -492,6 +492,7 @@ fn write_figure_from(
         total_points: report.critical_points.total.iter().map(point).collect(),
         ball_radius: report.bound_zone,
         trajectory: path_points,
+        trajectory_label: "gradient flow of L".into(),
         events: trajectory
             .events
             .iter()

@@ -68,6 +68,7 @@ impl NetworkZoneFigure {
             total_points: vec![self.total_critical],
             ball_radius: if drawn { self.ball_radius } else { f64::NAN },
             trajectory: self.trajectory.clone(),
+            trajectory_label: "gradient descent on L from θ̂1".into(),
             events: Vec::new(),
         }
     }

@@ -36,6 +36,8 @@ pub struct ZoneFigure {
     pub ball_radius: f64,
     /// A gradient-flow trajectory (empty: none drawn).
     pub trajectory: Vec<(f64, f64)>,
+    /// The trajectory's legend entry, e.g. `gradient flow of L` or `gradient descent on L`.
+    pub trajectory_label: String,
     /// Points where the trajectory crossed the zone boundary.
     pub events: Vec<(f64, f64)>,
 }
@@ -223,7 +225,7 @@ impl Figure for ZoneFigure {
                     green.stroke_width(2),
                 ))
                 .map_err(|e| err(&e))?
-                .label("gradient flow of L")
+                .label(self.trajectory_label.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], green.stroke_width(2))
                 });
@@ -366,6 +368,7 @@ mod tests {
             total_points: vec![(0.02, -0.01)],
             ball_radius: 0.15,
             trajectory: vec![(0.9, 0.8), (0.5, 0.3), (0.1, 0.05)],
+            trajectory_label: "gradient flow of L".into(),
             events: vec![(0.1, 0.05)],
         };
         let dir = std::env::temp_dir().join(format!("majmin-zone-{}", std::process::id()));
