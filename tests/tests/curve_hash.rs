@@ -11,6 +11,12 @@
 //! SqueezeNet's default initialisation changed on purpose afterwards (torchvision's, see the zoo):
 //! its row is measured with `init = "pytorch"`, the initialisation of 587c284, which must still
 //! give the same bits.
+//!
+//! VGG-11 and VGG-19 changed on purpose with issue 14: their 3×3 layers of 16 channels and more
+//! on 8×8 maps now run with Winograd F(2×2, 3×3), which rounds differently (within the bound of
+//! `majmin_nn::kernels::winograd::error_bound`). Their rows are the hashes measured after that
+//! change; no other architecture of these tiny configurations has such a layer, so their bits
+//! are those of 587c284 still.
 
 #[path = "../../plugins/test_support.rs"]
 mod test_support;
@@ -88,8 +94,8 @@ const STORED: [(&str, u64); 11] = [
     ("smallcnn", 0x3ea441ceb81cd47a),
     ("mobilenetv2", 0xd5066ef4607d78ba),
     ("squeezenet", 0x4c4608b3cd8c8b92),
-    ("vgg11", 0xcbefa6ba25dcf8d2),
-    ("vgg19", 0xe0d529a5dfccf9fa),
+    ("vgg11", 0x6831af890626168e),
+    ("vgg19", 0x3975bb37b223b21c),
     ("resnet18", 0xe97a0917ce5b7ffc),
     ("resnet50", 0x204fa4adca7e9858),
     ("resnet101", 0xa4736586af39c8cc),

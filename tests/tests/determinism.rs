@@ -107,6 +107,74 @@ fn assert_identical(what: &str, reference: &Run, run: &Run) {
     }
 }
 
+/// VGG-11 at width 1/4 on 3×32×32 inputs: its 3×3 layers of 16 to 64 channels on 16×16 and 8×8
+/// maps run with Winograd F(2×2, 3×3) (issue 14). Four SGD steps with momentum on seeded batches
+/// of 12; the losses, the gradients and the final parameters as bits.
+fn train_winograd_net() -> Vec<u32> {
+    use majmin_core::Architecture;
+    let config = ArchConfig::new([3, 32, 32], 10)
+        .with_width(0.25)
+        .with_seed(3);
+    let arch = majmin_models::builtin_architectures()
+        .into_iter()
+        .find(|a| a.name() == "vgg11")
+        .expect("vgg11 is built in");
+    let mut model = arch.build(&config).expect("vgg11 builds at 32×32");
+    model.set_training(true);
+    let mut params = model.params();
+    let (mut grad, mut velocity) = (vec![0.0f32; params.len()], vec![0.0f32; params.len()]);
+    let mut out = Vec::new();
+    for step in 0..4 {
+        let (x, y) = majmin_tests::batch(&config, 12, step);
+        let loss = model.loss_and_gradient(&x, &y, &mut grad).expect("a step");
+        out.push(loss.to_bits());
+        out.extend(grad.iter().map(|g| g.to_bits()));
+        for ((p, v), g) in params.iter_mut().zip(&mut velocity).zip(&grad) {
+            *v = 0.9 * *v + g;
+            *p -= 0.01 * *v;
+        }
+        model.set_params(&params).expect("same length");
+    }
+    out.extend(model.params().iter().map(|p| p.to_bits()));
+    out
+}
+
+#[test]
+fn a_network_with_winograd_layers_trains_to_the_same_bits_on_2_threads() {
+    use majmin_core::Architecture;
+    use majmin_models::kernels::winograd;
+    // the test is about Winograd only if the network has such layers at this batch
+    let config = ArchConfig::new([3, 32, 32], 10).with_width(0.25);
+    let net = majmin_models::builtin_architectures()
+        .into_iter()
+        .find(|a| a.name() == "vgg11")
+        .expect("vgg11 is built in")
+        .net(&config)
+        .expect("vgg11 builds");
+    let winograd_layers = net
+        .convolutions()
+        .into_iter()
+        .filter(|(_, geo)| {
+            winograd::applies(&majmin_models::kernels::ConvGeometry { batch: 12, ..*geo })
+        })
+        .count();
+    assert!(
+        winograd_layers >= 3,
+        "only {winograd_layers} Winograd layers"
+    );
+    let one = in_pool(1, train_winograd_net);
+    for threads in [2, 2, 3] {
+        let other = in_pool(threads, train_winograd_net);
+        assert_eq!(one.len(), other.len());
+        if let Some(i) = one.iter().zip(&other).position(|(a, b)| a != b) {
+            panic!(
+                "{threads} threads: value {i} of {} differs from the one-thread run",
+                one.len()
+            );
+        }
+    }
+}
+
 #[test]
 fn curves_and_parameters_do_not_depend_on_the_thread_count() {
     let data = data();

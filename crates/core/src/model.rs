@@ -299,6 +299,15 @@ pub trait Model: Send {
     /// Number of classes (logits per sample).
     fn classes(&self) -> usize;
 
+    /// Floating-point operations of one sample's training step through the convolution and
+    /// linear layers, counted as their direct definition does (two per multiply-add; forward,
+    /// weight gradient, and input gradient except for the layer that reads the input),
+    /// whatever algorithm the kernels run; `None` when the model does not know its layers.
+    /// Benchmarks divide it by the time of a step to report useful GFLOP/s.
+    fn direct_flops_per_sample(&self) -> Option<f64> {
+        None
+    }
+
     /// Copies the parameters into `out` (length [`Model::num_params`]), in a fixed order.
     fn get_params(&self, out: &mut [f32]) -> Result<(), ModelError>;
 

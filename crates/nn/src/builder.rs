@@ -527,6 +527,7 @@ impl Layer for Conv2d {
         b.nodes.push(Node::Conv {
             name,
             spec,
+            in_hw: (h, w),
             weight,
             bias,
             act: Activation::Identity,

@@ -228,6 +228,10 @@ impl Model for NetModel {
         self.params.len()
     }
 
+    fn direct_flops_per_sample(&self) -> Option<f64> {
+        Some(self.net.direct_flops_per_sample())
+    }
+
     fn input_shape(&self) -> [usize; 3] {
         self.config.input
     }

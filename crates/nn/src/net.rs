@@ -6,6 +6,7 @@ use std::ops::Range;
 use dfdx::prelude::{Cpu, Tape};
 use majmin_core::{ArchConfig, Rng};
 
+use crate::kernels::ConvGeometry;
 use crate::model::NetModel;
 use crate::ops::{self, Activation, BatchNormState, Conv2dSpec, PoolSpec};
 use crate::tape::{Act, ParamStore};
@@ -17,6 +18,8 @@ pub(crate) enum Node {
     Conv {
         name: String,
         spec: Conv2dSpec,
+        /// Input height and width (the shapes are fixed when the network is built).
+        in_hw: (usize, usize),
         weight: Range<usize>,
         bias: Option<Range<usize>>,
         act: Activation,
@@ -122,6 +125,43 @@ impl Net {
             _ => {}
         });
         names
+    }
+
+    /// Every convolution of the network, in construction order: its parameter name (PyTorch's
+    /// module path) and its geometry for one sample (`batch = 1`; set the batch to scale). The
+    /// kernels choose their algorithm from the geometry; benchmarks count FLOPs with it.
+    pub fn convolutions(&self) -> Vec<(String, ConvGeometry)> {
+        let mut out = Vec::new();
+        visit(&self.nodes, &mut |node| {
+            if let Node::Conv {
+                name, spec, in_hw, ..
+            } = node
+            {
+                out.push((name.clone(), spec.geometry(1, *in_hw)));
+            }
+        });
+        out
+    }
+
+    /// Floating-point operations of one sample's training step through the convolutions and
+    /// linear layers, counted as the direct definition does (two per multiply-add, whatever
+    /// algorithm the kernels run): the forward pass, the weight gradient, and the input
+    /// gradient of every layer but the first, which reads the input.
+    pub fn direct_flops_per_sample(&self) -> f64 {
+        let mut forward = Vec::new();
+        visit(&self.nodes, &mut |node| match node {
+            Node::Conv { spec, in_hw, .. } => {
+                forward.push(spec.geometry(1, *in_hw).forward_flops())
+            }
+            Node::Linear {
+                in_features,
+                out_features,
+                ..
+            } => forward.push(2.0 * (*in_features * *out_features) as f64),
+            _ => {}
+        });
+        let first = forward.first().copied().unwrap_or(0.0);
+        3.0 * forward.iter().sum::<f64>() - first
     }
 
     /// A model of this network called `arch`, its parameters drawn from `config.seed`.

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use majmin_core::{ArchConfig, Rng};
-use majmin_models::kernels::{self, ConvGeometry, MatMut, MatRef};
+use majmin_models::kernels::{self, ConvAlgorithm, ConvGeometry, MatMut, MatRef};
 use serde::Serialize;
 
 use crate::context::{available_memory, format_bytes, Context};
@@ -72,6 +72,11 @@ struct StepResult {
     steps: usize,
     step_s: f64,
     images_per_s: f64,
+    /// FLOPs of a step counted as direct convolutions and linear layers (`null` for models that
+    /// do not report their layers, such as plugins through the C ABI).
+    direct_flops_per_step: Option<f64>,
+    /// `direct_flops_per_step` over the time of a step.
+    useful_gflop_per_s: Option<f64>,
 }
 
 /// Runs the command.
@@ -143,7 +148,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         step(&mut model)?;
     }
     let step_s = t.elapsed().as_secs_f64() / args.steps as f64;
+    let direct_flops_per_step = model
+        .direct_flops_per_sample()
+        .map(|f| f * args.batch as f64);
     let result = StepResult {
+        direct_flops_per_step,
+        useful_gflop_per_s: direct_flops_per_step.map(|f| f / step_s / 1e9),
         arch: name.to_string(),
         params: n,
         batch: args.batch,
@@ -161,6 +171,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         "{name}: {:.1} images/s ({:.3} s per step of {} images, {}×{}×{}, {} threads, {} parameters)",
         result.images_per_s, step_s, args.batch, args.channels, args.hw, args.hw, result.threads, n
     );
+    if let (Some(f), Some(g)) = (direct_flops_per_step, result.useful_gflop_per_s) {
+        println!(
+            "{:.2} GFLOP per step counted as direct convolutions and linear layers: {g:.1} useful GFLOP/s",
+            f / 1e9
+        );
+    }
     Ok(())
 }
 
@@ -168,6 +184,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
 struct KernelRow {
     layer: String,
     pass: &'static str,
+    /// `winograd` or `im2col` for 3×3 layers timed both ways; empty otherwise.
+    algorithm: &'static str,
     gflop_per_s: f64,
     ratio_to_sgemm: f64,
 }
@@ -322,6 +340,7 @@ fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
         ("resnet 3×3 128→128 @16×16", 128, 128, 16, 3, 1, 1),
         ("resnet 3×3 256→256 @8×8", 256, 256, 8, 3, 1, 1),
         ("resnet 3×3 512→512 @4×4", 512, 512, 4, 3, 1, 1),
+        ("vgg 3×3 128→256 @8×8", 128, 256, 8, 3, 1, 1),
         ("bottleneck 1×1 256→64 @32×32", 256, 64, 32, 1, 1, 1),
         (
             "mobilenet depthwise 3×3 144 @16×16",
@@ -349,24 +368,34 @@ fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
         let x = random(batch * cin * hw * hw);
         let w = random(cout * cin / groups * k * k);
         let flops = geo.forward_flops();
-        let mut dy = Vec::new();
-        let tf = best_time(3, || dy = kernels::conv2d_forward(&geo, &x, &w, None));
-        let tb = best_time(3, || {
-            kernels::conv2d_backward(&geo, &x, &w, &dy, true);
-        });
-        let (f, b) = (flops / tf / 1e9, 2.0 * flops / tb / 1e9);
-        rows.push(KernelRow {
-            layer: label.into(),
-            pass: "forward",
-            gflop_per_s: f,
-            ratio_to_sgemm: f / sgemm,
-        });
-        rows.push(KernelRow {
-            layer: label.into(),
-            pass: "backward",
-            gflop_per_s: b,
-            ratio_to_sgemm: b / sgemm,
-        });
+        // 3×3 layers that run with Winograd are also timed with im2col, side by side
+        let algorithms: &[(ConvAlgorithm, &'static str)] = if kernels::winograd::applies(&geo) {
+            &[
+                (ConvAlgorithm::Auto, "winograd"),
+                (ConvAlgorithm::NoWinograd, "im2col"),
+            ]
+        } else {
+            &[(ConvAlgorithm::Auto, "")]
+        };
+        for &(algorithm, name) in algorithms {
+            let mut dy = Vec::new();
+            let tf = best_time(3, || {
+                dy = kernels::conv2d_forward_using(algorithm, &geo, &x, &w, None)
+            });
+            let tb = best_time(3, || {
+                kernels::conv2d_backward_using(algorithm, &geo, &x, &w, &dy, true);
+            });
+            let (f, b) = (flops / tf / 1e9, 2.0 * flops / tb / 1e9);
+            for (pass, gflop_per_s) in [("forward", f), ("backward", b)] {
+                rows.push(KernelRow {
+                    layer: label.into(),
+                    pass,
+                    algorithm: name,
+                    gflop_per_s,
+                    ratio_to_sgemm: gflop_per_s / sgemm,
+                });
+            }
+        }
     }
     let result = KernelResult {
         threads: ctx.thread_count(),
@@ -381,14 +410,18 @@ fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
         result.threads
     );
     println!(
-        "{:<36} {:<9} {:>10} {:>9}",
-        "layer", "pass", "GFLOP/s", "vs SGEMM"
+        "(GFLOP/s count the direct convolution's FLOPs, so a faster algorithm can pass 100 %)"
+    );
+    println!(
+        "{:<36} {:<9} {:<9} {:>10} {:>9}",
+        "layer", "pass", "algorithm", "GFLOP/s", "vs SGEMM"
     );
     for r in &result.convolutions {
         println!(
-            "{:<36} {:<9} {:>10.1} {:>8.0}%",
+            "{:<36} {:<9} {:<9} {:>10.1} {:>8.0}%",
             r.layer,
             r.pass,
+            r.algorithm,
             r.gflop_per_s,
             100.0 * r.ratio_to_sgemm
         );

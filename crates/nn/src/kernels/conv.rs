@@ -1,6 +1,7 @@
-//! 2-D convolution over NCHW buffers: im2col + GEMM on chunks of the batch, 1×1 convolutions
-//! as one GEMM per sample straight on the buffers, and the direct depthwise kernel
-//! (`depthwise.rs`) for one channel per group.
+//! 2-D convolution over NCHW buffers: Winograd F(2×2, 3×3) for 3×3 stride-1 layers
+//! (`winograd.rs`), im2col + GEMM on chunks of the batch for the others, 1×1 convolutions as one
+//! GEMM per sample straight on the buffers, and the direct depthwise kernel (`depthwise.rs`) for
+//! one channel per group.
 //!
 //! Parallelism: the batch is split into tasks whose size depends only on the shapes (never on
 //! scheduling or on the number of threads), and per-task weight gradients are added in task
@@ -15,6 +16,7 @@ use super::elementwise::add_assign;
 use super::gemm::{sgemm, MatMut, MatRef};
 use super::norm::channel_sums;
 use super::simd::multiversioned;
+use super::winograd;
 
 thread_local! {
     /// Work buffers of the im2col convolutions (the column matrix and a transposed output or
@@ -27,7 +29,11 @@ thread_local! {
 /// Runs `f` on two work buffers of `a` and `b` values, reused across calls on this thread. Their
 /// contents are unspecified: `f` must write every value before reading it. (A nested call on the
 /// same thread gets fresh buffers.)
-fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+pub(crate) fn with_scratch<R>(
+    a: usize,
+    b: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffers) => {
             let (x, y) = &mut *buffers;
@@ -124,7 +130,7 @@ impl ConvGeometry {
     /// followed the threads would change the rounding, and the curves, with the machine and
     /// with `--jobs`. Layers split into fewer tasks than threads get their parallelism from the
     /// GEMM instead ([`ConvGeometry::gemm_parallel`]).
-    fn samples_per_task(&self, out_pixels: usize) -> usize {
+    pub(crate) fn samples_per_task(&self, out_pixels: usize) -> usize {
         // 1024 and 256 were tried on resnet18 (batch 64, 32×32, 2 threads): no difference
         // beyond the machine's noise.
         const TARGET_COLUMNS: usize = 4096;
@@ -139,7 +145,7 @@ impl ConvGeometry {
     /// rayon pool themselves: when there are fewer tasks than threads. This is scheduling only:
     /// the GEMM crate splits the rows and columns of its output among threads, never the depth,
     /// so its values are the same either way.
-    fn gemm_parallel(&self, samples_per_task: usize) -> bool {
+    pub(crate) fn gemm_parallel(&self, samples_per_task: usize) -> bool {
         self.batch.div_ceil(samples_per_task.max(1)) < rayon::current_num_threads()
     }
 }
@@ -264,9 +270,38 @@ multiversioned! {
     }
 }
 
+/// How a convolution is computed. [`ConvAlgorithm::Auto`] is what the networks use; the others
+/// exist so that benchmarks and tests can compare the algorithms on the same layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// Depthwise layers directly, 3×3 stride-1 layers with at least 16 channels in and out on
+    /// maps of 8×8 and more with Winograd F(2×2, 3×3), large 1×1 layers as one GEMM per sample,
+    /// the rest with im2col.
+    Auto,
+    /// As `Auto`, but never Winograd.
+    NoWinograd,
+}
+
+impl ConvAlgorithm {
+    fn winograd(self, geo: &ConvGeometry) -> bool {
+        self == ConvAlgorithm::Auto && winograd::applies(geo)
+    }
+}
+
 /// Forward convolution: `x` (`N×C×H×W`), `weight` (`O × C/groups × k × k`), optional `bias`
 /// (`O`) → `N×O×Ho×Wo`.
 pub fn conv2d_forward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    conv2d_forward_using(ConvAlgorithm::Auto, geo, x, weight, bias)
+}
+
+/// [`conv2d_forward`] with the algorithm chosen by the caller.
+pub fn conv2d_forward_using(
+    algorithm: ConvAlgorithm,
     geo: &ConvGeometry,
     x: &[f32],
     weight: &[f32],
@@ -281,6 +316,8 @@ pub fn conv2d_forward(
     }
     if geo.is_depthwise() {
         depthwise_forward(geo, x, weight, &mut out);
+    } else if algorithm.winograd(geo) {
+        winograd::forward(geo, x, weight, &mut out);
     } else if geo.is_direct_pointwise(p) {
         let in_sample = geo.in_channels * p;
         let (cg, og) = (geo.cg(), geo.og());
@@ -348,9 +385,89 @@ pub fn conv2d_forward(
     out
 }
 
+/// The direct definition of a convolution and its gradients in f64, with the magnitude of every
+/// sum (`Σ |a| |b|` over its products, which error bounds scale with): for checking kernels.
+#[derive(Debug, Clone)]
+pub struct ConvReference {
+    /// The output (`N × O × Ho × Wo`).
+    pub y: Vec<f64>,
+    /// The input gradient for the output gradient given (`N × C × H × W`).
+    pub dx: Vec<f64>,
+    /// The weight gradient (`O × C/groups × k × k`).
+    pub dw: Vec<f64>,
+    /// `Σ |w| |x|` of every output value.
+    pub y_magnitude: Vec<f64>,
+    /// `Σ |dy| |w|` of every input-gradient value.
+    pub dx_magnitude: Vec<f64>,
+    /// `Σ |dy| |x|` of every weight-gradient value.
+    pub dw_magnitude: Vec<f64>,
+}
+
+/// The convolution of `x` by `weight` and its gradients for the output gradient `dy`, straight
+/// from the definition in f64 (slow: for tests and for checking kernels against it).
+pub fn conv2d_reference(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+) -> ConvReference {
+    let (h, w) = geo.in_hw;
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let (cg, og, k) = (geo.cg(), geo.og(), geo.kernel);
+    let zeros = |n: usize| vec![0.0f64; n];
+    let mut r = ConvReference {
+        y: zeros(geo.batch * geo.out_channels * ho * wo),
+        dx: zeros(x.len()),
+        dw: zeros(weight.len()),
+        y_magnitude: zeros(geo.batch * geo.out_channels * ho * wo),
+        dx_magnitude: zeros(x.len()),
+        dw_magnitude: zeros(weight.len()),
+    };
+    for n in 0..geo.batch {
+        for oc in 0..geo.out_channels {
+            let g = oc / og;
+            for (oy, ox) in (0..ho).flat_map(|a| (0..wo).map(move |b| (a, b))) {
+                let yi = ((n * geo.out_channels + oc) * ho + oy) * wo + ox;
+                for (c, ki, kj) in
+                    (0..cg).flat_map(|c| (0..k).flat_map(move |i| (0..k).map(move |j| (c, i, j))))
+                {
+                    let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
+                    let ix = (ox * geo.stride + kj * geo.dilation) as isize - geo.padding as isize;
+                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                        continue;
+                    }
+                    let ch = g * cg + c;
+                    let xi = ((n * geo.in_channels + ch) * h + iy as usize) * w + ix as usize;
+                    let wi = ((oc * cg + c) * k + ki) * k + kj;
+                    let (xv, wv, dv) = (f64::from(x[xi]), f64::from(weight[wi]), f64::from(dy[yi]));
+                    r.y[yi] += xv * wv;
+                    r.dx[xi] += dv * wv;
+                    r.dw[wi] += dv * xv;
+                    r.y_magnitude[yi] += (xv * wv).abs();
+                    r.dx_magnitude[xi] += (dv * wv).abs();
+                    r.dw_magnitude[wi] += (dv * xv).abs();
+                }
+            }
+        }
+    }
+    r
+}
+
 /// Gradients of a convolution: returns `(dx, dweight)` for the output gradient `dy` (the bias
 /// gradient is [`bias_gradient`]). `dx` is skipped (empty) when `need_dx` is false.
 pub fn conv2d_backward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    need_dx: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    conv2d_backward_using(ConvAlgorithm::Auto, geo, x, weight, dy, need_dx)
+}
+
+/// [`conv2d_backward`] with the algorithm chosen by the caller.
+pub fn conv2d_backward_using(
+    algorithm: ConvAlgorithm,
     geo: &ConvGeometry,
     x: &[f32],
     weight: &[f32],
@@ -372,6 +489,9 @@ pub fn conv2d_backward(
     if geo.is_depthwise() {
         let dw = depthwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
         return (dx, dw);
+    }
+    if algorithm.winograd(geo) {
+        return winograd::backward(geo, x, weight, dy, need_dx);
     }
     if geo.is_direct_pointwise(p) {
         let dw = pointwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));

@@ -1,5 +1,6 @@
 //! CPU kernels on plain slices, one operation family per file: GEMM on matrix views ([`gemm`]),
-//! im2col / col2im and 1×1 convolution ([`conv`]), direct depthwise convolution
+//! im2col / col2im and 1×1 convolution ([`conv`]), Winograd F(2×2, 3×3) for 3×3
+//! stride-1 layers ([`winograd`]), direct depthwise convolution
 //! (`depthwise.rs`), pooling ([`pool`]), batch normalisation ([`norm`]) and element-wise
 //! activations ([`elementwise`]). No tape here: [`crate::ops`] wraps these as dfdx tape
 //! operations.
@@ -21,8 +22,12 @@ pub mod elementwise;
 pub mod gemm;
 pub mod norm;
 pub mod pool;
+pub mod winograd;
 
-pub use conv::{bias_gradient, conv2d_backward, conv2d_forward, ConvGeometry};
+pub use conv::{
+    bias_gradient, conv2d_backward, conv2d_backward_using, conv2d_forward, conv2d_forward_using,
+    conv2d_reference, ConvAlgorithm, ConvGeometry, ConvReference,
+};
 pub use elementwise::{
     activation_backward, activation_forward, activation_in_place, add_assign, add_forward,
     Activation,

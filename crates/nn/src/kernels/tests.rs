@@ -6,45 +6,6 @@ use super::gemm::*;
 
 use majmin_core::Rng;
 
-/// Brute-force forward convolution and its gradients, straight from the definition.
-fn reference(
-    geo: &ConvGeometry,
-    x: &[f32],
-    weight: &[f32],
-    dy: &[f32],
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (h, w) = geo.in_hw;
-    let (ho, wo) = geo.out_hw().unwrap();
-    let (cg, og, k) = (geo.cg(), geo.og(), geo.kernel);
-    let mut y = vec![0.0f64; geo.batch * geo.out_channels * ho * wo];
-    let mut dx = vec![0.0f64; x.len()];
-    let mut dw = vec![0.0f64; weight.len()];
-    for n in 0..geo.batch {
-        for oc in 0..geo.out_channels {
-            let g = oc / og;
-            for (oy, ox) in (0..ho).flat_map(|a| (0..wo).map(move |b| (a, b))) {
-                let yi = ((n * geo.out_channels + oc) * ho + oy) * wo + ox;
-                for (c, ki, kj) in
-                    (0..cg).flat_map(|c| (0..k).flat_map(move |i| (0..k).map(move |j| (c, i, j))))
-                {
-                    let iy = (oy * geo.stride + ki * geo.dilation) as isize - geo.padding as isize;
-                    let ix = (ox * geo.stride + kj * geo.dilation) as isize - geo.padding as isize;
-                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                        continue;
-                    }
-                    let ch = g * cg + c;
-                    let xi = ((n * geo.in_channels + ch) * h + iy as usize) * w + ix as usize;
-                    let wi = ((oc * cg + c) * k + ki) * k + kj;
-                    y[yi] += x[xi] as f64 * weight[wi] as f64;
-                    dx[xi] += dy[yi] as f64 * weight[wi] as f64;
-                    dw[wi] += dy[yi] as f64 * x[xi] as f64;
-                }
-            }
-        }
-    }
-    (y, dx, dw)
-}
-
 fn close(what: &str, got: &[f32], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
@@ -251,7 +212,7 @@ fn convolution_cases() {
         let x = draw(batch * cin * hw.0 * hw.1);
         let weight = draw(cout * (cin / groups) * kernel * kernel);
         let dy = draw(batch * cout * ho * wo);
-        let (y, dx, dw) = reference(&geo, &x, &weight, &dy);
+        let ConvReference { y, dx, dw, .. } = conv2d_reference(&geo, &x, &weight, &dy);
         let what = format!("{geo:?}");
         close(
             &format!("{what} forward"),

@@ -1,0 +1,580 @@
+//! Winograd F(2×2, 3×3) convolution for 3×3, stride-1 layers (Lavin & Gray, "Fast Algorithms
+//! for Convolutional Neural Networks", CVPR 2016): the forward pass, the input gradient and the
+//! weight gradient, each as 16 GEMMs on transformed tiles instead of one im2col GEMM of nine
+//! times the depth, so 2.25 times fewer multiply-adds and no im2col or col2im copies.
+//!
+//! Each 2×2 block of outputs ("tile") reads a 4×4 block of input `d`; with the weights `g`
+//! (3×3) the tile is `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` where
+//!
+//! ```text
+//!       ⎡1  0 −1  0⎤        ⎡1    0    0 ⎤
+//! Bᵀ =  ⎢0  1  1  0⎥   G =  ⎢½    ½    ½ ⎥   Aᵀ = ⎡1  1  1  0⎤
+//!       ⎢0 −1  1  0⎥        ⎢½   −½    ½ ⎥        ⎣0  1 −1 −1⎦
+//!       ⎣0  1  0 −1⎦        ⎣0    0    1 ⎦
+//! ```
+//!
+//! Summed over input channels, the element-wise product becomes, for each of the 16 positions
+//! ξ of the 4×4 transformed tile, a matrix product `M_ξ (O × tiles) = U_ξ (O × C) · V_ξ (C ×
+//! tiles)`. The input gradient is the same algorithm on the output gradient with the weights
+//! turned by 180° and their channels swapped (padding `2 − p`). The weight gradient is its
+//! adjoint: `dM = A dY Aᵀ` per tile, `dU_ξ = dM_ξ · V_ξᵀ` (depth: the tiles), `dg = Gᵀ dU G`.
+//!
+//! Accuracy: the transforms' coefficients are 0, ±½ and ±1, so F(2×2, 3×3) rounds about as
+//! well as the direct sum (larger tiles, such as F(4×4, 3×3), multiply the error by tens). The
+//! bound the tests check on every 3×3 layer of the zoo is stated at [`error_bound`].
+//!
+//! Parallelism and determinism: as the im2col path, the batch is cut into tasks by the shapes
+//! alone and weight-gradient partials are added in task order, so results do not depend on the
+//! number of threads.
+
+use rayon::prelude::*;
+
+use super::conv::{per_chunk, sum_partials, with_scratch, ConvGeometry};
+use super::gemm::{sgemm, MatMut, MatRef};
+use super::simd::multiversioned;
+
+/// Channels (in and out) below which a 3×3 layer keeps im2col: the GEMMs of Winograd have
+/// depth `C` (forward) or `O` (input gradient), and below this they run far from full speed
+/// while im2col's depth is nine times larger (the first layer of an RGB network has C = 3).
+const MIN_CHANNELS: usize = 16;
+
+/// The smallest output side run with Winograd. On 4×4 and 2×2 maps a sample has only 4 or 1
+/// tiles, the transforms and the transformed weights (16 × O × C) cost more than the GEMMs save,
+/// and im2col is faster (measured at batch 64 on 2 threads: 512→512 at 4×4, forward 70 against
+/// 114 GFLOP/s; at 8×8 Winograd is ahead).
+const MIN_SIDE: usize = 8;
+
+/// Whether [`conv2d_forward`](super::conv2d_forward) and
+/// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd F(2×2, 3×3): a
+/// 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 16 input and
+/// output channels, and an output of at least 8×8.
+pub fn applies(geo: &ConvGeometry) -> bool {
+    geo.kernel == 3
+        && geo.stride == 1
+        && geo.dilation == 1
+        && geo.groups == 1
+        && geo.padding <= 2
+        && geo.in_channels >= MIN_CHANNELS
+        && geo.out_channels >= MIN_CHANNELS
+        && geo
+            .out_hw()
+            .is_some_and(|(h, w)| h >= MIN_SIDE && w >= MIN_SIDE)
+}
+
+/// The error bound the tests hold Winograd F(2×2, 3×3) to, for one output value (or one value
+/// of a gradient) whose exact value is a sum of products `Σ aᵢ bᵢ` over a depth of `terms`
+/// products: `|computed − exact| ≤ 81 · (terms + 9) · ε · Σ |aᵢ| |bᵢ|`, with ε = 2⁻²⁴ the unit
+/// round-off of f32.
+///
+/// Why: the direct sum is within `terms · ε · Σ|aᵢ||bᵢ|` (the classical dot-product bound). In
+/// the Winograd form every product is carried through the three transforms, whose rows have
+/// absolute sums of at most 2 (`Bᵀ`), 3/2 (`G`) and 3 (`Aᵀ`); in two dimensions each appears
+/// twice, so the magnitudes the rounding acts on are at most (2 · 3/2 · 3)² = 81 times
+/// `Σ|aᵢ||bᵢ|`, and each transform adds at most three roundings per dimension (the 9).
+pub fn error_bound(terms: usize, magnitude: f64) -> f64 {
+    81.0 * (terms as f64 + 9.0) * f64::from(f32::EPSILON) / 2.0 * magnitude
+}
+
+/// Tiles along the height and the width of the output.
+fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    (ho.div_ceil(2), wo.div_ceil(2))
+}
+
+/// `U_ξ = (G g Gᵀ)_ξ` for every output channel `o` and input channel `c`: 16 matrices of
+/// `rows × cols`, where `rows × cols` is `O × C` when `swap` is false, and `C × O` with each
+/// kernel turned by 180° when it is true (the input gradient's weights).
+fn weight_transform(weight: &[f32], o: usize, c: usize, swap: bool) -> Vec<f32> {
+    let (rows, cols) = if swap { (c, o) } else { (o, c) };
+    let plane = rows * cols;
+    let mut u = vec![0.0f32; 16 * plane];
+    for oc in 0..o {
+        for ic in 0..c {
+            let k = &weight[(oc * c + ic) * 9..(oc * c + ic + 1) * 9];
+            let g = |i: usize, j: usize| {
+                if swap {
+                    k[(2 - i) * 3 + (2 - j)]
+                } else {
+                    k[i * 3 + j]
+                }
+            };
+            // G g: 4 × 3
+            let column = |j: usize| {
+                let (a, b, d) = (g(0, j), g(1, j), g(2, j));
+                [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
+            };
+            let (c0, c1, c2) = (column(0), column(1), column(2));
+            let gg: [[f32; 3]; 4] = std::array::from_fn(|i| [c0[i], c1[i], c2[i]]);
+            let at = if swap { ic * cols + oc } else { oc * cols + ic };
+            for (i, row) in gg.iter().enumerate() {
+                let [a, b, d] = *row;
+                let t = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
+                for (j, v) in t.into_iter().enumerate() {
+                    u[(4 * i + j) * plane + at] = v;
+                }
+            }
+        }
+    }
+    u
+}
+
+multiversioned! {
+    /// `V_ξ = (Bᵀ d B)_ξ` of the `ns` samples of `x` (`ns × C × H × W`): 16 matrices of
+    /// `C × T`, `T = ns · tiles`, tile `t = (n · tiles_y + ty) · tiles_x + tx`. One plane at a
+    /// time, laid out so that every loop runs over contiguous values: the zero-padded plane is
+    /// split into its even and odd columns (`even`, `odd`), transformed along the rows into
+    /// four planes kept as even and odd lines (`rows`), then down the columns, so that each
+    /// of the 16 outputs of a plane is one contiguous run over all its tiles.
+    fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
+        let (h, w) = geo.in_hw;
+        let c = geo.in_channels;
+        let (ty_n, tx_n) = tile_grid(geo);
+        let tiles = ty_n * tx_n;
+        let t_all = ns * tiles;
+        let p = geo.padding;
+        // the padded plane the tiles cover (hp × 2·(tx_n + 1)), as even and odd columns; the
+        // border stays zero (only the interior is written)
+        let (hp, half) = (2 * ty_n + 2, tx_n + 1);
+        debug_assert!(h + p <= hp && w + p <= 2 * half);
+        let mut even = vec![0.0f32; hp * half];
+        let mut odd = vec![0.0f32; hp * half];
+        // rows[j][parity][k][tx]: line 2k + parity transformed along the row (Bᵀ's row j)
+        let lines = (ty_n + 1) * tx_n;
+        let mut rows = vec![0.0f32; 8 * lines];
+        for n in 0..ns {
+            for ch in 0..c {
+                let plane = &x[(n * c + ch) * h * w..(n * c + ch + 1) * h * w];
+                for (iy, src) in plane.chunks_exact(w).enumerate() {
+                    let r = (iy + p) * half;
+                    // padded column jx = ix + p: even[k] holds jx = 2k, odd[k] jx = 2k + 1; the
+                    // input pair (2m, 2m + 1) lands at jx = 2m + p and 2m + p + 1
+                    let (first, second) = if p % 2 == 0 {
+                        (&mut even[r + p / 2..r + half], &mut odd[r + p / 2..r + half])
+                    } else {
+                        (&mut odd[r + p / 2..r + half], &mut even[r + p / 2 + 1..r + half])
+                    };
+                    let pairs = src.chunks_exact(2);
+                    let tail = pairs.remainder().first().copied();
+                    let m = w / 2;
+                    for ((a, b), pair) in first[..m].iter_mut().zip(&mut second[..m]).zip(pairs) {
+                        *a = pair[0];
+                        *b = pair[1];
+                    }
+                    if let Some(t) = tail {
+                        first[m] = t;
+                    }
+                }
+                for r in 0..hp {
+                    let (e, od) = (&even[r * half..(r + 1) * half], &odd[r * half..(r + 1) * half]);
+                    let line = (r % 2) * lines + (r / 2) * tx_n;
+                    for j in 0..4 {
+                        let dst = &mut rows[2 * j * lines + line..][..tx_n];
+                        match j {
+                            0 => dst.iter_mut().enumerate().for_each(|(k, d)| *d = e[k] - e[k + 1]),
+                            1 => dst.iter_mut().enumerate().for_each(|(k, d)| *d = od[k] + e[k + 1]),
+                            2 => dst.iter_mut().enumerate().for_each(|(k, d)| *d = e[k + 1] - od[k]),
+                            _ => dst.iter_mut().enumerate().for_each(|(k, d)| *d = od[k] - od[k + 1]),
+                        }
+                    }
+                }
+                let base = ch * t_all + n * tiles;
+                for j in 0..4 {
+                    // tile (ty, tx) reads lines 2ty .. 2ty + 3: even line ty, odd ty, even ty + 1,
+                    // odd ty + 1; over the flattened q = ty · tx_n + tx these are contiguous
+                    let ev = &rows[2 * j * lines..(2 * j + 1) * lines];
+                    let ov = &rows[(2 * j + 1) * lines..(2 * j + 2) * lines];
+                    let (e0, e1) = (&ev[..tiles], &ev[tx_n..tx_n + tiles]);
+                    let (o0, o1) = (&ov[..tiles], &ov[tx_n..tx_n + tiles]);
+                    let at = |i: usize| (4 * i + j) * c * t_all + base;
+                    let v0 = &mut v[at(0)..at(0) + tiles];
+                    v0.iter_mut().enumerate().for_each(|(q, d)| *d = e0[q] - e1[q]);
+                    let v1 = &mut v[at(1)..at(1) + tiles];
+                    v1.iter_mut().enumerate().for_each(|(q, d)| *d = o0[q] + e1[q]);
+                    let v2 = &mut v[at(2)..at(2) + tiles];
+                    v2.iter_mut().enumerate().for_each(|(q, d)| *d = e1[q] - o0[q]);
+                    let v3 = &mut v[at(3)..at(3) + tiles];
+                    v3.iter_mut().enumerate().for_each(|(q, d)| *d = o0[q] - o1[q]);
+                }
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// `Y = Aᵀ M A` of every tile into `out` (`ns × O × Ho × Wo`), for `M` as 16 matrices of
+    /// `O × T`. One plane at a time: the 16 inputs of a plane are contiguous runs of its tiles.
+    fn output_transform(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let o = geo.out_channels;
+        let (ty_n, tx_n) = tile_grid(geo);
+        let tiles = ty_n * tx_n;
+        let t_all = ns * tiles;
+        // q[a][j][t] = Σ_i Aᵀ[a][i] m[i][j][t]; y[a][b][t] = Σ_j q[a][j][t] A[j][b]
+        let mut q = vec![0.0f32; 8 * tiles];
+        let mut y = vec![0.0f32; 4 * tiles];
+        for n in 0..ns {
+            for oc in 0..o {
+                let base = oc * t_all + n * tiles;
+                let mij = |i: usize, j: usize| &m[(4 * i + j) * o * t_all + base..][..tiles];
+                for j in 0..4 {
+                    let (m0, m1, m2, m3) = (mij(0, j), mij(1, j), mij(2, j), mij(3, j));
+                    let (qa, qb) = q.split_at_mut(4 * tiles);
+                    let qa = &mut qa[j * tiles..(j + 1) * tiles];
+                    let qb = &mut qb[j * tiles..(j + 1) * tiles];
+                    for t in 0..tiles {
+                        qa[t] = m0[t] + m1[t] + m2[t];
+                        qb[t] = m1[t] - m2[t] - m3[t];
+                    }
+                }
+                for a in 0..2 {
+                    let qa = &q[4 * a * tiles..4 * (a + 1) * tiles];
+                    let (q0, q1) = (&qa[..tiles], &qa[tiles..2 * tiles]);
+                    let (q2, q3) = (&qa[2 * tiles..3 * tiles], &qa[3 * tiles..]);
+                    let (y0, y1) = y[2 * a * tiles..2 * (a + 1) * tiles].split_at_mut(tiles);
+                    for t in 0..tiles {
+                        y0[t] = q0[t] + q1[t] + q2[t];
+                        y1[t] = q1[t] - q2[t] - q3[t];
+                    }
+                }
+                let plane = &mut out[(n * o + oc) * ho * wo..(n * o + oc + 1) * ho * wo];
+                let pairs = wo / 2;
+                for (row, line) in plane.chunks_exact_mut(wo).enumerate() {
+                    let (ty, a) = (row / 2, row % 2);
+                    let y0 = &y[2 * a * tiles + ty * tx_n..][..tx_n];
+                    let y1 = &y[(2 * a + 1) * tiles + ty * tx_n..][..tx_n];
+                    for (tx, pair) in line[..2 * pairs].chunks_exact_mut(2).enumerate() {
+                        pair[0] = y0[tx];
+                        pair[1] = y1[tx];
+                    }
+                    if wo % 2 == 1 {
+                        line[wo - 1] = y0[pairs];
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// `dM = A dY Aᵀ` of every tile of `dy` (`ns × O × Ho × Wo`; values past the output's edge
+    /// count as zero): 16 matrices of `O × T`. One plane at a time, as [`input_transform`].
+    fn gradient_transform(geo: &ConvGeometry, dy: &[f32], ns: usize, dm: &mut [f32]) {
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let o = geo.out_channels;
+        let (ty_n, tx_n) = tile_grid(geo);
+        let tiles = ty_n * tx_n;
+        let t_all = ns * tiles;
+        // cols[j][y][tx]: output row y transformed along the row (A's row j); rows past the
+        // edge stay zero
+        let rows = 2 * ty_n;
+        let mut cols = vec![0.0f32; 4 * rows * tx_n];
+        let pairs = wo / 2;
+        for n in 0..ns {
+            for oc in 0..o {
+                let plane = &dy[(n * o + oc) * ho * wo..(n * o + oc + 1) * ho * wo];
+                {
+                    let (c0, rest) = cols.split_at_mut(rows * tx_n);
+                    let (c1, rest) = rest.split_at_mut(rows * tx_n);
+                    let (c2, c3) = rest.split_at_mut(rows * tx_n);
+                    for (r, line) in plane.chunks_exact(wo).enumerate() {
+                        let at = r * tx_n;
+                        let (c0, c1) = (&mut c0[at..at + tx_n], &mut c1[at..at + tx_n]);
+                        let (c2, c3) = (&mut c2[at..at + tx_n], &mut c3[at..at + tx_n]);
+                        for (tx, pair) in line[..2 * pairs].chunks_exact(2).enumerate() {
+                            let (e, od) = (pair[0], pair[1]);
+                            c0[tx] = e;
+                            c1[tx] = e + od;
+                            c2[tx] = e - od;
+                            c3[tx] = -od;
+                        }
+                        if wo % 2 == 1 {
+                            let e = line[wo - 1];
+                            (c0[pairs], c1[pairs], c2[pairs], c3[pairs]) = (e, e, e, -0.0);
+                        }
+                    }
+                }
+                let base = oc * t_all + n * tiles;
+                for j in 0..4 {
+                    let cj = &cols[j * rows * tx_n..(j + 1) * rows * tx_n];
+                    for ty in 0..ty_n {
+                        let a = &cj[2 * ty * tx_n..(2 * ty + 1) * tx_n];
+                        let b = &cj[(2 * ty + 1) * tx_n..(2 * ty + 2) * tx_n];
+                        let at = |i: usize| (4 * i + j) * o * t_all + base + ty * tx_n;
+                        dm[at(0)..at(0) + tx_n].copy_from_slice(a);
+                        let d1 = &mut dm[at(1)..at(1) + tx_n];
+                        d1.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (a, b))| *o = a + b);
+                        let d2 = &mut dm[at(2)..at(2) + tx_n];
+                        d2.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (a, b))| *o = a - b);
+                        let d3 = &mut dm[at(3)..at(3) + tx_n];
+                        d3.iter_mut().zip(b).for_each(|(o, b)| *o = -b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The forward pass with the transformed weights `u` (16 × `O × C`) into `out` (`N × O × Ho ×
+/// Wo`, every value written).
+fn forward_with(geo: &ConvGeometry, x: &[f32], u: &[f32], out: &mut [f32]) {
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let (c, o) = (geo.in_channels, geo.out_channels);
+    let (ty_n, tx_n) = tile_grid(geo);
+    let tiles = ty_n * tx_n;
+    let p = ho * wo;
+    let ns = geo.samples_per_task(p);
+    let parallel = geo.gemm_parallel(ns);
+    let in_sample = c * geo.in_hw.0 * geo.in_hw.1;
+    out.par_chunks_mut(ns * o * p)
+        .zip(x.par_chunks(ns * in_sample))
+        .for_each(|(out, x)| {
+            let ns = out.len() / (o * p);
+            let t = ns * tiles;
+            with_scratch(16 * c * t, 16 * o * t, |v, m| {
+                input_transform(geo, x, ns, v);
+                for xi in 0..16 {
+                    sgemm(
+                        MatRef::row_major(&u[xi * o * c..(xi + 1) * o * c], o, c),
+                        MatRef::row_major(&v[xi * c * t..(xi + 1) * c * t], c, t),
+                        MatMut::row_major(&mut m[xi * o * t..(xi + 1) * o * t], o, t),
+                        false,
+                        parallel,
+                    );
+                }
+                output_transform(geo, m, ns, out);
+            });
+        });
+}
+
+/// Forward convolution of a layer where [`applies`] holds, into `out` (`N × O × Ho × Wo`).
+pub(crate) fn forward(geo: &ConvGeometry, x: &[f32], weight: &[f32], out: &mut [f32]) {
+    let u = weight_transform(weight, geo.out_channels, geo.in_channels, false);
+    forward_with(geo, x, &u, out);
+}
+
+/// Gradients `(dx, dweight)` of a layer where [`applies`] holds; `dx` is empty when `need_dx`
+/// is false.
+pub(crate) fn backward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    need_dx: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let (c, o) = (geo.in_channels, geo.out_channels);
+    let dx = if need_dx {
+        // dx = dy ⋆ (W turned by 180°, channels swapped), padding 2 − p: output H × W
+        let flipped = ConvGeometry {
+            in_channels: o,
+            out_channels: c,
+            in_hw: (ho, wo),
+            padding: 2 - geo.padding,
+            ..*geo
+        };
+        debug_assert_eq!(flipped.out_hw(), Some(geo.in_hw));
+        let u = weight_transform(weight, o, c, true);
+        let mut dx = vec![0.0f32; x.len()];
+        forward_with(&flipped, dy, &u, &mut dx);
+        dx
+    } else {
+        Vec::new()
+    };
+    let (ty_n, tx_n) = tile_grid(geo);
+    let tiles = ty_n * tx_n;
+    let p = ho * wo;
+    let ns = geo.samples_per_task(p);
+    let parallel = geo.gemm_parallel(ns);
+    let in_sample = c * geo.in_hw.0 * geo.in_hw.1;
+    let partials = per_chunk(x, ns * in_sample, dy, ns * o * p, None, |_, x, dy, _| {
+        let ns = dy.len() / (o * p);
+        let t = ns * tiles;
+        with_scratch(16 * c * t, 16 * o * t, |v, dm| {
+            input_transform(geo, x, ns, v);
+            gradient_transform(geo, dy, ns, dm);
+            let mut du = vec![0.0f32; 16 * o * c];
+            for xi in 0..16 {
+                // dU_ξ[O × C] = dM_ξ[O × T] · V_ξᵀ[T × C]
+                sgemm(
+                    MatRef::row_major(&dm[xi * o * t..(xi + 1) * o * t], o, t),
+                    MatRef::row_major(&v[xi * c * t..(xi + 1) * c * t], c, t).t(),
+                    MatMut::row_major(&mut du[xi * o * c..(xi + 1) * o * c], o, c),
+                    false,
+                    parallel,
+                );
+            }
+            weight_gradient(&du, o, c)
+        })
+    });
+    (dx, sum_partials(o * c * 9, partials))
+}
+
+/// `dg = Gᵀ dU G` for every (o, c): 16 matrices of `O × C` to `O × C × 3 × 3`.
+fn weight_gradient(du: &[f32], o: usize, c: usize) -> Vec<f32> {
+    let plane = o * c;
+    let mut dw = vec![0.0f32; plane * 9];
+    // (Gᵀ X)_0 = X0 + ½X1 + ½X2, _1 = ½X1 − ½X2, _2 = ½X1 + ½X2 + X3
+    let gt = |x: [f32; 4]| {
+        let (h1, h2) = (0.5 * x[1], 0.5 * x[2]);
+        [x[0] + h1 + h2, h1 - h2, h1 + h2 + x[3]]
+    };
+    for (at, out) in dw.chunks_exact_mut(9).enumerate() {
+        let d = |xi: usize| du[xi * plane + at];
+        // columns first: cols[j][k] = (Gᵀ dU)_kj
+        let cols: [[f32; 3]; 4] =
+            std::array::from_fn(|j| gt([d(j), d(4 + j), d(8 + j), d(12 + j)]));
+        for (k, out) in out.chunks_exact_mut(3).enumerate() {
+            out.copy_from_slice(&gt(std::array::from_fn(|j| cols[j][k])));
+        }
+    }
+    dw
+}
+
+/// Checks a layer's Winograd forward pass, input gradient and weight gradient against the
+/// definition ([`conv2d_reference`](super::conv2d_reference)) on seeded normal data, value by
+/// value within [`error_bound`]. Returns the largest error as a fraction of its bound (≤ 1 when
+/// the check passes), or a message naming the first value out of bounds.
+///
+/// # Panics
+/// If [`applies`] does not hold for `geo`.
+pub fn check_against_definition(geo: &ConvGeometry, seed: u64) -> Result<f64, String> {
+    assert!(applies(geo), "not a Winograd layer: {geo:?}");
+    let mut rng = majmin_core::Rng::seed_from_u64(seed);
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    let mut draw = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.normal() as f32).collect() };
+    let x = draw(geo.batch * geo.in_channels * geo.in_hw.0 * geo.in_hw.1);
+    let weight = draw(geo.out_channels * geo.in_channels * 9);
+    let dy = draw(geo.batch * geo.out_channels * ho * wo);
+    let r = super::conv2d_reference(geo, &x, &weight, &dy);
+    let mut y = vec![0.0f32; r.y.len()];
+    forward(geo, &x, &weight, &mut y);
+    let (dx, dw) = backward(geo, &x, &weight, &dy, true);
+    let mut worst = 0.0f64;
+    type Part<'a> = (&'a str, &'a [f32], &'a [f64], &'a [f64], usize);
+    let parts: [Part<'_>; 3] = [
+        ("output", &y, &r.y, &r.y_magnitude, geo.in_channels * 9),
+        (
+            "input gradient",
+            &dx,
+            &r.dx,
+            &r.dx_magnitude,
+            geo.out_channels * 9,
+        ),
+        (
+            "weight gradient",
+            &dw,
+            &r.dw,
+            &r.dw_magnitude,
+            geo.batch * ho * wo,
+        ),
+    ];
+    for (what, got, want, magnitude, terms) in parts {
+        for (i, ((&g, &e), &m)) in got.iter().zip(want).zip(magnitude).enumerate() {
+            let bound = error_bound(terms, m);
+            let err = (f64::from(g) - e).abs();
+            // (a NaN error fails too)
+            if err.is_nan() || err > bound {
+                return Err(format!(
+                    "{geo:?}: {what}[{i}] = {g}, definition {e}: error {err:.3e} over the bound {bound:.3e}"
+                ));
+            }
+            if bound > 0.0 {
+                worst = worst.max(err / bound);
+            }
+        }
+    }
+    Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(
+        batch: usize,
+        c: usize,
+        o: usize,
+        hw: (usize, usize),
+        padding: usize,
+    ) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            in_channels: c,
+            out_channels: o,
+            in_hw: hw,
+            kernel: 3,
+            stride: 1,
+            padding,
+            dilation: 1,
+            groups: 1,
+        }
+    }
+
+    /// Odd and even sides (tiles cut by the edge), paddings 0, 1 and 2, H ≠ W, more input than
+    /// output channels and the reverse, one and several tasks.
+    #[test]
+    fn winograd_matches_the_definition_within_its_bound() {
+        let cases = [
+            geometry(1, 16, 16, (8, 8), 1),
+            geometry(3, 16, 24, (9, 11), 1),
+            geometry(2, 24, 16, (10, 13), 0),
+            geometry(2, 16, 16, (7, 7), 2),
+            geometry(19, 16, 16, (8, 8), 1),
+            geometry(9, 32, 16, (9, 8), 1),
+            geometry(4, 16, 17, (12, 12), 1),
+        ];
+        for (seed, geo) in cases.iter().enumerate() {
+            let worst = check_against_definition(geo, seed as u64).unwrap();
+            assert!(worst > 0.0, "{geo:?}: no rounding at all is implausible");
+        }
+    }
+
+    /// A wrong transform is caught: the check fails on a kernel that is not turned for the
+    /// input gradient (a guard against a check that cannot fail).
+    #[test]
+    fn the_bound_is_tight_enough_to_catch_a_wrong_kernel() {
+        let geo = geometry(2, 16, 16, (8, 8), 1);
+        let mut rng = majmin_core::Rng::seed_from_u64(9);
+        let mut draw = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.normal() as f32).collect() };
+        let (x, weight) = (draw(2 * 16 * 64), draw(16 * 16 * 9));
+        let mut y = vec![0.0f32; 2 * 16 * 64];
+        // the weights turned by 180°: a different convolution
+        let u = weight_transform(&weight, 16, 16, true);
+        forward_with(&geo, &x, &u, &mut y);
+        let r = super::super::conv2d_reference(&geo, &x, &weight, &vec![0.0; y.len()]);
+        let out = y
+            .iter()
+            .zip(&r.y)
+            .zip(&r.y_magnitude)
+            .filter(|((g, e), m)| (f64::from(**g) - **e).abs() > error_bound(16 * 9, **m))
+            .count();
+        assert!(
+            out > y.len() / 2,
+            "only {out} of {} values out of bounds",
+            y.len()
+        );
+    }
+
+    #[test]
+    fn winograd_runs_only_where_it_applies() {
+        assert!(applies(&geometry(64, 64, 64, (32, 32), 1)));
+        // the first layer of an RGB network keeps im2col
+        assert!(!applies(&geometry(64, 3, 64, (32, 32), 1)));
+        assert!(!applies(&ConvGeometry {
+            stride: 2,
+            ..geometry(1, 64, 64, (8, 8), 1)
+        }));
+        assert!(!applies(&ConvGeometry {
+            groups: 2,
+            ..geometry(1, 64, 64, (8, 8), 1)
+        }));
+        assert!(!applies(&ConvGeometry {
+            dilation: 2,
+            ..geometry(1, 64, 64, (8, 8), 2)
+        }));
+        assert!(!applies(&geometry(1, 64, 64, (8, 8), 3)));
+        // small maps keep im2col
+        assert!(!applies(&geometry(64, 512, 512, (4, 4), 1)));
+        assert!(applies(&geometry(64, 256, 256, (8, 8), 1)));
+    }
+}
