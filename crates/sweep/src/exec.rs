@@ -600,6 +600,51 @@ mod tests {
         (run, arch, data)
     }
 
+    /// A digest of what a run measured (its name, group sizes, steps, every evaluation point
+    /// and the final metrics); no wall-clock time.
+    fn measured_digest(record: &RunRecord) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::json!({
+            "id": record.id,
+            "majority": record.majority,
+            "minority": record.minority,
+            "steps": record.steps,
+            "points": record.points,
+            "final": record.final_metrics,
+        });
+        let digest = Sha256::digest(json.to_string().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Runs keep their names and their curves bit for bit: the digests were measured before
+    /// the runs' data became index lists kept by the prepared sweep (commit eb69a49).
+    #[test]
+    fn runs_keep_their_ids_and_curves() {
+        let (plain, arch, data) = tiny_run();
+        let mut held = crate::plan::tests::tiny_plan();
+        held.holdout = 0.2;
+        let mut held = held.runs().remove(3); // ζ = 0.3, seed index 1
+        held.train = plain.train.clone();
+        held.train.seed = held.seed;
+        let mut measured = Vec::new();
+        for run in [&plain, &held] {
+            let record = train_run(run, arch.as_ref(), &data, None, &mut |_, _| {}).unwrap();
+            measured.push((record.id.to_string(), measured_digest(&record)));
+        }
+        for (id, digest) in &measured {
+            eprintln!("(\"{id}\", \"{digest}\"),");
+        }
+        let stored = [
+            ("mlp-w0p125_z0p1_s0_dc49d1ac", "9ddf6a6d381b5622"),
+            ("mlp-w0p125_z0p3_s1_a1ca05ca", "93327bc3afe47270"),
+        ];
+        let stored: Vec<(String, String)> = stored
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(measured, stored);
+    }
+
     /// The callback sees every evaluation point; a run started from the last point's state
     /// starts at the first run's last loss; a state that does not fit is a bad input naming its
     /// label; a failing callback fails the run.
