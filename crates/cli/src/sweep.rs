@@ -356,9 +356,9 @@ pub fn resolve_arch(
         .map_err(|e| CliError::usage(format!("architecture: {e}")))
 }
 
-/// Checks the plan, loads its data and resolves its architectures (bad input: exit 2).
+/// Checks the plan, loads its data, selects its runs' samples and resolves its architectures,
+/// once ([`SweepPlan::prepare`]; bad input: exit 2).
 pub fn prepare(ctx: &Context, plan: &SweepPlan) -> Result<PreparedSweep, CliError> {
-    plan.check().map_err(sweep_error)?;
     let registry = ctx.registry()?;
     plan.prepare(&registry).map_err(sweep_error)
 }

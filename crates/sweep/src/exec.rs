@@ -13,7 +13,7 @@ use majmin_flow::train::{evaluate_groups, TrainError, Trainer};
 
 use crate::claim::{ClaimInfo, ClaimState, Claimed};
 use crate::error::SweepError;
-use crate::plan::{holdout_split, imbalanced, PreparedSweep, RunConfig, RunId};
+use crate::plan::{PreparedSweep, RunConfig, RunId, RunSamples};
 use crate::record::{FinalMetrics, JttStage, RunRecord};
 use crate::store::{heartbeat_interval, RunStore};
 
@@ -74,11 +74,11 @@ impl std::fmt::Debug for RunHooks<'_> {
     }
 }
 
-/// Trains one run on `base`: the run's held-out split is taken out first ([`holdout_split`]),
-/// the rest subsampled to the run's ζ, and the model trained with the run's method (JTT: a
-/// first ERM stage on a model of its own, then the recorded run on a fresh model of the same
-/// initialisation). `on_step(step, total)` follows JTT's first stage, then the recorded run. At
-/// the end, the per-group metrics on the training set and the held-out set are recorded.
+/// Trains one run on `base`, the data set of its spec as loaded: the run's samples are selected
+/// first ([`RunSamples::of`]: the held-out split taken out, the rest subsampled to the run's
+/// ζ), then the model is trained with the run's method as [`train_run_on`] does. A sweep
+/// selects the samples of all its runs once ([`crate::SweepPlan::prepare`]) and trains each
+/// with [`train_run_on`].
 pub fn train_run(
     config: &RunConfig,
     arch: &dyn Architecture,
@@ -100,13 +100,42 @@ pub fn train_run_with(
     on_step: &mut dyn FnMut(u64, u64),
     hooks: RunHooks<'_>,
 ) -> Result<RunRecord, SweepError> {
+    let samples = RunSamples::of(base, config)?;
+    train_run_on(config, arch, base, &samples, cancel, on_step, hooks)
+}
+
+/// Trains one run on its samples of `base`, selected already (by [`crate::SweepPlan::prepare`]
+/// or [`RunSamples::of`]): the model is trained on the training set with the run's method (JTT:
+/// a first ERM stage on a model of its own, then the recorded run on a fresh model of the same
+/// initialisation), and at the end the per-group metrics on the training set and the held-out
+/// set are recorded. Both sets are views of `base` ([`Dataset::view`]): no sample is selected
+/// or copied here. `on_step(step, total)` follows JTT's first stage, then the recorded run.
+///
+/// Samples selected for another held-out fraction, ζ, seed or data set size than the run's are
+/// a bad input ([`SweepError::RunInput`]).
+pub fn train_run_on(
+    config: &RunConfig,
+    arch: &dyn Architecture,
+    base: &Dataset,
+    samples: &RunSamples,
+    cancel: Option<Arc<AtomicBool>>,
+    on_step: &mut dyn FnMut(u64, u64),
+    hooks: RunHooks<'_>,
+) -> Result<RunRecord, SweepError> {
     let RunHooks { init, on_eval } = hooks;
     let id = config.id();
-    let (pool, holdout) = holdout_split(base, &config.data, config.holdout, config.seed)?;
-    let data = match config.zeta {
-        Some(z) => imbalanced(&pool, &config.data, z, config.seed)?,
-        None => pool,
-    };
+    if !samples.fits(config, base.len()) {
+        return Err(SweepError::RunInput {
+            run: id,
+            message: format!(
+                "the samples given were not selected for this run in `{}` ({} samples): select them with RunSamples::of",
+                config.data,
+                base.len()
+            ),
+        });
+    }
+    let data = samples.train_set(base);
+    let holdout = samples.holdout_set(base);
     let mut arch_config = ArchConfig::new(data.shape(), data.classes())
         .with_width(config.width)
         .with_seed(config.seed);
@@ -322,7 +351,7 @@ pub fn execute(
     let started = Instant::now();
     let mut slots = Vec::with_capacity(runs.len());
     for run in runs {
-        if prepared.arch_of(run).is_none() {
+        if prepared.arch_of(run).is_none() || prepared.samples_of(run).is_none() {
             return Err(SweepError::Plan {
                 option: "--archs",
                 message: format!("run {} is not part of the plan", run.id()),
@@ -379,13 +408,15 @@ pub fn execute(
                     break;
                 }
             }
-            let Some(arch) = prepared.arch_of(run) else {
+            let (Some(arch), Some(samples)) = (prepared.arch_of(run), prepared.samples_of(run))
+            else {
                 break;
             };
-            let result = train_run(
+            let result = train_run_on(
                 run,
                 arch.as_ref(),
                 &prepared.data,
+                samples,
                 Some(options.cancel.clone()),
                 &mut |step, total| {
                     if step == 1 {
@@ -393,6 +424,7 @@ pub fn execute(
                     }
                     progress.run_step(w, step);
                 },
+                RunHooks::default(),
             );
             match result {
                 Ok(record) if matches!(record.status, RunStatus::Interrupted { .. }) => {
@@ -598,6 +630,138 @@ mod tests {
         let arch = majmin_models::Registry::builtin().get("mlp").unwrap();
         let data = crate::load_data("digits", None).unwrap();
         (run, arch, data)
+    }
+
+    /// A digest of what a run measured (its name, group sizes, steps, every evaluation point
+    /// and the final metrics); no wall-clock time.
+    fn measured_digest(record: &RunRecord) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::json!({
+            "id": record.id,
+            "majority": record.majority,
+            "minority": record.minority,
+            "steps": record.steps,
+            "points": record.points,
+            "final": record.final_metrics,
+        });
+        let digest = Sha256::digest(json.to_string().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Runs keep their names and their curves bit for bit: the digests were measured before
+    /// the runs' data became index lists kept by the prepared sweep (commit eb69a49).
+    #[test]
+    fn runs_keep_their_ids_and_curves() {
+        let (plain, arch, data) = tiny_run();
+        let mut held = crate::plan::tests::tiny_plan();
+        held.holdout = 0.2;
+        let mut held = held.runs().remove(3); // ζ = 0.3, seed index 1
+        held.train = plain.train.clone();
+        held.train.seed = held.seed;
+        let mut measured = Vec::new();
+        for run in [&plain, &held] {
+            let record = train_run(run, arch.as_ref(), &data, None, &mut |_, _| {}).unwrap();
+            measured.push((record.id.to_string(), measured_digest(&record)));
+        }
+        for (id, digest) in &measured {
+            eprintln!("(\"{id}\", \"{digest}\"),");
+        }
+        let stored = [
+            ("mlp-w0p125_z0p1_s0_dc49d1ac", "9ddf6a6d381b5622"),
+            ("mlp-w0p125_z0p3_s1_a1ca05ca", "93327bc3afe47270"),
+        ];
+        let stored: Vec<(String, String)> = stored
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(measured, stored);
+    }
+
+    /// A prepared sweep's runs train on the samples prepare selected: executing them selects
+    /// nothing again (counted on this thread, which trains with one job), and each record is
+    /// the one-off path's ([`train_run`], which selects its samples once).
+    #[test]
+    fn a_prepared_sweep_trains_without_selecting_again() {
+        let mut plan = crate::plan::tests::tiny_plan();
+        plan.holdout = 0.2;
+        plan.train.budget = majmin_flow::train::Budget::Steps(3);
+        plan.train.eval = majmin_flow::train::EvalSchedule::EverySteps(3);
+        let selections = || crate::plan::SELECTIONS.with(|n| n.get());
+        let before = selections();
+        let prepared = plan.prepare(&majmin_models::Registry::builtin()).unwrap();
+        assert_eq!(
+            selections() - before,
+            plan.seeds as usize,
+            "one selection per seed"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = RunStore::open(dir.path(), Duration::from_secs(60)).unwrap();
+        let options = ExecOptions {
+            jobs: 1,
+            threads: 1,
+            cancel: Arc::new(AtomicBool::new(false)),
+            wait_for_others: false,
+            poll: Duration::from_millis(10),
+        };
+        let runs = plan.runs();
+        let before = selections();
+        let outcome = execute(&prepared, &store, &runs, &options, &NoProgress).unwrap();
+        assert_eq!(
+            selections(),
+            before,
+            "a prepared run selected its samples again"
+        );
+        assert_eq!(outcome.trained, runs.len());
+        let arch = prepared.archs[0].0.clone();
+        for (run, record) in runs.iter().zip(&outcome.records) {
+            let before = selections();
+            let one_off =
+                train_run(run, arch.as_ref(), &prepared.data, None, &mut |_, _| {}).unwrap();
+            assert_eq!(selections() - before, 1);
+            assert_eq!(measured_digest(record), measured_digest(&one_off));
+            assert!(record.final_metrics.as_ref().unwrap().holdout.is_some());
+        }
+        // a run outside the plan is refused before anything is trained
+        let mut other = runs[0].clone();
+        other.seed += 7;
+        let e = execute(&prepared, &store, &[other], &options, &NoProgress)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not part of the plan"), "{e}");
+    }
+
+    /// Samples selected for another run are refused, naming the run.
+    #[test]
+    fn samples_of_another_run_are_refused() {
+        let (run, arch, data) = tiny_run();
+        let mut other = run.clone();
+        other.seed += 1;
+        let samples = RunSamples::of(&data, &other).unwrap();
+        let e = train_run_on(
+            &run,
+            arch.as_ref(),
+            &data,
+            &samples,
+            None,
+            &mut |_, _| {},
+            RunHooks::default(),
+        )
+        .unwrap_err();
+        assert!(e.is_input_error());
+        assert!(e.to_string().contains(run.id().as_str()), "{e}");
+        let small = data.subset(&(0..100).collect::<Vec<_>>());
+        let samples = RunSamples::of(&data, &run).unwrap();
+        let e = train_run_on(
+            &run,
+            arch.as_ref(),
+            &small,
+            &samples,
+            None,
+            &mut |_, _| {},
+            RunHooks::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("100 samples"), "{e}");
     }
 
     /// The callback sees every evaluation point; a run started from the last point's state

@@ -52,8 +52,8 @@ mod store;
 pub use diff::{describe, json_diff, KeyDiff};
 pub use error::SweepError;
 pub use exec::{
-    execute, train_run, train_run_with, ExecOptions, NoProgress, RunHooks, SweepOutcome,
-    SweepProgress,
+    execute, train_run, train_run_on, train_run_with, ExecOptions, NoProgress, RunHooks,
+    SweepOutcome, SweepProgress,
 };
 pub use folder::{
     check_train_folder, open_sweep_folder, read_sweep, sweep_file, SweepDescription,
@@ -61,7 +61,8 @@ pub use folder::{
 };
 pub use plan::{
     check_arch, holdout_split, imbalanced, load_data, ArchChoice, PreparedSweep, RunConfig, RunId,
-    SweepPlan, DEFAULT_HOLDOUT, MAX_HOLDOUT, MAX_RUNS, MAX_SEEDS, MAX_WIDTH, NUMERICS_VERSION,
+    RunSamples, SweepPlan, DEFAULT_HOLDOUT, MAX_HOLDOUT, MAX_RUNS, MAX_SEEDS, MAX_WIDTH,
+    NUMERICS_VERSION,
 };
 pub use record::{
     encode_run_file, read_run_file, FailedRun, FinalMetrics, JttStage, RunRecord, RUN_FILE_FORMAT,

@@ -1,5 +1,6 @@
 //! What a sweep runs: the [`SweepPlan`] (architectures × ζ × seeds with one training
-//! configuration), the [`RunConfig`] of each run and its name, the [`RunId`].
+//! configuration), the [`RunConfig`] of each run and its name, the [`RunId`], and the samples
+//! each run trains on ([`RunSamples`]), selected once by [`SweepPlan::prepare`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -327,15 +328,7 @@ impl SweepPlan {
                 );
             }
         }
-        if !(self.holdout.is_finite() && (0.0..=MAX_HOLDOUT).contains(&self.holdout)) {
-            return plan(
-                "--holdout",
-                format!(
-                    "{}: expected a fraction in [0, {MAX_HOLDOUT}] such as 0.2 (0: no held-out split)",
-                    self.holdout
-                ),
-            );
-        }
+        check_holdout(self.holdout)?;
         let runs = self.archs.len() as u128
             * self.methods.len() as u128
             * self.zetas.len() as u128
@@ -385,15 +378,26 @@ impl SweepPlan {
         Ok(())
     }
 
-    /// Checks the plan, loads its data, resolves and checks its architectures and every ζ, so
-    /// that bad input fails before anything is trained or written.
+    /// Checks the plan, loads its data, selects the samples of every run and resolves and
+    /// checks its architectures, so that bad input fails before anything is trained or
+    /// written. This is where a plan is validated, once; what it selected is kept.
+    ///
+    /// For each seed of the plan it keeps the held-out split and the training set of every ζ
+    /// as [`RunSamples`]: index lists into the loaded data set, 8 bytes an index (for a
+    /// CIFAR-10 training set with 20 % held out, at most 320 kB per (ζ, seed) and 80 kB per
+    /// seed, against 600 MB for one copy of its features). The runs of every architecture and
+    /// method share them ([`PreparedSweep::samples_of`]), and train on views of the one loaded
+    /// data set ([`Dataset::view`]), so no run selects or copies samples again.
     pub fn prepare(&self, registry: &Registry) -> Result<PreparedSweep, SweepError> {
         self.check()?;
         let data = load_data(&self.data, self.minority_classes.as_deref())?;
-        let (pool, _) = holdout_split(&data, &self.data, self.holdout, self.seed)?;
-        for &z in &self.zetas {
-            imbalanced(&pool, &self.data, z, self.seed)?;
-        }
+        let zetas: Vec<Option<f64>> = self.zetas.iter().map(|&z| Some(z)).collect();
+        let samples = (0..self.seeds)
+            .map(|s| {
+                let seed = self.seed + u64::from(s);
+                select_samples(&data, &self.data, self.holdout, &zetas, seed)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut archs = Vec::new();
         for choice in &self.archs {
             let arch = registry.get(&choice.name).map_err(|e| SweepError::Plan {
@@ -407,18 +411,22 @@ impl SweepPlan {
             plan: self.clone(),
             data,
             archs,
+            samples,
         })
     }
 }
 
-/// A checked plan with its data set loaded and its architectures resolved.
+/// A checked plan with its data set loaded, the samples of its runs selected and its
+/// architectures resolved. Only [`SweepPlan::prepare`] makes one.
 pub struct PreparedSweep {
     /// The plan.
     pub plan: SweepPlan,
-    /// The data set as loaded (before ζ).
+    /// The data set as loaded (before the held-out split and ζ); every run's samples index it.
     pub data: Dataset,
     /// The architectures of `plan.archs`, in order, with their exact parameter counts.
     pub archs: Vec<(Arc<dyn Architecture>, usize)>,
+    /// The samples of the runs: `samples[seed index][ζ index]` (`plan.zetas`' order).
+    samples: Vec<Vec<RunSamples>>,
 }
 
 impl PreparedSweep {
@@ -429,6 +437,164 @@ impl PreparedSweep {
             .iter()
             .position(|a| a.name == run.arch && a.width == run.width)
             .map(|i| &self.archs[i].0)
+    }
+
+    /// The samples of a run of this plan, as [`SweepPlan::prepare`] selected them: one lookup
+    /// by (seed index, ζ); the held-out fraction, data spec, minority classes and seed must be
+    /// the plan's. `None` for a run that is not the plan's.
+    pub fn samples_of(&self, run: &RunConfig) -> Option<&RunSamples> {
+        let plan = &self.plan;
+        let seeds = self.samples.get(run.seed_index as usize)?;
+        let zeta = plan.zetas.iter().position(|&z| Some(z) == run.zeta)?;
+        let ours = run.data == plan.data
+            && run.minority_classes == plan.minority_classes
+            && run.holdout == plan.holdout
+            && run.seed == plan.seed + u64::from(run.seed_index);
+        ours.then(|| &seeds[zeta])
+    }
+
+    /// The indices the prepared sweep keeps, all runs together (a held-out list, shared by the
+    /// ζ of its seed, counted once): the memory it holds beyond the data set is 8 bytes each.
+    pub fn kept_indices(&self) -> usize {
+        self.samples
+            .iter()
+            .map(|per_zeta| {
+                let held = per_zeta
+                    .first()
+                    .and_then(|s| s.holdout())
+                    .map_or(0, <[usize]>::len);
+                held + per_zeta.iter().map(|s| s.train().len()).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// The samples one run trains on and is evaluated on, as indices into the data set as loaded
+/// (after `--minority-classes`): its held-out set ([`holdout_split`]) and its training set (the
+/// rest, subsampled to the run's ζ as [`Dataset::with_imbalance`]), each in data order.
+///
+/// [`SweepPlan::prepare`] selects them for every run of a plan and keeps them; a single run
+/// selects its own with [`RunSamples::of`]: both go through the same selection, so a run
+/// trains on the same samples, in the same order, either way. Each list is an `Arc`, so the
+/// runs of one (ζ, seed) share it, and the held-out list is shared by the ζ of one seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSamples {
+    train: Arc<[usize]>,
+    holdout: Option<Arc<[usize]>>,
+    /// The size of the data set they index.
+    of_len: usize,
+    /// (held-out fraction, ζ, seed): the run settings they were selected for.
+    holdout_fraction: u64,
+    zeta: Option<u64>,
+    seed: u64,
+}
+
+impl RunSamples {
+    /// The samples of `run` in `data` (the data set of `run.data` as loaded): its held-out split
+    /// and its ζ subsample, selected with its seed. An error names the option and the values
+    /// that do not fit the data.
+    pub fn of(data: &Dataset, run: &RunConfig) -> Result<Self, SweepError> {
+        let mut selected = select_samples(data, &run.data, run.holdout, &[run.zeta], run.seed)?;
+        Ok(selected.remove(0))
+    }
+
+    /// The training set: increasing indices into the data set.
+    pub fn train(&self) -> &[usize] {
+        &self.train
+    }
+
+    /// The held-out set: increasing indices into the data set (`None` without a held-out split).
+    pub fn holdout(&self) -> Option<&[usize]> {
+        self.holdout.as_deref()
+    }
+
+    /// Whether these are the samples of `run` in a data set of `len` samples: the held-out
+    /// fraction, ζ and seed they were selected with are the run's.
+    pub fn fits(&self, run: &RunConfig, len: usize) -> bool {
+        self.of_len == len
+            && self.holdout_fraction == run.holdout.to_bits()
+            && self.zeta == run.zeta.map(f64::to_bits)
+            && self.seed == run.seed
+    }
+
+    /// The training set as a view of `data` (no feature copied).
+    ///
+    /// # Panics
+    /// If `data` is smaller than the data set the samples were selected in.
+    pub fn train_set(&self, data: &Dataset) -> Dataset {
+        data.view(&self.train)
+    }
+
+    /// The held-out set as a view of `data` (no feature copied).
+    ///
+    /// # Panics
+    /// If `data` is smaller than the data set the samples were selected in.
+    pub fn holdout_set(&self, data: &Dataset) -> Option<Dataset> {
+        self.holdout.as_deref().map(|h| data.view(h))
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread selected samples ([`select_samples`]); a test proves with it
+    /// that a prepared sweep's runs select nothing again.
+    pub(crate) static SELECTIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The one selection of run samples: the held-out split of `data` with `seed`, then the
+/// training set of each of `zetas` from the rest (None: the rest as it is), in `zetas`' order.
+fn select_samples(
+    data: &Dataset,
+    spec: &str,
+    holdout: f64,
+    zetas: &[Option<f64>],
+    seed: u64,
+) -> Result<Vec<RunSamples>, SweepError> {
+    #[cfg(test)]
+    SELECTIONS.with(|n| n.set(n.get() + 1));
+    let (pool, held) = holdout_indices(data, spec, holdout, seed)?;
+    let held: Option<Arc<[usize]>> = held.map(Arc::from);
+    // the pool's labels and groups (its features are not read)
+    let pool_data = held.is_some().then(|| data.view(&pool));
+    let pool_data = pool_data.as_ref().unwrap_or(data);
+    zetas
+        .iter()
+        .map(|zeta| {
+            let train: Vec<usize> = match zeta {
+                Some(z) => pool_data
+                    .imbalance_indices(*z, seed)
+                    .map_err(|e| SweepError::Data {
+                        spec: spec.to_string(),
+                        message: e.to_string(),
+                    })?
+                    .into_iter()
+                    .map(|j| pool[j])
+                    .collect(),
+                None => pool.clone(),
+            };
+            Ok(RunSamples {
+                train: train.into(),
+                holdout: held.clone(),
+                of_len: data.len(),
+                holdout_fraction: holdout.to_bits(),
+                zeta: zeta.map(f64::to_bits),
+                seed,
+            })
+        })
+        .collect()
+}
+
+/// The held-out fraction's rule, one place for the plan and a single run: in [0, MAX_HOLDOUT].
+fn check_holdout(fraction: f64) -> Result<(), SweepError> {
+    if fraction.is_finite() && (0.0..=MAX_HOLDOUT).contains(&fraction) {
+        Ok(())
+    } else {
+        Err(SweepError::Plan {
+            option: "--holdout",
+            message: format!(
+                "{fraction}: expected a fraction in [0, {MAX_HOLDOUT}] such as 0.2 (0: no held-out split)"
+            ),
+        })
     }
 }
 
@@ -466,29 +632,41 @@ pub fn check_arch(
 /// Splits `data` into a training pool and a held-out set of `fraction` of each group, before ζ:
 /// in each group, `round(fraction · n_g)` samples, stratified by class inside the group (as
 /// [`Dataset::with_imbalance`]) and chosen with `seed`; both parts keep the data order. With
-/// `fraction = 0` the pool is `data` itself and there is no held-out set.
+/// `fraction = 0` the pool is `data` itself and there is no held-out set. Both parts are views
+/// of `data` ([`Dataset::view`]); a run's parts are in its [`RunSamples`].
 ///
 /// Held out from the source, the held-out set has both groups in the source's proportions
 /// (balanced for the default groups of digits), so its minority accuracy is measured on many
-/// samples even at ζ = 1 %.
+/// samples even at ζ = 1 %. The class counts of each group in the pool do not depend on the
+/// seed, so a ζ that fits the pool of one seed fits the pool of every seed.
 pub fn holdout_split(
     data: &Dataset,
     spec: &str,
     fraction: f64,
     seed: u64,
 ) -> Result<(Dataset, Option<Dataset>), SweepError> {
+    let (pool, held) = holdout_indices(data, spec, fraction, seed)?;
+    match held {
+        None => Ok((data.clone(), None)),
+        Some(held) => Ok((data.view(&pool), Some(data.view(&held)))),
+    }
+}
+
+/// [`holdout_split`] as increasing indices into `data`: the pool and the held-out set.
+fn holdout_indices(
+    data: &Dataset,
+    spec: &str,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Option<Vec<usize>>), SweepError> {
+    check_holdout(fraction)?;
     if fraction == 0.0 {
-        return Ok((data.clone(), None));
+        return Ok(((0..data.len()).collect(), None));
     }
     let bad = |message: String| SweepError::Plan {
         option: "--holdout",
         message,
     };
-    if !(fraction.is_finite() && fraction > 0.0 && fraction <= MAX_HOLDOUT) {
-        return Err(bad(format!(
-            "{fraction}: expected a fraction in [0, {MAX_HOLDOUT}] such as 0.2"
-        )));
-    }
     // a stream of its own, so the held-out draw does not repeat the ζ subsample's choices
     let mut rng = Rng::for_stream(seed, 0x0048_4f4c_444f_5554); // "HOLDOUT"
     let mut held = vec![false; data.len()];
@@ -519,7 +697,7 @@ pub fn holdout_split(
     }
     let pool: Vec<usize> = (0..data.len()).filter(|&i| !held[i]).collect();
     let out: Vec<usize> = (0..data.len()).filter(|&i| held[i]).collect();
-    Ok((data.subset(&pool), Some(data.subset(&out))))
+    Ok((pool, Some(out)))
 }
 
 /// The imbalanced training set of a run.
@@ -674,6 +852,114 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("--holdout") && e.contains("sample(s)"), "{e}");
+    }
+
+    /// The prepared sweep's samples are, sample for sample and in order, the copies the
+    /// one-off path makes (the held-out split, then ζ on a compact copy of the pool), for every
+    /// run; every run of one (ζ, seed) shares one list, and runs outside the plan have none.
+    #[test]
+    fn prepared_samples_are_the_one_off_selection() {
+        let mut plan = tiny_plan();
+        plan.holdout = 0.2;
+        plan.seed = 5;
+        plan.methods = vec![Method::ERM, "jtt".parse().unwrap()];
+        let prepared = plan.prepare(&Registry::builtin()).unwrap();
+        let data = &prepared.data;
+        for run in plan.runs() {
+            let kept = prepared
+                .samples_of(&run)
+                .expect("a run of the plan has samples");
+            assert_eq!(kept, &RunSamples::of(data, &run).unwrap());
+            let (pool, held) = holdout_split(data, "digits", 0.2, run.seed).unwrap();
+            // today's copies: a compact pool, and the ζ subsample copied out of it
+            let pool = pool.subset(&(0..pool.len()).collect::<Vec<_>>());
+            assert!(!pool.shares_features_with(data));
+            let copy = pool.with_imbalance(run.zeta.unwrap(), run.seed).unwrap();
+            let train = kept.train_set(data);
+            assert_eq!(train, copy);
+            assert_eq!(train.features(), copy.features());
+            assert_eq!(kept.holdout_set(data), held);
+            assert!(train.shares_features_with(data));
+            assert!(kept.fits(&run, data.len()));
+        }
+        // one list per (ζ, seed): the ERM and JTT runs share it
+        let runs = plan.runs();
+        let (erm, jtt) = (&runs[0], &runs[4]);
+        assert_eq!((erm.zeta, erm.seed_index), (jtt.zeta, jtt.seed_index));
+        assert!(std::ptr::eq(
+            prepared.samples_of(erm).unwrap(),
+            prepared.samples_of(jtt).unwrap()
+        ));
+        // seeds and ζ select different samples
+        assert_ne!(
+            prepared.samples_of(&runs[0]).unwrap().train(),
+            prepared.samples_of(&runs[1]).unwrap().train()
+        );
+        // runs that are not the plan's have none
+        let mut other = runs[0].clone();
+        other.seed += 1;
+        assert!(prepared.samples_of(&other).is_none());
+        let mut other = runs[0].clone();
+        other.holdout = 0.1;
+        assert!(prepared.samples_of(&other).is_none());
+        let mut other = runs[0].clone();
+        other.zeta = Some(0.2);
+        assert!(prepared.samples_of(&other).is_none());
+        other.zeta = None;
+        assert!(prepared.samples_of(&other).is_none());
+    }
+
+    /// What a prepared sweep keeps beyond its data set is index lists, 8 bytes an index, one
+    /// training list per (ζ, seed) and one held-out list per seed; no copy of the features.
+    #[test]
+    fn the_prepared_sweep_keeps_index_lists() {
+        let mut plan = tiny_plan();
+        plan.holdout = 0.2;
+        plan.seeds = 3;
+        let prepared = plan.prepare(&Registry::builtin()).unwrap();
+        let data = &prepared.data;
+        let sizes = data.group_sizes();
+        let held = (0.2 * sizes.majority as f64).round() as usize
+            + (0.2 * sizes.minority as f64).round() as usize;
+        let majority = sizes.majority - (0.2 * sizes.majority as f64).round() as usize;
+        let train: usize = plan
+            .zetas
+            .iter()
+            .map(|z| majority + (z * majority as f64).round() as usize)
+            .sum();
+        assert_eq!(prepared.kept_indices(), 3 * (held + train));
+        let run = &plan.runs()[0];
+        let samples = prepared.samples_of(run).unwrap();
+        let list: &[usize] = samples.train();
+        assert_eq!(std::mem::size_of_val(list), 8 * list.len());
+        assert_eq!(samples.holdout().unwrap().len(), held);
+        let kept_bytes = 8 * prepared.kept_indices();
+        let one_copy = 4 * data.feature_len() * data.len();
+        assert!(kept_bytes < one_copy, "{kept_bytes} ≥ {one_copy}");
+    }
+
+    /// A ζ or a held-out fraction the data cannot give fails at prepare, naming the option.
+    #[test]
+    fn prepare_refuses_what_the_data_cannot_give() {
+        let mut plan = tiny_plan();
+        plan.zetas = vec![0.1, 1.0];
+        plan.minority_classes = Some(vec![9]);
+        let e = plan
+            .prepare(&Registry::builtin())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("--data digits") && e.contains("zeta = 1 "),
+            "{e}"
+        );
+        let data = load_data("digits", None).unwrap();
+        let e = holdout_split(&data, "digits", 0.7, 0)
+            .unwrap_err()
+            .to_string();
+        let mut plan = tiny_plan();
+        plan.holdout = 0.7;
+        assert_eq!(e, plan.check().unwrap_err().to_string());
     }
 
     #[test]

@@ -36,7 +36,7 @@ use crate::sweep::{self, MethodParams, TrainOptions, EXIT_INTERRUPTED};
 use majmin_core::{ArchConfig, Model, NamedTensor, RunStatus, Zeta};
 use majmin_metrics::Criterion;
 use majmin_models::checkpoint;
-use majmin_sweep::RunConfig;
+use majmin_sweep::{RunConfig, RunSamples};
 
 /// Options of `majmin train`.
 #[derive(Debug, clap::Args, Serialize)]
@@ -206,14 +206,23 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         &majmin_sweep::ArchChoice::new(args.arch.clone(), args.train.width),
     )
     .map_err(sweep::sweep_error)?;
-    let (pool, _) = majmin_sweep::holdout_split(&data, &args.data, holdout, ctx.seed)
-        .map_err(sweep::sweep_error)?;
-    let train_len = match args.zeta {
-        Some(z) => majmin_sweep::imbalanced(&pool, &args.data, z.get(), ctx.seed)
-            .map_err(sweep::sweep_error)?
-            .len(),
-        None => pool.len(),
+    let mut run = RunConfig {
+        arch: args.arch.clone(),
+        width: args.train.width,
+        data: args.data.clone(),
+        minority_classes: args.train.minority_classes.clone(),
+        zeta: args.zeta.map(Zeta::get),
+        seed_index: 0,
+        seed: ctx.seed,
+        train: config,
+        arch_options: Default::default(),
+        numerics: majmin_sweep::NUMERICS_VERSION,
+        method,
+        holdout,
+        init: None,
     };
+    // the run's samples, selected (and checked) once, before anything is written
+    let samples = RunSamples::of(&data, &run).map_err(sweep::sweep_error)?;
     // the model as train_run builds it (the subsample keeps the shape and the classes)
     let arch_config = ArchConfig {
         options: Default::default(),
@@ -230,27 +239,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
     ctx.write_manifest(
         &args.out,
         "train",
-        &serde_json::json!({ "args": args, "train_config": config }),
+        &serde_json::json!({ "args": args, "train_config": run.train }),
     )?;
 
     let bar = ctx.progress(1, format!("train {}", args.arch));
-    let run = RunConfig {
-        arch: args.arch.clone(),
-        width: args.train.width,
-        data: args.data.clone(),
-        minority_classes: args.train.minority_classes.clone(),
-        zeta: args.zeta.map(Zeta::get),
-        seed_index: 0,
-        seed: ctx.seed,
-        train: config,
-        arch_options: Default::default(),
-        numerics: majmin_sweep::NUMERICS_VERSION,
-        method,
-        holdout,
-        init: checkpoints.init.as_ref().map(|(_, _, hash)| hash.clone()),
-    };
+    run.init = checkpoints.init.as_ref().map(|(_, _, hash)| hash.clone());
+    let run = run;
     // the last evaluation point is at the run's last step
-    let last_step = run.train.total_steps(train_len);
+    let last_step = run.train.total_steps(samples.train().len());
     let mut point = 0u64;
     let mut on_eval = |step: u64, model: &dyn Model| -> Result<(), String> {
         let index = point;
@@ -276,10 +272,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
             .map(|(path, tensors, _)| (path.display().to_string(), tensors.as_slice())),
         on_eval: if wants_hook { Some(&mut on_eval) } else { None },
     };
-    let record = majmin_sweep::train_run_with(
+    let record = majmin_sweep::train_run_on(
         &run,
         arch.as_ref(),
         &data,
+        &samples,
         Some(sweep::interrupt_flag()),
         &mut |step, total| {
             bar.set_length(total);
