@@ -541,7 +541,10 @@ impl Tape {
     /// right-hand side: no allocation, no thread-local look-up), else in `heap`.
     pub fn run_small(&self, x: &[f64], grad: &mut [f64], heap: &mut Vec<f64>) -> f64 {
         let n = self.registers();
-        if n <= STACK_REGISTERS {
+        if n <= 16 {
+            let mut regs = [0.0; 16];
+            self.run_in(x, grad, &mut regs[..n])
+        } else if n <= STACK_REGISTERS {
             let mut regs = [0.0; STACK_REGISTERS];
             self.run_in(x, grad, &mut regs[..n])
         } else {
