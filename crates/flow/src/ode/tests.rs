@@ -286,3 +286,27 @@ fn dense_output_in_reused_buffers_matches_the_exact_flow() {
     // several output times fall inside one step (the test exercises reuse within a step)
     assert!(plain.t.len() < times.len() + 2, "{} steps", plain.t.len());
 }
+
+/// The zone-event function is ⟨∇L, ∇L1⟩ on both of its paths (stack buffers up to dimension 8,
+/// heap buffers above).
+#[test]
+fn zone_event_function_is_the_gradient_inner_product_in_any_dimension() {
+    for d in [1usize, 3, 8, 9, 12] {
+        let l1 = FnObjective::new(
+            d,
+            |x: &[f64]| x.iter().map(|v| v.cos()).sum(),
+            |x: &[f64], g: &mut [f64]| g.iter_mut().zip(x).for_each(|(g, v)| *g = -v.sin()),
+        );
+        let total = FnObjective::new(
+            d,
+            |x: &[f64]| x.iter().map(|v| v.cos() + 0.5 * v * v).sum(),
+            |x: &[f64], g: &mut [f64]| g.iter_mut().zip(x).for_each(|(g, v)| *g = v - v.sin()),
+        );
+        let events = zone_events(&total, &l1);
+        let y: Vec<f64> = (0..d).map(|i| 0.3 + 0.7 * i as f64).collect();
+        let want: f64 = y.iter().map(|v| (v - v.sin()) * -v.sin()).sum();
+        for e in &events {
+            assert_eq!((e.function)(0.0, &y), want, "dimension {d}");
+        }
+    }
+}
