@@ -13,17 +13,23 @@
 //!
 //! Functions: `exp ln log sqrt abs sin cos tanh sigmoid softplus` (one argument; `log` is the
 //! natural logarithm, like `ln`) and `min max` (two arguments). Constants: `pi`, `e`. A formula
-//! compiles to a postfix program ([`Formula`]) evaluated on a small stack; `abs`, `min` and `max`
-//! follow the branch of the real part (their derivative is one-sided at a tie).
+//! compiles to a postfix program ([`Formula`]) evaluated on a small stack over any dual-number
+//! type ([`Formula::eval`]: Hessians and third derivatives), and to two flat register tapes
+//! ([`crate::tape`]) for the value and gradient in one pass ([`Formula::value_and_gradient`]) and
+//! the gradient alone ([`Formula::gradient`], the gradient flow's right-hand side). `abs`, `min`
+//! and `max` follow the branch of the real part (their derivative is one-sided at a tie).
 //!
 //! The parser is recursive, so it bounds its nesting: at most [`MAX_NESTING`] levels of
 //! parentheses, function calls, unary signs and exponents (`^` is right-associative) together.
 //! Evaluation is a loop over the postfix program, never recursive, so any formula that parses
 //! evaluates without deep recursion.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use num_dual::DualNum;
+
+use crate::tape::{Outputs, Tape};
 
 /// The deepest nesting a formula may have: 200 levels of parentheses, function calls, unary signs
 /// and exponents together (`((x))` has two, `-sin(-x)` three, `2^2^x` two).
@@ -61,7 +67,7 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// A one-argument function of the formula language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
     /// `exp`
     Exp,
@@ -85,7 +91,7 @@ pub enum Function {
 
 /// One instruction of the postfix program.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Op {
+pub(crate) enum Op {
     Const(f64),
     Var(usize),
     Neg,
@@ -108,6 +114,10 @@ pub struct Formula {
     ops: Vec<Op>,
     max_stack: usize,
     dim: usize,
+    /// Value and gradient.
+    tape: Tape,
+    /// The gradient alone.
+    gradient_tape: Tape,
 }
 
 /// Parses `source` as a formula in the variables `vars` (their order fixes the coordinates).
@@ -135,11 +145,14 @@ pub fn parse(source: &str, vars: &[String]) -> Result<Formula, ParseError> {
         }
         max_stack = max_stack.max(depth);
     }
+    let dim = vars.len();
     Ok(Formula {
         source: source.to_string(),
+        tape: Tape::compile(&parser.ops, dim, Outputs::ValueAndGradient),
+        gradient_tape: Tape::compile(&parser.ops, dim, Outputs::Gradient),
         ops: parser.ops,
         max_stack,
-        dim: vars.len(),
+        dim,
     })
 }
 
@@ -209,132 +222,55 @@ impl Formula {
         stack.pop().expect("compiled formula")
     }
 
-    /// Value and gradient in one forward and one reverse sweep over the program (reverse-mode
-    /// differentiation; the fast path for gradient flow and zone grids).
+    /// Value and gradient from one pass over the compiled tape ([`crate::tape`]: the symbolic
+    /// reverse sweep, with common subexpressions shared and constants folded). `scratch` holds
+    /// the registers of tapes too large for the stack.
     pub fn value_and_gradient(&self, x: &[f64], grad: &mut [f64], scratch: &mut Scratch) -> f64 {
-        let n = self.ops.len();
-        scratch.values.clear();
-        scratch.args.clear();
-        scratch.stack.clear();
-        // forward: the value of every instruction and the indices of its operands
-        for (k, op) in self.ops.iter().enumerate() {
-            let (v, a, b) = match *op {
-                Op::Const(c) => (c, usize::MAX, usize::MAX),
-                Op::Var(i) => (x[i], usize::MAX, usize::MAX),
-                Op::Neg | Op::PowI(_) | Op::PowF(_) | Op::Call(_) => {
-                    let a = scratch.stack.pop().expect("compiled formula");
-                    let xa = scratch.values[a];
-                    let v = match *op {
-                        Op::Neg => -xa,
-                        Op::PowI(p) => xa.powi(p),
-                        Op::PowF(p) => xa.powf(p),
-                        Op::Call(f) => apply(f, xa),
-                        _ => unreachable!(),
-                    };
-                    (v, a, usize::MAX)
-                }
-                _ => {
-                    let b = scratch.stack.pop().expect("compiled formula");
-                    let a = scratch.stack.pop().expect("compiled formula");
-                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
-                    let v = match *op {
-                        Op::Add => xa + xb,
-                        Op::Sub => xa - xb,
-                        Op::Mul => xa * xb,
-                        Op::Div => xa / xb,
-                        Op::Pow => xa.powf(xb),
-                        Op::Min => xa.min(xb),
-                        _ => xa.max(xb),
-                    };
-                    (v, a, b)
-                }
-            };
-            scratch.values.push(v);
-            scratch.args.push((a, b));
-            scratch.stack.push(k);
+        self.tape.run_small(x, grad, &mut scratch.registers)
+    }
+
+    /// The gradient alone, from the gradient-only tape (values that only the formula's value
+    /// needs, like `cos x` in `cos(x) + cos(y)`, are not computed). No allocation: small tapes
+    /// keep their registers on the stack, larger ones in a per-thread buffer.
+    pub fn gradient(&self, x: &[f64], grad: &mut [f64]) {
+        if self.gradient_tape.fits_stack() {
+            self.gradient_tape.run_small(x, grad, &mut Vec::new());
+        } else {
+            REGISTERS.with(|r| {
+                self.gradient_tape.run(x, grad, &mut r.borrow_mut());
+            });
         }
-        // reverse: adjoints
-        scratch.adjoints.clear();
-        scratch.adjoints.resize(n, 0.0);
-        scratch.adjoints[n - 1] = 1.0;
-        grad.iter_mut().for_each(|g| *g = 0.0);
-        for k in (0..n).rev() {
-            let w = scratch.adjoints[k];
-            if w == 0.0 {
-                continue;
-            }
-            let (a, b) = scratch.args[k];
-            let v = scratch.values[k];
-            match self.ops[k] {
-                Op::Const(_) => {}
-                Op::Var(i) => grad[i] += w,
-                Op::Neg => scratch.adjoints[a] -= w,
-                Op::PowI(p) => {
-                    let xa = scratch.values[a];
-                    scratch.adjoints[a] += w * p as f64 * xa.powi(p - 1);
-                }
-                Op::PowF(p) => {
-                    let xa = scratch.values[a];
-                    scratch.adjoints[a] += w * p * xa.powf(p - 1.0);
-                }
-                Op::Call(f) => {
-                    let xa = scratch.values[a];
-                    scratch.adjoints[a] += w * derivative(f, xa, v);
-                }
-                Op::Add => {
-                    scratch.adjoints[a] += w;
-                    scratch.adjoints[b] += w;
-                }
-                Op::Sub => {
-                    scratch.adjoints[a] += w;
-                    scratch.adjoints[b] -= w;
-                }
-                Op::Mul => {
-                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
-                    scratch.adjoints[a] += w * xb;
-                    scratch.adjoints[b] += w * xa;
-                }
-                Op::Div => {
-                    let xb = scratch.values[b];
-                    scratch.adjoints[a] += w / xb;
-                    scratch.adjoints[b] -= w * v / xb;
-                }
-                Op::Pow => {
-                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
-                    scratch.adjoints[a] += w * xb * xa.powf(xb - 1.0);
-                    if xa > 0.0 {
-                        scratch.adjoints[b] += w * v * xa.ln();
-                    }
-                }
-                Op::Min | Op::Max => {
-                    let (xa, xb) = (scratch.values[a], scratch.values[b]);
-                    let take_b = if matches!(self.ops[k], Op::Min) {
-                        xb < xa
-                    } else {
-                        xb > xa
-                    };
-                    if take_b {
-                        scratch.adjoints[b] += w;
-                    } else {
-                        scratch.adjoints[a] += w;
-                    }
-                }
-            }
-        }
-        scratch.values[n - 1]
+    }
+
+    /// The postfix program (the tape's tests differentiate it with the interpreted sweep).
+    #[cfg(test)]
+    pub(crate) fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The value-and-gradient tape.
+    pub fn tape(&self) -> &Tape {
+        &self.tape
+    }
+
+    /// The gradient-only tape.
+    pub fn gradient_tape(&self) -> &Tape {
+        &self.gradient_tape
     }
 }
 
-/// Reusable buffers for [`Formula::value_and_gradient`].
-#[derive(Debug, Default, Clone)]
-pub struct Scratch {
-    values: Vec<f64>,
-    adjoints: Vec<f64>,
-    args: Vec<(usize, usize)>,
-    stack: Vec<usize>,
+thread_local! {
+    static REGISTERS: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
-fn apply<T: DualNum<Primitive = f64> + Copy>(f: Function, a: T) -> T {
+/// Reusable registers for [`Formula::value_and_gradient`] (used by tapes too large for the
+/// stack).
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    registers: Vec<f64>,
+}
+
+pub(crate) fn apply<T: DualNum<Primitive = f64> + Copy>(f: Function, a: T) -> T {
     match f {
         Function::Exp => a.exp(),
         Function::Ln => a.ln(),
@@ -364,27 +300,6 @@ fn apply<T: DualNum<Primitive = f64> + Copy>(f: Function, a: T) -> T {
                 a.exp().ln_1p()
             }
         }
-    }
-}
-
-/// d f / d a at `a` where `v = f(a)`.
-fn derivative(f: Function, a: f64, v: f64) -> f64 {
-    match f {
-        Function::Exp => v,
-        Function::Ln => 1.0 / a,
-        Function::Sqrt => 0.5 / v,
-        Function::Abs => {
-            if a < 0.0 {
-                -1.0
-            } else {
-                1.0
-            }
-        }
-        Function::Sin => a.cos(),
-        Function::Cos => -a.sin(),
-        Function::Tanh => 1.0 - v * v,
-        Function::Sigmoid => v * (1.0 - v),
-        Function::Softplus => apply(Function::Sigmoid, a),
     }
 }
 

@@ -47,6 +47,7 @@ pub mod problem;
 pub mod region;
 pub mod smooth;
 pub mod spectrum;
+pub mod tape;
 
 pub use check::{check, zone_grid_2d, CheckConfig, TheoryReport, Verdict};
 pub use critical::{CriticalKind, CriticalPoint};

@@ -57,7 +57,8 @@ impl Objective for FormulaObjective {
         self.formula.eval(theta)
     }
     fn gradient(&self, theta: &[f64], grad: &mut [f64]) {
-        self.value_and_gradient(theta, grad);
+        // the gradient-only tape: the gradient flow's right-hand side
+        self.formula.gradient(theta, grad);
     }
     fn value_and_gradient(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         SCRATCH.with(|s| {
@@ -372,7 +373,18 @@ impl Objective for TotalLoss {
         self.majority.value(theta) + self.minority.value(theta)
     }
     fn gradient(&self, theta: &[f64], grad: &mut [f64]) {
-        self.value_and_gradient(theta, grad);
+        let d = grad.len();
+        let mut other = [0.0; 8];
+        let mut heap;
+        let other: &mut [f64] = if d <= 8 {
+            &mut other[..d]
+        } else {
+            heap = vec![0.0; d];
+            &mut heap
+        };
+        self.majority.gradient(theta, grad);
+        self.minority.gradient(theta, other);
+        grad.iter_mut().zip(other.iter()).for_each(|(g, o)| *g += o);
     }
     fn value_and_gradient(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         let d = grad.len();

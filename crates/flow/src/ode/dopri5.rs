@@ -142,6 +142,11 @@ pub(crate) fn integrate<S: OdeSystem + ?Sized>(
     let mut tmp = vec![0.0; n];
     let mut y1 = vec![0.0; n];
     let mut err = vec![0.0; n];
+    let mut dense = Dense {
+        t0: t,
+        h: 0.0,
+        r: std::array::from_fn(|_| vec![0.0; n]),
+    };
     let mut traj_t = vec![t];
     let mut traj_y = vec![y.clone()];
     let mut tracker = EventTracker::new(events, t, &y);
@@ -232,25 +237,28 @@ pub(crate) fn integrate<S: OdeSystem + ?Sized>(
             }
             last_rejected = false;
             stats.steps += 1;
-            // dense output
-            let mut r5 = vec![0.0; n];
-            let mut r2 = vec![0.0; n];
-            let mut r3 = vec![0.0; n];
-            let mut r4 = vec![0.0; n];
-            for i in 0..n {
-                let ydiff = y1[i] - y[i];
-                let bspl = h * k1[i] - ydiff;
-                r2[i] = ydiff;
-                r3[i] = bspl;
-                r4[i] = ydiff - h * k7[i] - bspl;
-                r5[i] = h
-                    * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i] + D6 * k6[i] + D7 * k7[i]);
+            // dense output, only where something reads it (output times, events); its buffers
+            // are reused from step to step
+            if next_output < outputs.len() || !events.is_empty() {
+                dense.t0 = t;
+                dense.h = h;
+                let [r1, r2, r3, r4, r5] = &mut dense.r;
+                r1.copy_from_slice(&y);
+                for i in 0..n {
+                    let ydiff = y1[i] - y[i];
+                    let bspl = h * k1[i] - ydiff;
+                    r2[i] = ydiff;
+                    r3[i] = bspl;
+                    r4[i] = ydiff - h * k7[i] - bspl;
+                    r5[i] = h
+                        * (D1 * k1[i]
+                            + D3 * k3[i]
+                            + D4 * k4[i]
+                            + D5 * k5[i]
+                            + D6 * k6[i]
+                            + D7 * k7[i]);
+                }
             }
-            let dense = Dense {
-                t0: t,
-                h,
-                r: [y.clone(), r2, r3, r4, r5],
-            };
             while next_output < outputs.len() && outputs[next_output] <= t1 {
                 traj_t.push(outputs[next_output]);
                 traj_y.push(dense.eval(outputs[next_output]));

@@ -211,6 +211,13 @@ pub fn zone_events<'a, T: Objective + 'a, M: Objective + 'a>(
 ) -> Vec<Event<'a>> {
     let g = move |_t: f64, y: &[f64]| {
         let d = y.len();
+        // small dimensions on the stack: this runs twice per step (once per event)
+        if d <= 8 {
+            let (mut a, mut b) = ([0.0; 8], [0.0; 8]);
+            total.gradient(y, &mut a[..d]);
+            majority.gradient(y, &mut b[..d]);
+            return dot(&a[..d], &b[..d]);
+        }
         let mut a = vec![0.0; d];
         let mut b = vec![0.0; d];
         total.gradient(y, &mut a);

@@ -231,3 +231,82 @@ fn bad_settings_are_errors_and_divergence_is_reported() {
         traj.status
     );
 }
+
+/// Dense output is computed only when output times or events read it, in buffers reused across
+/// steps: many output times (several inside one step, the last ones after the others ran out)
+/// all match the exact flow, and the accepted steps are the same with and without them.
+#[test]
+fn dense_output_in_reused_buffers_matches_the_exact_flow() {
+    let (a, b, c) = (2.0, 0.7, 0.5);
+    let flow = GradientFlow(quadratic(a, b, c));
+    let theta0 = [1.5, -2.0];
+    let times: Vec<f64> = (1..=400).map(|k| 0.011 * k as f64).collect();
+    let base = IntegratorConfig {
+        t_end: 5.0,
+        rtol: 1e-10,
+        atol: 1e-12,
+        ..Default::default()
+    };
+    let plain = integrate(&flow, &theta0, &base, &[]).unwrap();
+    let with_outputs = integrate(
+        &flow,
+        &theta0,
+        &IntegratorConfig {
+            output_times: times.clone(),
+            ..base.clone()
+        },
+        &[],
+    )
+    .unwrap();
+    // an event that never fires still makes every step build its dense output
+    let never = [Event::new("never", |_t: f64, _y: &[f64]| 1.0)];
+    let with_event = integrate(&flow, &theta0, &base, &never).unwrap();
+    assert_eq!(plain.t, with_event.t);
+    assert_eq!(plain.theta, with_event.theta);
+    assert_eq!(plain.final_state, with_outputs.final_state);
+    let steps: Vec<(f64, &Vec<f64>)> = with_outputs
+        .t
+        .iter()
+        .copied()
+        .zip(&with_outputs.theta)
+        .filter(|(t, _)| !times.contains(t))
+        .collect();
+    assert_eq!(steps.len(), plain.t.len());
+    for &s in &times {
+        let k = with_outputs
+            .t
+            .iter()
+            .position(|&x| x == s)
+            .expect("output time recorded");
+        let ex = expm_flow(a, b, c, theta0, s);
+        let th = &with_outputs.theta[k];
+        let e = ((th[0] - ex[0]).powi(2) + (th[1] - ex[1]).powi(2)).sqrt();
+        assert!(e < 1e-8, "dense output at {s}: {e}");
+    }
+    // several output times fall inside one step (the test exercises reuse within a step)
+    assert!(plain.t.len() < times.len() + 2, "{} steps", plain.t.len());
+}
+
+/// The zone-event function is ⟨∇L, ∇L1⟩ on both of its paths (stack buffers up to dimension 8,
+/// heap buffers above).
+#[test]
+fn zone_event_function_is_the_gradient_inner_product_in_any_dimension() {
+    for d in [1usize, 3, 8, 9, 12] {
+        let l1 = FnObjective::new(
+            d,
+            |x: &[f64]| x.iter().map(|v| v.cos()).sum(),
+            |x: &[f64], g: &mut [f64]| g.iter_mut().zip(x).for_each(|(g, v)| *g = -v.sin()),
+        );
+        let total = FnObjective::new(
+            d,
+            |x: &[f64]| x.iter().map(|v| v.cos() + 0.5 * v * v).sum(),
+            |x: &[f64], g: &mut [f64]| g.iter_mut().zip(x).for_each(|(g, v)| *g = v - v.sin()),
+        );
+        let events = zone_events(&total, &l1);
+        let y: Vec<f64> = (0..d).map(|i| 0.3 + 0.7 * i as f64).collect();
+        let want: f64 = y.iter().map(|v| (v - v.sin()) * -v.sin()).sum();
+        for e in &events {
+            assert_eq!((e.function)(0.0, &y), want, "dimension {d}");
+        }
+    }
+}
