@@ -29,7 +29,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{per_chunk, sum_partials, with_scratch, ConvGeometry};
+use super::conv::{per_chunk, sum_partials, with_scratch, ConvAlgorithm, ConvGeometry};
 use super::gemm::{sgemm, MatMut, MatRef};
 use super::simd::multiversioned;
 
@@ -38,16 +38,23 @@ use super::simd::multiversioned;
 /// while im2col's depth is nine times larger (the first layer of an RGB network has C = 3).
 const MIN_CHANNELS: usize = 16;
 
-/// The smallest output side run with Winograd. On 4×4 and 2×2 maps a sample has only 4 or 1
-/// tiles, the transforms and the transformed weights (16 × O × C) cost more than the GEMMs save,
-/// and im2col is faster (measured at batch 64 on 2 threads: 512→512 at 4×4, forward 70 against
-/// 114 GFLOP/s; at 8×8 Winograd is ahead).
-const MIN_SIDE: usize = 8;
+/// The smallest output side run with Winograd (forward pass and input gradient). A 4×4 map has
+/// only 4 tiles a sample, but with the weights transformed in parallel Winograd is still ahead of
+/// im2col there (measured with `majmin bench --kernel` at batch 64 on 2 threads, 512→512 at 4×4:
+/// forward 259–292 against 225–237 GFLOP/s); on 2×2 maps (1 tile) im2col is faster.
+const MIN_SIDE: usize = 4;
+
+/// The smallest output side whose backward pass runs with Winograd; below it both gradients take
+/// the im2col path (which shares one im2col between them). On 4×4 maps Winograd's weight
+/// gradient, a sum over 4 tiles a sample of 16 `O × C` products, costs more than it saves (the
+/// same measurement, backward: 169–171 against 190–208 GFLOP/s; with the input gradient alone
+/// by Winograd, 208 against 222).
+const MIN_SIDE_BACKWARD: usize = 8;
 
 /// Whether [`conv2d_forward`](super::conv2d_forward) and
 /// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd F(2×2, 3×3): a
 /// 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 16 input and
-/// output channels, and an output of at least 8×8.
+/// output channels, and an output of at least 4×4 (for the backward pass, 8×8).
 pub fn applies(geo: &ConvGeometry) -> bool {
     geo.kernel == 3
         && geo.stride == 1
@@ -59,6 +66,15 @@ pub fn applies(geo: &ConvGeometry) -> bool {
         && geo
             .out_hw()
             .is_some_and(|(h, w)| h >= MIN_SIDE && w >= MIN_SIDE)
+}
+
+/// Whether [`conv2d_backward`](super::conv2d_backward) runs this layer's gradients with
+/// Winograd: [`applies`] and an output of at least 8×8.
+pub fn backward_applies(geo: &ConvGeometry) -> bool {
+    applies(geo)
+        && geo
+            .out_hw()
+            .is_some_and(|(h, w)| h.min(w) >= MIN_SIDE_BACKWARD)
 }
 
 /// The error bound the tests hold Winograd F(2×2, 3×3) to, for one output value (or one value
@@ -81,41 +97,49 @@ fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
     (ho.div_ceil(2), wo.div_ceil(2))
 }
 
-/// `U_ξ = (G g Gᵀ)_ξ` for every output channel `o` and input channel `c`: 16 matrices of
-/// `rows × cols`, where `rows × cols` is `O × C` when `swap` is false, and `C × O` with each
-/// kernel turned by 180° when it is true (the input gradient's weights).
+/// `U_ξ = (G g Gᵀ)_ξ` for every output channel `o` and input channel `c`, as `rows × 16 ×
+/// cols` values: row `r` holds the 16 transformed kernels of its `cols` columns, ξ by ξ, so that
+/// `U_ξ` is the `rows × cols` view at offset `ξ · cols` with row stride `16 · cols` ([`u_view`]).
+/// `rows × cols` is `O × C` when `swap` is false, and `C × O` with each kernel turned by 180°
+/// when it is true (the input gradient's weights). Rows are computed in parallel.
 fn weight_transform(weight: &[f32], o: usize, c: usize, swap: bool) -> Vec<f32> {
-    let (rows, cols) = if swap { (c, o) } else { (o, c) };
-    let plane = rows * cols;
-    let mut u = vec![0.0f32; 16 * plane];
-    for oc in 0..o {
-        for ic in 0..c {
-            let k = &weight[(oc * c + ic) * 9..(oc * c + ic + 1) * 9];
-            let g = |i: usize, j: usize| {
-                if swap {
-                    k[(2 - i) * 3 + (2 - j)]
-                } else {
-                    k[i * 3 + j]
-                }
-            };
-            // G g: 4 × 3
-            let column = |j: usize| {
-                let (a, b, d) = (g(0, j), g(1, j), g(2, j));
-                [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
-            };
-            let (c0, c1, c2) = (column(0), column(1), column(2));
-            let gg: [[f32; 3]; 4] = std::array::from_fn(|i| [c0[i], c1[i], c2[i]]);
-            let at = if swap { ic * cols + oc } else { oc * cols + ic };
-            for (i, row) in gg.iter().enumerate() {
-                let [a, b, d] = *row;
-                let t = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
-                for (j, v) in t.into_iter().enumerate() {
-                    u[(4 * i + j) * plane + at] = v;
+    let cols = if swap { o } else { c };
+    let mut u = vec![0.0f32; 16 * o * c];
+    u.par_chunks_mut(16 * cols)
+        .enumerate()
+        .for_each(|(r, row)| {
+            for col in 0..cols {
+                let (oc, ic) = if swap { (col, r) } else { (r, col) };
+                let k = &weight[(oc * c + ic) * 9..(oc * c + ic + 1) * 9];
+                let g = |i: usize, j: usize| {
+                    if swap {
+                        k[(2 - i) * 3 + (2 - j)]
+                    } else {
+                        k[i * 3 + j]
+                    }
+                };
+                // G g: 4 × 3
+                let column = |j: usize| {
+                    let (a, b, d) = (g(0, j), g(1, j), g(2, j));
+                    [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
+                };
+                let (c0, c1, c2) = (column(0), column(1), column(2));
+                for i in 0..4 {
+                    let (a, b, d) = (c0[i], c1[i], c2[i]);
+                    let t = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
+                    for (j, v) in t.into_iter().enumerate() {
+                        row[(4 * i + j) * cols + col] = v;
+                    }
                 }
             }
-        }
-    }
+        });
     u
+}
+
+/// `U_ξ` of [`weight_transform`]'s output: `rows × cols` at offset `ξ · cols`, row stride
+/// `16 · cols`.
+fn u_view(u: &[f32], xi: usize, rows: usize, cols: usize) -> MatRef<'_> {
+    MatRef::new(&u[xi * cols..], rows, cols, 16 * cols, 1)
 }
 
 multiversioned! {
@@ -314,7 +338,7 @@ multiversioned! {
     }
 }
 
-/// The forward pass with the transformed weights `u` (16 × `O × C`) into `out` (`N × O × Ho ×
+/// The forward pass with the transformed weights `u` (of [`weight_transform`], `O × 16 × C`) into `out` (`N × O × Ho ×
 /// Wo`, every value written).
 fn forward_with(geo: &ConvGeometry, x: &[f32], u: &[f32], out: &mut [f32]) {
     let (ho, wo) = geo.out_hw().expect("checked geometry");
@@ -334,7 +358,7 @@ fn forward_with(geo: &ConvGeometry, x: &[f32], u: &[f32], out: &mut [f32]) {
                 input_transform(geo, x, ns, v);
                 for xi in 0..16 {
                     sgemm(
-                        MatRef::row_major(&u[xi * o * c..(xi + 1) * o * c], o, c),
+                        u_view(u, xi, o, c),
                         MatRef::row_major(&v[xi * c * t..(xi + 1) * c * t], c, t),
                         MatMut::row_major(&mut m[xi * o * t..(xi + 1) * o * t], o, t),
                         false,
@@ -362,6 +386,16 @@ pub(crate) fn backward(
     need_dx: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let (ho, wo) = geo.out_hw().expect("checked geometry");
+    if !backward_applies(geo) {
+        return super::conv::conv2d_backward_using(
+            ConvAlgorithm::NoWinograd,
+            geo,
+            x,
+            weight,
+            dy,
+            need_dx,
+        );
+    }
     let (c, o) = (geo.in_channels, geo.out_channels);
     let dx = if need_dx {
         // dx = dy ⋆ (W turned by 180°, channels swapped), padding 2 − p: output H × W
@@ -522,6 +556,9 @@ mod tests {
             geometry(19, 16, 16, (8, 8), 1),
             geometry(9, 32, 16, (9, 8), 1),
             geometry(4, 16, 17, (12, 12), 1),
+            // 4 to 7 a side: the backward pass takes im2col
+            geometry(3, 16, 16, (4, 4), 1),
+            geometry(5, 16, 24, (6, 5), 1),
         ];
         for (seed, geo) in cases.iter().enumerate() {
             let worst = check_against_definition(geo, seed as u64).unwrap();
@@ -573,8 +610,9 @@ mod tests {
             ..geometry(1, 64, 64, (8, 8), 2)
         }));
         assert!(!applies(&geometry(1, 64, 64, (8, 8), 3)));
-        // small maps keep im2col
-        assert!(!applies(&geometry(64, 512, 512, (4, 4), 1)));
+        // 2×2 maps keep im2col
+        assert!(!applies(&geometry(64, 512, 512, (2, 2), 1)));
+        assert!(applies(&geometry(64, 512, 512, (4, 4), 1)));
         assert!(applies(&geometry(64, 256, 256, (8, 8), 1)));
     }
 }
