@@ -275,8 +275,9 @@ multiversioned! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
     /// Depthwise layers directly, 3×3 stride-1 layers with at least 16 channels in and out on
-    /// maps of 4×4 and more with Winograd F(2×2, 3×3) (their backward pass from 8×8 on; see
-    /// [`winograd::applies`]), large 1×1 layers as one GEMM per sample, the rest with im2col.
+    /// maps of 4×4 and more, with at least 64 tiles of 2×2 outputs in the batch, with Winograd
+    /// F(2×2, 3×3) (their backward pass from 8×8 on; see [`winograd::applies`]), large 1×1
+    /// layers as one GEMM per sample, the rest with im2col.
     Auto,
     /// As `Auto`, but never Winograd.
     NoWinograd,
