@@ -22,7 +22,8 @@
 #
 # Env: ROUNDS (5), MAJMIN (binary; default $CARGO_TARGET_DIR or target, /release/majmin), PY
 #      (python with torch; default ~/.cache/majmin-peers/bin/python, made by
-#      shared/peers/setup.sh), BATCH (64), HW (32), SMALL (1 to run the small-batch table; 1).
+#      shared/peers/setup.sh), BATCH (64), HW (32), SMALL (1 to run the small-batch table; 1),
+#      SMALL_ARCHS (its networks; "resnet18 mobilenetv2"), MAIN (0 to skip the batch-64 table; 1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -31,7 +32,8 @@ shift || true
 export THREADS=$threads ARCHS="${*:-mobilenetv2 squeezenet vgg11 vgg19 resnet18 resnet50 resnet101}"
 export MAJMIN=${MAJMIN:-${CARGO_TARGET_DIR:-$root/target}/release/majmin}
 export TORCH_BENCH=${TORCH_BENCH:-$root/../shared/peers/torch_bench.py}
-export ROUNDS=${ROUNDS:-5} BATCH=${BATCH:-64} HW=${HW:-32} SMALL=${SMALL:-1}
+export ROUNDS=${ROUNDS:-5} BATCH=${BATCH:-64} HW=${HW:-32} SMALL=${SMALL:-1} MAIN=${MAIN:-1}
+export SMALL_ARCHS=${SMALL_ARCHS:-resnet18 mobilenetv2}
 py=${PY:-$HOME/.cache/majmin-peers/bin/python}
 for f in "$MAJMIN" "$TORCH_BENCH" /usr/bin/time; do
   [[ -e $f ]] || { echo "compare.sh: $f is missing (build with cargo build --release; PyTorch: shared/peers/setup.sh; /usr/bin/time: apt install time)" >&2; exit 2; }
@@ -92,31 +94,32 @@ print(2 * 1024**3 / t / 1e9)"""], check=True, capture_output=True, text=True).st
 kernel, mkl = sgemm()
 ours = kernel["sgemm_gflop_per_s"]
 print(f"SGEMM 1024³ on {threads} threads: {ours:.0f} GFLOP/s (gemm crate, majmin), {mkl:.0f} GFLOP/s (MKL, PyTorch)\n")
-print(f"Training step, batch {os.environ['BATCH']}, 3×{hw}×{hw}, {rounds} alternating rounds; PyTorch at the faster of default and channels-last")
-print("| network | params | majmin images/s | PyTorch images/s | ratio (median) | range | majmin peak MiB | PyTorch peak MiB | useful GFLOP/s | of gemm-crate SGEMM | of MKL SGEMM |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-ratios = []
-for arch in os.environ["ARCHS"].split():
-    r = one(arch, int(os.environ["BATCH"]))
-    med = st.median(x["ratio"] for x in r)
-    ratios.append(med)
-    m_rss = st.median(x["m_rss"] for x in r)
-    t_rss = min(st.median(x["t_rss"] for x in r), st.median(x["c_rss"] for x in r))
-    m_ips = st.median(x["m"] for x in r)
-    useful = st.median(x["useful"] for x in r) if r[0]["useful"] else float("nan")
-    cl = sum(x["cl"] for x in r)
-    print(f"| {arch} | {r[0]['params']:,} | {m_ips:.1f} | {st.median(x['t'] for x in r):.1f}"
-          f"{' (cl %d/%d)' % (cl, rounds) if cl else ''} | {med:.2f} | {min(x['ratio'] for x in r):.2f}–{max(x['ratio'] for x in r):.2f}"
-          f" | {m_rss:.0f} | {t_rss:.0f} | {useful:.0f} | {100 * useful / ours:.0f} % | {100 * useful / mkl:.0f} % |", flush=True)
-print(f"\nGeometric mean of the median ratios over {len(ratios)} networks: "
-      f"{math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
-print("(cl k/n: PyTorch's channels-last was the faster configuration in k of n rounds)\n")
+if os.environ["MAIN"] == "1":
+  print(f"Training step, batch {os.environ['BATCH']}, 3×{hw}×{hw}, {rounds} alternating rounds; PyTorch at the faster of default and channels-last")
+  print("| network | params | majmin images/s | PyTorch images/s | ratio (median) | range | majmin peak MiB | PyTorch peak MiB | useful GFLOP/s | of gemm-crate SGEMM | of MKL SGEMM |")
+  print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  ratios = []
+  for arch in os.environ["ARCHS"].split():
+      r = one(arch, int(os.environ["BATCH"]))
+      med = st.median(x["ratio"] for x in r)
+      ratios.append(med)
+      m_rss = st.median(x["m_rss"] for x in r)
+      t_rss = min(st.median(x["t_rss"] for x in r), st.median(x["c_rss"] for x in r))
+      m_ips = st.median(x["m"] for x in r)
+      useful = st.median(x["useful"] for x in r) if r[0]["useful"] else float("nan")
+      cl = sum(x["cl"] for x in r)
+      print(f"| {arch} | {r[0]['params']:,} | {m_ips:.1f} | {st.median(x['t'] for x in r):.1f}"
+            f"{' (cl %d/%d)' % (cl, rounds) if cl else ''} | {med:.2f} | {min(x['ratio'] for x in r):.2f}–{max(x['ratio'] for x in r):.2f}"
+            f" | {m_rss:.0f} | {t_rss:.0f} | {useful:.0f} | {100 * useful / ours:.0f} % | {100 * useful / mkl:.0f} % |", flush=True)
+  print(f"\nGeometric mean of the median ratios over {len(ratios)} networks: "
+        f"{math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
+  print("(cl k/n: PyTorch's channels-last was the faster configuration in k of n rounds)\n")
 
 if os.environ["SMALL"] == "1":
     print(f"Small batches ({rounds} alternating rounds each)")
     print("| network | batch | majmin images/s | PyTorch images/s | ratio (median) | range | majmin peak MiB | PyTorch peak MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for arch in ("resnet18", "mobilenetv2"):
+    for arch in os.environ["SMALL_ARCHS"].split():
         for batch in (1, 8, 64, 256):
             r = one(arch, batch)
             t_rss = min(st.median(x["t_rss"] for x in r), st.median(x["c_rss"] for x in r))

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use majmin_core::{ArchConfig, Rng};
+use majmin_flow::optim::{Sgd, SgdConfig};
 use majmin_models::kernels::{self, ConvAlgorithm, ConvGeometry, MatMut, MatRef};
 use serde::Serialize;
 
@@ -122,7 +123,15 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         .map(|_| rng.below(args.classes) as u32)
         .collect();
     let n = model.num_params();
-    let (mut params, mut grad, mut velocity) = (model.params(), vec![0.0f32; n], vec![0.0f32; n]);
+    // the trainer's optimiser, with the peer benchmark's settings (SGD, lr 0.01, momentum 0.9)
+    let mut sgd = Sgd::new(
+        SgdConfig {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        n,
+    );
+    let (mut params, mut grad) = (model.params(), vec![0.0f32; n]);
     let mut step = |model: &mut Box<dyn majmin_core::Model>| -> Result<(), CliError> {
         model
             .loss_and_gradient(&inputs, &labels, &mut grad)
@@ -133,10 +142,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
                 }
                 _ => CliError::run(format!("bench {name}: {e}")),
             })?;
-        for ((p, v), g) in params.iter_mut().zip(&mut velocity).zip(&grad) {
-            *v = 0.9 * *v + g;
-            *p -= 0.01 * *v;
-        }
+        sgd.step(&mut params, &grad, 0.01);
         model
             .set_params(&params)
             .map_err(|e| CliError::run(e.to_string()))

@@ -32,7 +32,12 @@ mod schedule;
 
 pub use schedule::{LrSchedule, ScheduleParseError};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// Parameters per parallel block of [`Sgd::step`] (and the size below which it stays on the
+/// calling thread).
+const PARALLEL_BLOCK: usize = 1 << 16;
 
 /// Momentum and weight decay of [`Sgd`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -96,18 +101,42 @@ impl Sgd {
             self.config.weight_decay as f32,
             lr as f32,
         );
+        // Element-wise, so blocks of parameters update in parallel with the same bits as one
+        // loop; small models stay on the calling thread.
+        let parallel = params.len() >= PARALLEL_BLOCK;
         if mu == 0.0 {
-            for (p, &g) in params.iter_mut().zip(grad) {
-                *p -= lr * (g + wd * *p);
+            let plain = |(p, g): (&mut [f32], &[f32])| {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    *p -= lr * (g + wd * *p);
+                }
+            };
+            if parallel {
+                params
+                    .par_chunks_mut(PARALLEL_BLOCK)
+                    .zip(grad.par_chunks(PARALLEL_BLOCK))
+                    .for_each(plain);
+            } else {
+                plain((params, grad));
             }
             return;
         }
         let first = !self.started;
         self.started = true;
-        for ((p, &g), v) in params.iter_mut().zip(grad).zip(self.velocity.iter_mut()) {
-            let d = g + wd * *p;
-            *v = if first { d } else { mu * *v + d };
-            *p -= lr * *v;
+        let momentum = |((p, g), v): ((&mut [f32], &[f32]), &mut [f32])| {
+            for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                let d = g + wd * *p;
+                *v = if first { d } else { mu * *v + d };
+                *p -= lr * *v;
+            }
+        };
+        if parallel {
+            params
+                .par_chunks_mut(PARALLEL_BLOCK)
+                .zip(grad.par_chunks(PARALLEL_BLOCK))
+                .zip(self.velocity.par_chunks_mut(PARALLEL_BLOCK))
+                .for_each(momentum);
+        } else {
+            momentum(((params, grad), &mut self.velocity));
         }
     }
 }
@@ -115,6 +144,39 @@ impl Sgd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blocks updated in parallel give the bits of one sequential loop (the update is
+    /// element-wise), with and without momentum, on more parameters than one block.
+    #[test]
+    fn parallel_blocks_match_the_sequential_update() {
+        let n = 3 * PARALLEL_BLOCK + 17;
+        let grad: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        for momentum in [0.0, 0.9] {
+            let config = SgdConfig {
+                momentum,
+                weight_decay: 0.01,
+            };
+            let mut params: Vec<f32> = (0..n).map(|i| (i % 13) as f32 / 3.0).collect();
+            let (mut expected, mut velocity) = (params.clone(), vec![0.0f32; n]);
+            let mut sgd = Sgd::new(config, n);
+            for step in 0..3 {
+                sgd.step(&mut params, &grad, 0.05);
+                for ((p, &g), v) in expected.iter_mut().zip(&grad).zip(&mut velocity) {
+                    let d = g + 0.01f32 * *p;
+                    *v = if step == 0 || momentum == 0.0 {
+                        d
+                    } else {
+                        0.9f32 * *v + d
+                    };
+                    *p -= 0.05f32 * *v;
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&params), bits(&expected), "momentum {momentum}");
+        }
+    }
 
     #[test]
     fn plain_step_is_gradient_descent() {
