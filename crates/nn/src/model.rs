@@ -8,8 +8,8 @@ use majmin_core::model::check_batch;
 use majmin_core::{ArchConfig, Model, ModelError, NamedTensor, Rng, StateDictError, TensorData};
 
 use crate::net::{forward, visit, Ctx, Net, Node};
-use crate::ops;
 use crate::tape::{Act, ParamStore};
+use crate::{kernels, ops};
 
 /// A network on flat `f32` parameters, trained through dfdx's tape.
 ///
@@ -242,13 +242,13 @@ impl Model for NetModel {
 
     fn get_params(&self, out: &mut [f32]) -> Result<(), ModelError> {
         self.check_len("parameter buffer", out.len())?;
-        out.copy_from_slice(&self.params);
+        kernels::copy_from(out, &self.params);
         Ok(())
     }
 
     fn set_params(&mut self, params: &[f32]) -> Result<(), ModelError> {
         self.check_len("parameters", params.len())?;
-        Arc::make_mut(&mut self.params).copy_from_slice(params);
+        kernels::copy_from(Arc::make_mut(&mut self.params).as_mut_slice(), params);
         Ok(())
     }
 
@@ -300,7 +300,7 @@ impl Model for NetModel {
             .grad
             .as_ref()
             .expect("a store made with a gradient sink");
-        grad.copy_from_slice(&sink.borrow());
+        kernels::copy_from(grad, &sink.borrow());
         Ok(value)
     }
 

@@ -164,7 +164,7 @@ impl ParamStore {
         let n = values.len();
         Self {
             values,
-            grad: Some(Rc::new(RefCell::new(vec![0.0; n]))),
+            grad: Some(Rc::new(RefCell::new(kernels::elementwise::zeros(n)))),
         }
     }
 
@@ -196,7 +196,11 @@ fn take_grad(
     len: usize,
 ) -> Result<Vec<f32>, CpuError> {
     let g = std::mem::take(&mut **grads.get_or_alloc_mut(key)?);
-    Ok(if g.len() == len { g } else { vec![0.0; len] })
+    Ok(if g.len() == len {
+        g
+    } else {
+        kernels::elementwise::zeros(len)
+    })
 }
 
 /// Adds `g` to the gradient of the activation `key`; the first gradient is moved in.

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::depthwise::{depthwise_backward, depthwise_forward};
-use super::elementwise::add_assign;
+use super::elementwise::{add_to, zeros};
 use super::gemm::{sgemm, MatMut, MatRef};
 use super::norm::channel_sums;
 use super::simd::multiversioned;
@@ -311,7 +311,7 @@ pub fn conv2d_forward_using(
     let (ho, wo) = geo.out_hw().expect("checked geometry");
     let p = ho * wo;
     let o = geo.out_channels;
-    let mut out = vec![0.0f32; geo.batch * o * p];
+    let mut out = zeros(geo.batch * o * p);
     if geo.batch == 0 || p == 0 {
         return out;
     }
@@ -480,7 +480,7 @@ pub fn conv2d_backward_using(
     let o = geo.out_channels;
     let in_sample = geo.in_channels * geo.in_hw.0 * geo.in_hw.1;
     let mut dx = if need_dx {
-        vec![0.0f32; geo.batch * in_sample]
+        zeros(geo.batch * in_sample)
     } else {
         Vec::new()
     };
@@ -607,7 +607,7 @@ pub(crate) fn sum_partials(len: usize, partials: Vec<Vec<f32>>) -> Vec<f32> {
         .for_each(|(i, block)| {
             let start = i * SUM_CHUNK;
             for part in &rest {
-                add_assign(block, &part[start..start + block.len()]);
+                add_to(block, &part[start..start + block.len()]);
             }
         });
     dw

@@ -44,9 +44,46 @@ impl Activation {
 /// Values per parallel task of the element-wise passes.
 pub(crate) const ELEMENTWISE_CHUNK: usize = 1 << 15;
 
+/// `n` zeros, written in parallel over fixed chunks.
+///
+/// A layer's output buffer is allocated once a step; `vec![0.0; n]` clears it (and takes its
+/// page faults) on the calling thread alone while the other workers wait. Here the pool shares
+/// that work, so a multi-megabyte activation costs `1/threads` of the time.
+pub fn zeros(n: usize) -> Vec<f32> {
+    if n < 4 * ELEMENTWISE_CHUNK {
+        return vec![0.0; n];
+    }
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    v.spare_capacity_mut()[..n]
+        .par_chunks_mut(ELEMENTWISE_CHUNK)
+        .for_each(|c| c.fill(std::mem::MaybeUninit::new(0.0)));
+    // SAFETY: the first `n` values were all written just above.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// A copy of `x`, written in parallel over fixed chunks (see [`zeros`]).
+pub fn copied(x: &[f32]) -> Vec<f32> {
+    if x.len() < 4 * ELEMENTWISE_CHUNK {
+        return x.to_vec();
+    }
+    let mut v: Vec<f32> = Vec::with_capacity(x.len());
+    v.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(x.par_chunks(ELEMENTWISE_CHUNK))
+        .for_each(|(d, s)| {
+            d.iter_mut().zip(s).for_each(|(d, &s)| {
+                d.write(s);
+            })
+        });
+    // SAFETY: the first `x.len()` values were all written just above.
+    unsafe { v.set_len(x.len()) };
+    v
+}
+
 /// `act(x)` element-wise, in parallel.
 pub fn activation_forward(x: &[f32], act: Activation) -> Vec<f32> {
-    let mut out = x.to_vec();
+    let mut out = copied(x);
     activation_in_place(&mut out, act);
     out
 }
@@ -73,7 +110,7 @@ multiversioned! {
 /// `act(a + b)` element-wise, in parallel.
 pub fn add_forward(a: &[f32], b: &[f32], act: Activation) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "add_forward: lengths differ");
-    let mut out = vec![0.0f32; a.len()];
+    let mut out = zeros(a.len());
     out.par_chunks_mut(ELEMENTWISE_CHUNK)
         .zip(a.par_chunks(ELEMENTWISE_CHUNK))
         .zip(b.par_chunks(ELEMENTWISE_CHUNK))
@@ -115,9 +152,31 @@ multiversioned! {
     }
 }
 
+/// `dst ← src`, in parallel over fixed chunks when long (see [`zeros`]).
+pub fn copy_from(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "copy_from: lengths differ");
+    if dst.len() < 4 * ELEMENTWISE_CHUNK {
+        return dst.copy_from_slice(src);
+    }
+    dst.par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(src.par_chunks(ELEMENTWISE_CHUNK))
+        .for_each(|(d, s)| d.copy_from_slice(s));
+}
+
+/// `dst += src` element-wise, in parallel over fixed chunks when long.
+pub fn add_assign(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
+    if dst.len() < 4 * ELEMENTWISE_CHUNK {
+        return add_to(dst, src);
+    }
+    dst.par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(src.par_chunks(ELEMENTWISE_CHUNK))
+        .for_each(|(d, s)| add_to(d, s));
+}
+
 multiversioned! {
-    /// `dst += src` element-wise.
-    pub fn add_assign(dst: &mut [f32], src: &[f32]) {
+    /// `dst += src` element-wise, on the calling thread.
+    pub(crate) fn add_to(dst: &mut [f32], src: &[f32]) {
         dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
     }
 }

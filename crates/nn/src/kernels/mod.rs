@@ -29,8 +29,8 @@ pub use conv::{
     conv2d_reference, ConvAlgorithm, ConvGeometry, ConvReference,
 };
 pub use elementwise::{
-    activation_backward, activation_forward, activation_in_place, add_assign, add_forward,
-    Activation,
+    activation_backward, activation_forward, activation_in_place, add_assign, add_forward, copied,
+    copy_from, zeros, Activation,
 };
 pub use gemm::{sgemm, MatMut, MatRef};
 pub use pool::{

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::elementwise::Activation;
+use super::elementwise::{zeros, Activation};
 use super::simd::multiversioned;
 
 const LANES: usize = 16;
@@ -165,7 +165,7 @@ pub(crate) fn batch_norm_forward(
     coef: &BatchNormCoefficients,
     act: Activation,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = zeros(x.len());
     planes_mut(&mut out, x, c, p, |ch, out, x| {
         let (s, t) = (coef.scale[ch], coef.shift[ch]);
         match act {

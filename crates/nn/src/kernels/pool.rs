@@ -2,6 +2,8 @@
 
 use rayon::prelude::*;
 
+use super::elementwise::zeros;
+
 /// Geometry of a 2-D pooling window over NCHW tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolGeometry {
@@ -46,7 +48,7 @@ impl PoolGeometry {
 pub fn max_pool_forward(geo: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     let (h, w) = geo.in_hw;
     let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let mut out = vec![0.0f32; geo.planes * ho * wo];
+    let mut out = zeros(geo.planes * ho * wo);
     let mut arg = vec![0u32; geo.planes * ho * wo];
     out.par_chunks_mut(ho * wo)
         .zip(arg.par_chunks_mut(ho * wo))
@@ -87,7 +89,7 @@ pub fn max_pool_forward(geo: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
 pub fn max_pool_backward(geo: &PoolGeometry, arg: &[u32], dy: &[f32]) -> Vec<f32> {
     let (h, w) = geo.in_hw;
     let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let mut dx = vec![0.0f32; geo.planes * h * w];
+    let mut dx = zeros(geo.planes * h * w);
     dx.par_chunks_mut(h * w)
         .zip(arg.par_chunks(ho * wo))
         .zip(dy.par_chunks(ho * wo))
@@ -116,7 +118,7 @@ fn avg_window(o: usize, geo: &PoolGeometry, side: usize) -> (usize, usize, usize
 pub fn avg_pool_forward(geo: &PoolGeometry, x: &[f32]) -> Vec<f32> {
     let (h, w) = geo.in_hw;
     let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let mut out = vec![0.0f32; geo.planes * ho * wo];
+    let mut out = zeros(geo.planes * ho * wo);
     out.par_chunks_mut(ho * wo)
         .zip(x.par_chunks(h * w))
         .for_each(|(out, x)| {
@@ -139,7 +141,7 @@ pub fn avg_pool_forward(geo: &PoolGeometry, x: &[f32]) -> Vec<f32> {
 pub fn avg_pool_backward(geo: &PoolGeometry, dy: &[f32]) -> Vec<f32> {
     let (h, w) = geo.in_hw;
     let (ho, wo) = geo.out_hw().expect("checked geometry");
-    let mut dx = vec![0.0f32; geo.planes * h * w];
+    let mut dx = zeros(geo.planes * h * w);
     dx.par_chunks_mut(h * w)
         .zip(dy.par_chunks(ho * wo))
         .for_each(|(dx, dy)| {

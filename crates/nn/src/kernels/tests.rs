@@ -224,3 +224,20 @@ fn convolution_cases() {
         close(&format!("{what} dweight"), &gw, &dw);
     }
 }
+
+#[test]
+fn parallel_buffers_match_the_serial_ones() {
+    // both sides of the parallel threshold (4 chunks), with a partial last chunk
+    for n in [0, 5, (1 << 17) - 1, (1 << 17) + 12_345] {
+        assert_eq!(super::zeros(n), vec![0.0f32; n]);
+        let x: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.0).collect();
+        assert_eq!(super::copied(&x), x);
+        let mut dst = vec![1.0f32; n];
+        super::copy_from(&mut dst, &x);
+        assert_eq!(dst, x);
+        let mut sum = vec![0.25f32; n];
+        super::add_assign(&mut sum, &x);
+        let expected: Vec<f32> = x.iter().map(|v| 0.25 + v).collect();
+        assert_eq!(sum, expected);
+    }
+}

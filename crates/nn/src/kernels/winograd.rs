@@ -30,6 +30,7 @@
 use rayon::prelude::*;
 
 use super::conv::{per_chunk, sum_partials, with_scratch, ConvAlgorithm, ConvGeometry};
+use super::elementwise::zeros;
 use super::gemm::{sgemm, MatMut, MatRef};
 use super::simd::multiversioned;
 
@@ -434,7 +435,7 @@ fn winograd_backward(
         };
         debug_assert_eq!(flipped.out_hw(), Some(geo.in_hw));
         let u = weight_transform(weight, o, c, true);
-        let mut dx = vec![0.0f32; x.len()];
+        let mut dx = zeros(x.len());
         forward_with(&flipped, dy, &u, &mut dx);
         dx
     } else {
