@@ -375,11 +375,20 @@ fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
         let w = random(cout * cin / groups * k * k);
         let flops = geo.forward_flops();
         // 3×3 layers that run with Winograd are also timed with im2col, side by side
+        // (and with F(2×2, 3×3) where Auto takes F(4×4, 3×3))
         let algorithms: &[(ConvAlgorithm, &'static str)] = if kernels::winograd::applies(&geo) {
-            &[
-                (ConvAlgorithm::Auto, "winograd"),
-                (ConvAlgorithm::NoWinograd, "im2col"),
-            ]
+            if kernels::winograd::tile_for(&geo) == kernels::winograd::Tile::F4 {
+                &[
+                    (ConvAlgorithm::Auto, "wino 4×4"),
+                    (ConvAlgorithm::WinogradF2, "wino 2×2"),
+                    (ConvAlgorithm::NoWinograd, "im2col"),
+                ]
+            } else {
+                &[
+                    (ConvAlgorithm::Auto, "wino 2×2"),
+                    (ConvAlgorithm::NoWinograd, "im2col"),
+                ]
+            }
         } else {
             &[(ConvAlgorithm::Auto, "")]
         };
@@ -393,7 +402,8 @@ fn kernel_bench(args: &Args, ctx: &Context) -> Result<(), CliError> {
             });
             let (f, b) = (flops / tf / 1e9, 2.0 * flops / tb / 1e9);
             // below 8×8 the backward pass of a Winograd layer runs with im2col
-            let backward = if name == "winograd" && !kernels::winograd::backward_applies(&geo) {
+            let backward = if name.starts_with("wino") && !kernels::winograd::backward_applies(&geo)
+            {
                 "im2col"
             } else {
                 name

@@ -276,16 +276,25 @@ multiversioned! {
 pub enum ConvAlgorithm {
     /// Depthwise layers directly, 3×3 stride-1 layers with at least 16 channels in and out on
     /// maps of 4×4 and more, with at least 64 tiles of 2×2 outputs in the batch, with Winograd
-    /// F(2×2, 3×3) (their backward pass from 8×8 on; see [`winograd::applies`]), large 1×1
-    /// layers as one GEMM per sample, the rest with im2col.
+    /// (their backward pass from 8×8 on; see [`winograd::applies`]): F(4×4, 3×3) on maps of
+    /// 8×8 and more, F(2×2, 3×3) below ([`winograd::tile_for`]); large 1×1 layers as one GEMM
+    /// per sample, the rest with im2col.
     Auto,
+    /// As `Auto`, but Winograd layers always with F(2×2, 3×3) tiles.
+    WinogradF2,
     /// As `Auto`, but never Winograd.
     NoWinograd,
 }
 
 impl ConvAlgorithm {
-    fn winograd(self, geo: &ConvGeometry) -> bool {
-        self == ConvAlgorithm::Auto && winograd::applies(geo)
+    /// The Winograd tile this algorithm computes `geo` with, if any.
+    fn winograd(self, geo: &ConvGeometry) -> Option<winograd::Tile> {
+        match self {
+            ConvAlgorithm::NoWinograd => None,
+            _ if !winograd::applies(geo) => None,
+            ConvAlgorithm::Auto => Some(winograd::tile_for(geo)),
+            ConvAlgorithm::WinogradF2 => Some(winograd::Tile::F2),
+        }
     }
 }
 
@@ -317,8 +326,8 @@ pub fn conv2d_forward_using(
     }
     if geo.is_depthwise() {
         depthwise_forward(geo, x, weight, &mut out);
-    } else if algorithm.winograd(geo) {
-        winograd::forward(geo, x, weight, &mut out);
+    } else if let Some(tile) = algorithm.winograd(geo) {
+        winograd::forward(geo, x, weight, &mut out, tile);
     } else if geo.is_direct_pointwise(p) {
         let in_sample = geo.in_channels * p;
         let (cg, og) = (geo.cg(), geo.og());
@@ -479,6 +488,12 @@ pub fn conv2d_backward_using(
     let p = ho * wo;
     let o = geo.out_channels;
     let in_sample = geo.in_channels * geo.in_hw.0 * geo.in_hw.1;
+    if geo.batch > 0 && p > 0 && !geo.is_depthwise() {
+        if let Some(tile) = algorithm.winograd(geo) {
+            // (allocates its own input gradient)
+            return winograd::backward(geo, x, weight, dy, need_dx, tile);
+        }
+    }
     let mut dx = if need_dx {
         zeros(geo.batch * in_sample)
     } else {
@@ -490,9 +505,6 @@ pub fn conv2d_backward_using(
     if geo.is_depthwise() {
         let dw = depthwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
         return (dx, dw);
-    }
-    if algorithm.winograd(geo) {
-        return winograd::backward(geo, x, weight, dy, need_dx);
     }
     if geo.is_direct_pointwise(p) {
         let dw = pointwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));

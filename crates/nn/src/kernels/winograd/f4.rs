@@ -1,0 +1,272 @@
+//! The transforms of Winograd F(4×4, 3×3): each 4×4 block of outputs reads a 6×6 block of
+//! input, so the 36 GEMMs of a layer do 2.25 multiply-adds per output and input-channel pair
+//! instead of F(2×2, 3×3)'s 4 (and the direct sum's 9), and the transformed input is 2.25 times
+//! the input instead of 4 times.
+//!
+//! The matrices (interpolation points 0, ±1, ±2 and ∞, as in Lavin & Gray):
+//!
+//! ```text
+//!       ⎡4  0 −5  0  1  0⎤        ⎡ ¼     0     0 ⎤
+//!       ⎢0 −4 −4  1  1  0⎥        ⎢−⅙    −⅙    −⅙ ⎥        ⎡1  1  1  1  1  0⎤
+//! Bᵀ =  ⎢0  4 −4 −1  1  0⎥   G =  ⎢−⅙     ⅙    −⅙ ⎥   Aᵀ = ⎢0  1 −1  2 −2  0⎥
+//!       ⎢0 −2 −1  2  1  0⎥        ⎢1/24  1/12  ⅙ ⎥        ⎢0  1  1  4  4  0⎥
+//!       ⎢0  2 −1 −2  1  0⎥        ⎢1/24 −1/12  ⅙ ⎥        ⎣0  1 −1  8 −8  1⎦
+//!       ⎣0  4  0 −5  0  1⎦        ⎣ 0     0     1 ⎦
+//! ```
+//!
+//! Every sum below runs over all the terms of a row in a fixed order, zero coefficients
+//! included: adding an exact zero changes no value, and one loop shape serves every row, so the
+//! loops vectorise over contiguous runs of tiles.
+
+use super::super::conv::ConvGeometry;
+use super::super::simd::multiversioned;
+
+/// `Bᵀ` of F(4×4, 3×3).
+pub(super) const BT: [[f32; 6]; 6] = [
+    [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+    [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+    [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+];
+
+/// `G` of F(4×4, 3×3).
+pub(super) const G: [[f32; 3]; 6] = [
+    [0.25, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// `Aᵀ` of F(4×4, 3×3).
+pub(super) const AT: [[f32; 6]; 4] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+
+/// Tiles of 4×4 outputs along the height and the width of the output.
+pub(super) fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
+    let (ho, wo) = geo.out_hw().expect("checked geometry");
+    (ho.div_ceil(4), wo.div_ceil(4))
+}
+
+/// `dst[t] = Σ_k coef[k] · src[k][t]`, the terms added in order `k = 0, 1, …`, one pass over
+/// `dst` per term (each a plain vector loop; `dst` is short enough to stay in L1). Terms with a
+/// zero coefficient are skipped: adding an exact zero changes no value.
+#[inline(always)]
+fn combine<const K: usize>(dst: &mut [f32], src: [&[f32]; K], coef: [f32; K]) {
+    let n = dst.len();
+    let c0 = coef[0];
+    dst.iter_mut()
+        .zip(&src[0][..n])
+        .for_each(|(d, &s)| *d = c0 * s);
+    for k in 1..K {
+        let c = coef[k];
+        if c == 0.0 {
+            continue;
+        }
+        dst.iter_mut()
+            .zip(&src[k][..n])
+            .for_each(|(d, &s)| *d += c * s);
+    }
+}
+
+/// `Σ_k coef[k] · d[k]` in order.
+#[inline(always)]
+fn dot<const K: usize>(coef: &[f32; K], d: &[f32; K]) -> f32 {
+    let mut acc = coef[0] * d[0];
+    for k in 1..K {
+        acc += coef[k] * d[k];
+    }
+    acc
+}
+
+/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)`, ξ = 6i + j.
+#[inline(always)]
+pub(super) fn kernel_transform(g: impl Fn(usize, usize) -> f32) -> [f32; 36] {
+    // G g: 6 × 3
+    let gg: [[f32; 3]; 6] =
+        std::array::from_fn(|i| std::array::from_fn(|j| dot(&G[i], &[g(0, j), g(1, j), g(2, j)])));
+    std::array::from_fn(|xi| dot(&gg[xi / 6], &G[xi % 6]))
+}
+
+/// `dg = Gᵀ dU G` of one kernel from its 36 values `du(ξ)`, as 3 × 3 row-major.
+#[inline(always)]
+pub(super) fn kernel_gradient(du: impl Fn(usize) -> f32) -> [f32; 9] {
+    // (Gᵀ dU)_kj = Σ_i G[i][k] dU[i][j]: 3 × 6
+    let gt: [[f32; 6]; 3] = std::array::from_fn(|k| {
+        std::array::from_fn(|j| {
+            let col: [f32; 6] = std::array::from_fn(|i| du(6 * i + j));
+            dot(&std::array::from_fn(|i| G[i][k]), &col)
+        })
+    });
+    std::array::from_fn(|at| {
+        let (k, l) = (at / 3, at % 3);
+        dot(&gt[k], &std::array::from_fn(|j| G[j][l]))
+    })
+}
+
+multiversioned! {
+    /// `V_ξ = (Bᵀ d B)_ξ` of the `ns` samples of `x` (`ns × C × H × W`): 36 matrices of
+    /// `C × T`, `T = ns · tiles`, tile `t = (n · tiles_y + ty) · tiles_x + tx`. One channel at
+    /// a time, all its samples together: the 6×6 blocks of the tiles are first gathered as 36
+    /// runs of `T` (`d[6i + k][t]`: row `i`, column `k` of tile `t`), then transformed along
+    /// the rows and down the columns with every loop over a whole run.
+    pub(super) fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
+        let (h, w) = geo.in_hw;
+        let c = geo.in_channels;
+        let (ty_n, tx_n) = tile_grid(geo);
+        let tiles = ty_n * tx_n;
+        let t_all = ns * tiles;
+        let p = geo.padding;
+        let hp = 4 * ty_n + 2;
+        // one padded row: the border stays zero, only [p, p + w) is written
+        let mut line = vec![0.0f32; 4 * tx_n + 2];
+        debug_assert!(h + p <= hp && w + p <= line.len());
+        let mut d = vec![0.0f32; 36 * t_all];
+        let mut rows = vec![0.0f32; 36 * t_all];
+        for ch in 0..c {
+            for n in 0..ns {
+                let plane = &x[(n * c + ch) * h * w..(n * c + ch + 1) * h * w];
+                for r in 0..hp {
+                    let inside = r >= p && r - p < h;
+                    if inside {
+                        line[p..p + w].copy_from_slice(&plane[(r - p) * w..(r - p + 1) * w]);
+                    } else {
+                        line.fill(0.0);
+                    }
+                    // the tiles reading padded row r: as their row r mod 4 (tile row r div 4)
+                    // and, for the first two rows of a block, as row r mod 4 + 4 of the tile
+                    // row above
+                    let targets = [
+                        (r / 4 < ty_n).then_some((r % 4, r / 4)),
+                        (r % 4 < 2 && r >= 4).then(|| (r % 4 + 4, r / 4 - 1)),
+                    ];
+                    for &(i, ty) in targets.iter().flatten() {
+                        let at = n * tiles + ty * tx_n;
+                        for k in 0..6 {
+                            let dst = &mut d[(6 * i + k) * t_all + at..][..tx_n];
+                            for (tx, value) in dst.iter_mut().enumerate() {
+                                *value = line[4 * tx + k];
+                            }
+                        }
+                    }
+                    if !inside {
+                        line.fill(0.0);
+                    }
+                }
+            }
+            // along the rows: rows[6i + j] = Σ_k Bᵀ[j][k] d[6i + k]
+            for i in 0..6 {
+                let di: [&[f32]; 6] = std::array::from_fn(|k| &d[(6 * i + k) * t_all..][..t_all]);
+                for (j, bt) in BT.iter().enumerate() {
+                    combine(&mut rows[(6 * i + j) * t_all..][..t_all], di, *bt);
+                }
+            }
+            // down the columns: v[6i + j] = Σ_k Bᵀ[i][k] rows[6k + j]
+            for j in 0..6 {
+                let e: [&[f32]; 6] = std::array::from_fn(|k| &rows[(6 * k + j) * t_all..][..t_all]);
+                for (i, bt) in BT.iter().enumerate() {
+                    let at = ((6 * i + j) * c + ch) * t_all;
+                    combine(&mut v[at..at + t_all], e, *bt);
+                }
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// `Y = Aᵀ M A` of every tile into `out` (`ns × O × Ho × Wo`), for `M` as 36 matrices of
+    /// `O × T`. One channel at a time, all its samples together: its 36 inputs are runs of `T`.
+    pub(super) fn output_transform(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let o = geo.out_channels;
+        let (ty_n, tx_n) = tile_grid(geo);
+        let tiles = ty_n * tx_n;
+        let t_all = ns * tiles;
+        // q[a][j][t] = Σ_i Aᵀ[a][i] m[i][j][t]; y[a][b][t] = Σ_j q[a][j][t] Aᵀ[b][j]
+        let mut q = vec![0.0f32; 24 * t_all];
+        let mut y = vec![0.0f32; 16 * t_all];
+        for oc in 0..o {
+            for j in 0..6 {
+                let mi: [&[f32]; 6] =
+                    std::array::from_fn(|i| &m[((6 * i + j) * o + oc) * t_all..][..t_all]);
+                for (a, at) in AT.iter().enumerate() {
+                    combine(&mut q[(6 * a + j) * t_all..][..t_all], mi, *at);
+                }
+            }
+            for a in 0..4 {
+                let qa: [&[f32]; 6] = std::array::from_fn(|j| &q[(6 * a + j) * t_all..][..t_all]);
+                for (b, at) in AT.iter().enumerate() {
+                    combine(&mut y[(4 * a + b) * t_all..][..t_all], qa, *at);
+                }
+            }
+            for n in 0..ns {
+                let plane = &mut out[(n * o + oc) * ho * wo..(n * o + oc + 1) * ho * wo];
+                for (row, line) in plane.chunks_exact_mut(wo).enumerate() {
+                    let (ty, a) = (row / 4, row % 4);
+                    for b in 0..4.min(wo) {
+                        let yb = &y[(4 * a + b) * t_all + n * tiles + ty * tx_n..][..tx_n];
+                        for (value, &src) in line[b..].iter_mut().step_by(4).zip(yb) {
+                            *value = src;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// `dM = A dY Aᵀ` of every tile of `dy` (`ns × O × Ho × Wo`; values past the output's edge
+    /// count as zero): 36 matrices of `O × T`. One channel at a time, as [`input_transform`]:
+    /// the 4×4 blocks gathered as 16 runs of `T`, then both passes over whole runs.
+    pub(super) fn gradient_transform(geo: &ConvGeometry, dy: &[f32], ns: usize, dm: &mut [f32]) {
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let o = geo.out_channels;
+        let (ty_n, tx_n) = tile_grid(geo);
+        let tiles = ty_n * tx_n;
+        let t_all = ns * tiles;
+        // d[4a + b][t]: row a, column b of tile t's block (zero past the edge); rows past the
+        // edge are never written
+        let mut d = vec![0.0f32; 16 * t_all];
+        // cols[4j + a][t] = Σ_b A[j][b] d[4a + b][t]
+        let mut cols = vec![0.0f32; 24 * t_all];
+        let mut line = vec![0.0f32; 4 * tx_n];
+        for oc in 0..o {
+            for n in 0..ns {
+                let plane = &dy[(n * o + oc) * ho * wo..(n * o + oc + 1) * ho * wo];
+                for (r, src) in plane.chunks_exact(wo).enumerate() {
+                    line[..wo].copy_from_slice(src);
+                    let (a, at) = (r % 4, n * tiles + (r / 4) * tx_n);
+                    for b in 0..4 {
+                        let dst = &mut d[(4 * a + b) * t_all + at..][..tx_n];
+                        for (tx, value) in dst.iter_mut().enumerate() {
+                            *value = line[4 * tx + b];
+                        }
+                    }
+                }
+            }
+            for a in 0..4 {
+                let da: [&[f32]; 4] = std::array::from_fn(|b| &d[(4 * a + b) * t_all..][..t_all]);
+                for j in 0..6 {
+                    let coef: [f32; 4] = AT.map(|row| row[j]);
+                    combine(&mut cols[(4 * j + a) * t_all..][..t_all], da, coef);
+                }
+            }
+            for j in 0..6 {
+                let cj: [&[f32]; 4] = std::array::from_fn(|a| &cols[(4 * j + a) * t_all..][..t_all]);
+                for i in 0..6 {
+                    let coef: [f32; 4] = AT.map(|row| row[i]);
+                    let at = ((6 * i + j) * o + oc) * t_all;
+                    combine(&mut dm[at..at + t_all], cj, coef);
+                }
+            }
+        }
+    }
+}
