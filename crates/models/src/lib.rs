@@ -31,6 +31,6 @@ pub mod plugin_loader;
 mod registry;
 mod zoo;
 
-pub use majmin_nn::{kernels, ops, NetArchitecture, NetModel};
+pub use majmin_nn::{kernels, ops, BlockCache, NetArchitecture, NetModel};
 pub use registry::{ArchSummary, Entry, Registry, Source};
 pub use zoo::builtin_architectures;

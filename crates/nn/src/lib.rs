@@ -36,6 +36,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alloc;
 mod builder;
 pub mod kernels;
 mod model;
@@ -45,6 +46,7 @@ mod recipe;
 pub mod tape;
 mod threads;
 
+pub use alloc::BlockCache;
 pub use builder::{
     AvgPool2d, BatchNorm2d, BuildError, BuildResult, Conv2d, ConvInit, Dropout, Flatten,
     GlobalAvgPool, Layer, Linear, MaxPool2d, NetBuilder, Relu, Relu6,
