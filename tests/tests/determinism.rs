@@ -108,7 +108,7 @@ fn assert_identical(what: &str, reference: &Run, run: &Run) {
 }
 
 /// VGG-11 at width 1/4 on 3×32×32 inputs: its 3×3 layers of 16 to 64 channels on 16×16 and 8×8
-/// maps run with Winograd F(2×2, 3×3) (issue 14). Four SGD steps with momentum on seeded batches
+/// maps run with Winograd F(4×4, 3×3) (issue 14). Four SGD steps with momentum on seeded batches
 /// of 12; the losses, the gradients and the final parameters as bits.
 fn train_winograd_net() -> Vec<u32> {
     use majmin_core::Architecture;

@@ -14,7 +14,7 @@
 //! and links this crate and majmin-core only (no registry, loader, hashing or manifests).
 //! dfdx 0.13 compiles its own convolution and pooling only with its broken `nightly` feature, so
 //! [`ops`] adds them — and BatchNorm, Linear, dropout, concatenation — as tape operations over
-//! [`kernels`] (Winograd F(2×2, 3×3) for 3×3 stride-1 layers, im2col + the `gemm` crate for the
+//! [`kernels`] (Winograd F(4×4, 3×3) and F(2×2, 3×3) for 3×3 stride-1 layers, im2col + the `gemm` crate for the
 //! others, direct depthwise, rayon over the batch), with dfdx as
 //! the tape and the gradient map ([`tape`]) and the values in majmin's own buffers.
 //!

@@ -1,5 +1,5 @@
-//! 2-D convolution over NCHW buffers: Winograd F(2×2, 3×3) for 3×3 stride-1 layers
-//! (`winograd.rs`), im2col + GEMM on chunks of the batch for the others, 1×1 convolutions as one
+//! 2-D convolution over NCHW buffers: Winograd F(4×4, 3×3) or F(2×2, 3×3) for 3×3 stride-1
+//! layers (`winograd.rs`), im2col + GEMM on chunks of the batch for the others, 1×1 convolutions as one
 //! GEMM per sample straight on the buffers, and the direct depthwise kernel (`depthwise.rs`) for
 //! one channel per group.
 //!

@@ -1,5 +1,5 @@
 //! CPU kernels on plain slices, one operation family per file: GEMM on matrix views ([`gemm`]),
-//! im2col / col2im and 1×1 convolution ([`conv`]), Winograd F(2×2, 3×3) for 3×3
+//! im2col / col2im and 1×1 convolution ([`conv`]), Winograd F(4×4, 3×3) and F(2×2, 3×3) for 3×3
 //! stride-1 layers ([`winograd`]), direct depthwise convolution
 //! (`depthwise.rs`), pooling ([`pool`]), batch normalisation ([`norm`]) and element-wise
 //! activations ([`elementwise`]). No tape here: [`crate::ops`] wraps these as dfdx tape

@@ -1,10 +1,11 @@
-//! Winograd F(2×2, 3×3) convolution for 3×3, stride-1 layers (Lavin & Gray, "Fast Algorithms
-//! for Convolutional Neural Networks", CVPR 2016): the forward pass, the input gradient and the
-//! weight gradient, each as 16 GEMMs on transformed tiles instead of one im2col GEMM of nine
-//! times the depth, so 2.25 times fewer multiply-adds and no im2col or col2im copies.
+//! Winograd convolution for 3×3, stride-1 layers (Lavin & Gray, "Fast Algorithms for
+//! Convolutional Neural Networks", CVPR 2016), with tiles of 2×2 or 4×4 outputs ([`Tile`]): the
+//! forward pass, the input gradient and the weight gradient, each as 16 (or 36) GEMMs on
+//! transformed tiles instead of one im2col GEMM of nine times the depth, so 2.25 (or 4) times
+//! fewer multiply-adds and no im2col or col2im copies.
 //!
-//! Each 2×2 block of outputs ("tile") reads a 4×4 block of input `d`; with the weights `g`
-//! (3×3) the tile is `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` where
+//! With F(2×2, 3×3) each 2×2 block of outputs ("tile") reads a 4×4 block of input `d`; with the
+//! weights `g` (3×3) the tile is `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` where
 //!
 //! ```text
 //!       ⎡1  0 −1  0⎤        ⎡1    0    0 ⎤
@@ -13,15 +14,17 @@
 //!       ⎣0  1  0 −1⎦        ⎣0    0    1 ⎦
 //! ```
 //!
-//! Summed over input channels, the element-wise product becomes, for each of the 16 positions
-//! ξ of the 4×4 transformed tile, a matrix product `M_ξ (O × tiles) = U_ξ (O × C) · V_ξ (C ×
-//! tiles)`. The input gradient is the same algorithm on the output gradient with the weights
-//! turned by 180° and their channels swapped (padding `2 − p`). The weight gradient is its
-//! adjoint: `dM = A dY Aᵀ` per tile, `dU_ξ = dM_ξ · V_ξᵀ` (depth: the tiles), `dg = Gᵀ dU G`.
+//! F(4×4, 3×3) (`f4.rs`, its matrices there) reads 6×6 blocks for 4×4 outputs. Summed over
+//! input channels, the element-wise product becomes, for each position ξ of the transformed tile,
+//! a matrix product `M_ξ (O × tiles) = U_ξ (O × C) · V_ξ (C × tiles)`. The input gradient is the
+//! same algorithm on the output gradient with the weights turned by 180° and their channels
+//! swapped (padding `2 − p`). The weight gradient is its adjoint: `dM = A dY Aᵀ` per tile,
+//! `dU_ξ = dM_ξ · V_ξᵀ` (depth: the tiles), `dg = Gᵀ dU G`.
 //!
-//! Accuracy: the transforms' coefficients are 0, ±½ and ±1, so F(2×2, 3×3) rounds about as
-//! well as the direct sum (larger tiles, such as F(4×4, 3×3), multiply the error by tens). The
-//! bound the tests check on every 3×3 layer of the zoo is stated at [`error_bound`].
+//! Accuracy: F(2×2, 3×3)'s coefficients are 0, ±½ and ±1, so it rounds about as well as the
+//! direct sum; F(4×4, 3×3)'s (up to 8 in `Aᵀ`, ⅙ in `G`) lose more, in proportion to the data.
+//! The tests hold every 3×3 layer shape of the zoo, with both tiles, to the value-by-value bound
+//! of [`check_against_definition`] (and F(2×2, 3×3) also to the data-free [`error_bound`]).
 //!
 //! Parallelism and determinism: as the im2col path, the batch is cut into tasks by the shapes
 //! alone and weight-gradient partials are added in task order, so results do not depend on the
@@ -126,7 +129,7 @@ pub fn tile_for(geo: &ConvGeometry) -> Tile {
 }
 
 /// Whether [`conv2d_forward`](super::conv2d_forward) and
-/// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd F(2×2, 3×3): a
+/// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd (the tile is [`tile_for`]'s): a
 /// 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 16 input and
 /// output channels, an output of at least 4×4 (for the backward pass, 8×8), and at least 64 tiles of 2×2 outputs in
 /// the batch.
@@ -139,7 +142,7 @@ pub fn applies(geo: &ConvGeometry) -> bool {
         })
 }
 
-/// Whether Winograd F(2×2, 3×3) computes this layer at all (whether it is also the faster choice
+/// Whether Winograd (either tile) computes this layer at all (whether it is also the faster choice
 /// is [`applies`]): a 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2 (the input
 /// gradient runs with padding 2 − p), and a non-empty output.
 pub fn supports(geo: &ConvGeometry) -> bool {
