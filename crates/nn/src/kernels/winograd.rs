@@ -129,10 +129,10 @@ pub fn tile_for(geo: &ConvGeometry) -> Tile {
 }
 
 /// Whether [`conv2d_forward`](super::conv2d_forward) and
-/// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd (the tile is [`tile_for`]'s): a
-/// 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 16 input and
-/// output channels, an output of at least 4×4 (for the backward pass, 8×8), and at least 64 tiles of 2×2 outputs in
-/// the batch.
+/// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd (with the tile of
+/// [`tile_for`]): a 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 16
+/// input and output channels, an output of at least 4×4 (for the backward pass, 8×8), and at
+/// least 64 tiles of 2×2 outputs in the batch.
 pub fn applies(geo: &ConvGeometry) -> bool {
     supports(geo)
         && geo.in_channels >= MIN_CHANNELS
@@ -188,12 +188,10 @@ fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
 /// `rows × cols` is `O × C` when `swap` is false, and `C × O` with each kernel turned by 180°
 /// when it is true (the input gradient's weights). Rows are computed in parallel.
 fn weight_transform(weight: &[f32], o: usize, c: usize, swap: bool, tile: Tile) -> Vec<f32> {
-    if tile == Tile::F4 {
-        return weight_transform_f4(weight, o, c, swap);
-    }
     let cols = if swap { o } else { c };
-    let mut u = vec![0.0f32; 16 * o * c];
-    u.par_chunks_mut(16 * cols)
+    let positions = tile.positions();
+    let mut u = vec![0.0f32; positions * o * c];
+    u.par_chunks_mut(positions * cols)
         .enumerate()
         .for_each(|(r, row)| {
             for col in 0..cols {
@@ -206,46 +204,34 @@ fn weight_transform(weight: &[f32], o: usize, c: usize, swap: bool, tile: Tile) 
                         k[i * 3 + j]
                     }
                 };
-                // G g: 4 × 3
-                let column = |j: usize| {
-                    let (a, b, d) = (g(0, j), g(1, j), g(2, j));
-                    [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
-                };
-                let (c0, c1, c2) = (column(0), column(1), column(2));
-                for i in 0..4 {
-                    let (a, b, d) = (c0[i], c1[i], c2[i]);
-                    let t = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
-                    for (j, v) in t.into_iter().enumerate() {
-                        row[(4 * i + j) * cols + col] = v;
+                let mut put = |t: &[f32]| {
+                    for (xi, &v) in t.iter().enumerate() {
+                        row[xi * cols + col] = v;
                     }
+                };
+                match tile {
+                    Tile::F2 => put(&kernel_transform(g)),
+                    Tile::F4 => put(&f4::kernel_transform(g)),
                 }
             }
         });
     u
 }
 
-/// [`weight_transform`] for F(4×4, 3×3): `rows × 36 × cols` values.
-fn weight_transform_f4(weight: &[f32], o: usize, c: usize, swap: bool) -> Vec<f32> {
-    let cols = if swap { o } else { c };
-    let mut u = vec![0.0f32; 36 * o * c];
-    u.par_chunks_mut(36 * cols)
-        .enumerate()
-        .for_each(|(r, row)| {
-            for col in 0..cols {
-                let (oc, ic) = if swap { (col, r) } else { (r, col) };
-                let k = &weight[(oc * c + ic) * 9..(oc * c + ic + 1) * 9];
-                let t = f4::kernel_transform(|i, j| {
-                    if swap {
-                        k[(2 - i) * 3 + (2 - j)]
-                    } else {
-                        k[i * 3 + j]
-                    }
-                });
-                for (xi, v) in t.into_iter().enumerate() {
-                    row[xi * cols + col] = v;
-                }
-            }
-        });
+/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)` for F(2×2, 3×3), ξ = 4i + j.
+#[inline(always)]
+fn kernel_transform(g: impl Fn(usize, usize) -> f32) -> [f32; 16] {
+    // G g: 4 × 3
+    let column = |j: usize| {
+        let (a, b, d) = (g(0, j), g(1, j), g(2, j));
+        [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
+    };
+    let (c0, c1, c2) = (column(0), column(1), column(2));
+    let mut u = [0.0f32; 16];
+    for i in 0..4 {
+        let (a, b, d) = (c0[i], c1[i], c2[i]);
+        u[4 * i..4 * i + 4].copy_from_slice(&[a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]);
+    }
     u
 }
 

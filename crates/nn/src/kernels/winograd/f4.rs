@@ -20,6 +20,7 @@
 
 use super::super::conv::ConvGeometry;
 use super::super::simd::multiversioned;
+use super::Tile;
 
 /// `Bᵀ` of F(4×4, 3×3).
 pub(super) const BT: [[f32; 6]; 6] = [
@@ -50,9 +51,8 @@ pub(super) const AT: [[f32; 6]; 4] = [
 ];
 
 /// Tiles of 4×4 outputs along the height and the width of the output.
-pub(super) fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
-    let (ho, wo) = geo.out_hw().expect("checked geometry");
-    (ho.div_ceil(4), wo.div_ceil(4))
+fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
+    Tile::F4.grid(geo)
 }
 
 /// `dst[t] = Σ_k coef[k] · src[k][t]`, the terms added in order `k = 0, 1, …`, one pass over
