@@ -351,10 +351,27 @@ pub fn execute(
     let started = Instant::now();
     let mut slots = Vec::with_capacity(runs.len());
     for run in runs {
-        if prepared.arch_of(run).is_none() || prepared.samples_of(run).is_none() {
+        if prepared.arch_of(run).is_none() {
             return Err(SweepError::Plan {
                 option: "--archs",
-                message: format!("run {} is not part of the plan", run.id()),
+                message: format!(
+                    "run {} is not part of the plan: architecture {} is not among the plan's",
+                    run.id(),
+                    run.arch
+                ),
+            });
+        }
+        if prepared.samples_of(run).is_none() {
+            let zeta = run
+                .zeta
+                .map_or("the data's own".to_string(), |z| format!("{z}"));
+            return Err(SweepError::Plan {
+                option: "--seeds",
+                message: format!(
+                    "run {} is not part of the plan: no samples were selected for its seed {}                      and ζ {zeta}; expected a seed and ζ of the plan",
+                    run.id(),
+                    run.seed
+                ),
             });
         }
         slots.push(match store.finished(run)? {
@@ -728,6 +745,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not part of the plan"), "{e}");
+        assert!(e.contains("--seeds") && e.contains("seed"), "{e}");
+        // an architecture outside the plan names it
+        let mut other = runs[0].clone();
+        other.arch = "no-such-arch".into();
+        let e = execute(&prepared, &store, &[other], &options, &NoProgress)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--archs") && e.contains("no-such-arch"), "{e}");
     }
 
     /// Samples selected for another run are refused, naming the run.
