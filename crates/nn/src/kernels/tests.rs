@@ -194,6 +194,10 @@ fn convolution_cases() {
         (4, 3, 4, 1, (11, 11), 3, 1, 0, 1),
         (3, 6, 4, 1, (16, 16), 1, 1, 0, 1),
         (2, 4, 6, 2, (16, 17), 1, 1, 0, 1),
+        // depthwise over more channels than the kernel's 16 lanes, not a multiple of them
+        (2, 21, 21, 21, (6, 5), 3, 2, 1, 1),
+        (1, 35, 35, 35, (4, 4), 3, 1, 1, 1),
+        (2, 18, 18, 18, (7, 7), 3, 1, 2, 2),
     ];
     for (batch, cin, cout, groups, hw, kernel, stride, padding, dilation) in cases {
         let geo = ConvGeometry {
