@@ -6,9 +6,11 @@
 //! The element-wise passes run in parallel over samples. Every split depends on the shapes only,
 //! so results are bit-identical from run to run.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
-use super::elementwise::{zeros, Activation};
+use super::elementwise::Activation;
 use super::simd::multiversioned;
 
 const LANES: usize = 16;
@@ -27,6 +29,29 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     }
     let tail: f32 = ar.iter().zip(br).map(|(&x, &y)| f(x, y)).sum();
     acc.iter().sum::<f32>() + tail
+}
+
+/// `(Σ g_i, Σ g_i · (x_i − m))` with `g_i = mask(dy_i, x_i)`, in one pass over `dy` and `x`:
+/// each of the two sums in the same lanes and order as [`lane_sum`].
+#[inline(always)]
+fn lane_sums2(dy: &[f32], x: &[f32], m: f32, mask: impl Fn(f32, f32) -> f32) -> (f32, f32) {
+    debug_assert_eq!(dy.len(), x.len());
+    let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let (gc, xc) = (dy.chunks_exact(LANES), x.chunks_exact(LANES));
+    let (gr, xr) = (gc.remainder(), xc.remainder());
+    for (g, v) in gc.zip(xc) {
+        for l in 0..LANES {
+            let g = mask(g[l], v[l]);
+            a[l] += g;
+            b[l] += g * (v[l] - m);
+        }
+    }
+    let tail_a: f32 = gr.iter().zip(xr).map(|(&g, &v)| mask(g, v)).sum();
+    let tail_b: f32 = gr.iter().zip(xr).map(|(&g, &v)| mask(g, v) * (v - m)).sum();
+    (
+        a.iter().sum::<f32>() + tail_a,
+        b.iter().sum::<f32>() + tail_b,
+    )
 }
 
 /// Per-channel sums of `x` (`n × c × p`).
@@ -74,22 +99,36 @@ multiversioned! {
 }
 
 multiversioned! {
-    /// `Σ g · (x − m)` over channel `ch` of `g` and `x` (`n × c × p`).
-    fn channel_centred_dot(
-        g: &[f32],
+    /// `(Σ g, Σ g · (x − m))` over channel `ch` (`n × c × p`), `g = dy` where the activation
+    /// `act(x · s + t)` passes its gradient and 0 elsewhere: the sums of
+    /// [`channel_sum`] and of `g · (x − m)`, in one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn channel_backward_sums(
+        dy: &[f32],
         x: &[f32],
         n: usize,
         c: usize,
         p: usize,
         ch: usize,
         m: f32,
-    ) -> f64 {
-        (0..n)
-            .map(|b| {
-                let r = (b * c + ch) * p..(b * c + ch + 1) * p;
-                lane_sum(&g[r.clone()], &x[r], |g, v| g * (v - m)) as f64
-            })
-            .sum()
+        affine: (f32, f32, Activation),
+    ) -> (f64, f64) {
+        let (s, t, act) = affine;
+        // the planes in order, from the start `Iterator::sum` folds from
+        let start: f64 = std::iter::empty::<f64>().sum();
+        let mut sums = (start, start);
+        for b in 0..n {
+            let r = (b * c + ch) * p..(b * c + ch + 1) * p;
+            let (a, d) = match act {
+                Activation::Identity => lane_sums2(&dy[r.clone()], &x[r], m, |g, _| g),
+                _ => lane_sums2(&dy[r.clone()], &x[r], m, |g, v| {
+                    if act.passes(v * s + t) { g } else { 0.0 }
+                }),
+            };
+            sums.0 += a as f64;
+            sums.1 += d as f64;
+        }
+        sums
     }
 }
 
@@ -165,21 +204,45 @@ pub(crate) fn batch_norm_forward(
     coef: &BatchNormCoefficients,
     act: Activation,
 ) -> Vec<f32> {
-    let mut out = zeros(x.len());
-    planes_mut(&mut out, x, c, p, |ch, out, x| {
-        let (s, t) = (coef.scale[ch], coef.shift[ch]);
-        match act {
-            Activation::Identity => affine(out, x, |v| v * s + t),
-            Activation::Relu => affine(out, x, |v| (v * s + t).max(0.0)),
-            Activation::Relu6 => affine(out, x, |v| (v * s + t).clamp(0.0, 6.0)),
-        }
-    });
+    // every value is written below, so the buffer is not cleared first
+    let mut out: Vec<f32> = Vec::with_capacity(x.len());
+    let sample = (c * p).max(1);
+    out.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(sample)
+        .zip(x.par_chunks(sample))
+        .for_each(|(out, x)| batch_norm_sample(out, x, p, coef, act));
+    // SAFETY: `batch_norm_sample` wrote every one of the first `x.len()` values.
+    unsafe { out.set_len(x.len()) };
     out
 }
 
+multiversioned! {
+    /// [`batch_norm_forward`] of one sample, every value of `out` written.
+    fn batch_norm_sample(
+        out: &mut [MaybeUninit<f32>],
+        x: &[f32],
+        p: usize,
+        coef: &BatchNormCoefficients,
+        act: Activation,
+    ) {
+        let planes = out.chunks_mut(p.max(1)).zip(x.chunks(p.max(1)));
+        for (ch, (out, x)) in planes.enumerate() {
+            let (s, t) = (coef.scale[ch], coef.shift[ch]);
+            match act {
+                Activation::Identity => affine(out, x, |v| v * s + t),
+                Activation::Relu => affine(out, x, |v| (v * s + t).max(0.0)),
+                Activation::Relu6 => affine(out, x, |v| (v * s + t).clamp(0.0, 6.0)),
+            }
+        }
+    }
+}
+
 #[inline(always)]
-fn affine(out: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32) {
-    out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+fn affine(out: &mut [MaybeUninit<f32>], x: &[f32], f: impl Fn(f32) -> f32) {
+    debug_assert_eq!(out.len(), x.len());
+    out.iter_mut().zip(x).for_each(|(o, &v)| {
+        o.write(f(v));
+    });
 }
 
 /// The gradients of [`batch_norm_forward`]: `dy` (consumed) becomes `dx`; also returns `dγ` and
@@ -199,24 +262,13 @@ pub(crate) fn batch_norm_backward(
     act: Activation,
     batch_statistics: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    if act != Activation::Identity {
-        planes_mut(&mut dy, x, c, p, |ch, dy, x| {
-            let (s, t) = (coef.scale[ch], coef.shift[ch]);
-            dy.iter_mut().zip(x).for_each(|(g, &v)| {
-                if !act.passes(v * s + t) {
-                    *g = 0.0
-                }
-            });
-        });
-    }
-    // Σ dy and Σ dy·(x − μ) per channel.
+    // Σ dy and Σ dy·(x − μ) per channel, of dy masked by the activation's derivative (the
+    // mask is applied on the fly here and in the pass below, never written)
     let (sum_dy, sum_dy_xc): (Vec<f64>, Vec<f64>) = (0..c)
         .into_par_iter()
         .map(|ch| {
-            (
-                channel_sum(&dy, n, c, p, ch),
-                channel_centred_dot(&dy, x, n, c, p, ch, coef.mean[ch]),
-            )
+            let affine = (coef.scale[ch], coef.shift[ch], act);
+            channel_backward_sums(&dy, x, n, c, p, ch, coef.mean[ch], affine)
         })
         .unzip();
     let dbeta: Vec<f32> = sum_dy.iter().map(|&v| v as f32).collect();
@@ -237,15 +289,26 @@ pub(crate) fn batch_norm_backward(
         let dyc = dy.as_mut_slice();
         planes_mut(dyc, x, c, p, |ch, g, v| {
             let (k, md, sl, m) = (coef.scale[ch], mean_dy[ch], slope[ch], coef.mean[ch]);
-            g.iter_mut()
-                .zip(v)
-                .for_each(|(g, &v)| *g = k * (*g - md - (v - m) * sl));
+            let (s, t) = (coef.scale[ch], coef.shift[ch]);
+            match act {
+                Activation::Identity => g
+                    .iter_mut()
+                    .zip(v)
+                    .for_each(|(g, &v)| *g = k * (*g - md - (v - m) * sl)),
+                _ => g.iter_mut().zip(v).for_each(|(g, &v)| {
+                    let masked = if act.passes(v * s + t) { *g } else { 0.0 };
+                    *g = k * (masked - md - (v - m) * sl)
+                }),
+            }
         });
     } else {
         let dyc = dy.as_mut_slice();
-        planes_mut(dyc, x, c, p, |ch, g, _| {
-            let k = coef.scale[ch];
-            g.iter_mut().for_each(|g| *g *= k);
+        planes_mut(dyc, x, c, p, |ch, g, v| {
+            let (k, s, t) = (coef.scale[ch], coef.scale[ch], coef.shift[ch]);
+            g.iter_mut().zip(v).for_each(|(g, &v)| {
+                let masked = if act.passes(v * s + t) { *g } else { 0.0 };
+                *g = masked * k
+            });
         });
     }
     (dy, dgamma, dbeta)
