@@ -1,12 +1,13 @@
 //! Direct depthwise convolution (one input and one output channel per group): memory-bound, so
-//! not a GEMM.
+//! not a GEMM. Two kernels give the same values to the bit (the same sums in the same order):
 //!
-//! The zoo's depthwise layers have small planes (16×16 down to 2×2) and many channels, so the
-//! kernels run [`LANES`] channels at a time, one per vector lane: each sample's planes are
-//! transposed to `position × channel`, and every kernel tap at every position is then one
-//! vector multiply-add, with the window bookkeeping shared by the lanes however small the plane.
-//! The sums keep the order of the earlier plane-by-plane kernels (taps in order; the weight
-//! gradient in the same partial sums), so the values are the same to the bit.
+//! - Plane by plane ([`forward_by_planes`], [`backward_by_planes`]), for input planes of
+//!   [`PLANE_PATH_MIN`] values and more: each plane copied into a zero-padded buffer, the inner
+//!   loops vectorised along whole rows.
+//! - [`LANES`] channels at a time, one per vector lane, for the smaller planes (the zoo's go
+//!   down to 2×2, where loops along a row do nothing): each sample's planes are transposed to
+//!   `position × channel`, and every kernel tap at every position is one vector multiply-add,
+//!   the window bookkeeping shared by the lanes.
 
 use super::conv::{per_chunk, sum_partials, ConvGeometry};
 use super::simd::multiversioned;
@@ -80,6 +81,15 @@ fn taps(geo: &ConvGeometry, inputs: usize, outputs: usize, inverse: bool) -> Vec
 /// A tap in the padding (in [`taps`]).
 const NONE: usize = usize::MAX;
 
+/// Input planes of at least this many values run plane by plane ([`forward_by_planes`]):
+/// there the transposes of the lanes cost more than the rows' own vector loops save.
+const PLANE_PATH_MIN: usize = 256;
+
+/// Whether `geo`'s planes are large enough for the plane-by-plane kernels.
+fn by_planes(geo: &ConvGeometry) -> bool {
+    geo.in_hw.0 * geo.in_hw.1 >= PLANE_PATH_MIN
+}
+
 /// Direct depthwise convolution, in parallel over samples.
 pub(crate) fn depthwise_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32], out: &mut [f32]) {
     let (h, w) = geo.in_hw;
@@ -87,7 +97,13 @@ pub(crate) fn depthwise_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32], o
     let c = geo.in_channels;
     out.par_chunks_mut(c * ho * wo)
         .zip(x.par_chunks(c * h * w))
-        .for_each(|(out, x)| depthwise_forward_sample(geo, x, weight, out));
+        .for_each(|(out, x)| {
+            if by_planes(geo) {
+                forward_by_planes(geo, x, weight, out)
+            } else {
+                depthwise_forward_sample(geo, x, weight, out)
+            }
+        });
 }
 
 multiversioned! {
@@ -139,7 +155,11 @@ pub(crate) fn depthwise_backward(
     let (ho, wo) = geo.out_hw().expect("checked geometry");
     let c = geo.in_channels;
     let partials = per_chunk(x, c * h * w, dy, c * ho * wo, dx, |_, x, dy, dx| {
-        depthwise_backward_sample(geo, x, weight, dy, dx)
+        if by_planes(geo) {
+            backward_by_planes(geo, x, weight, dy, dx)
+        } else {
+            depthwise_backward_sample(geo, x, weight, dy, dx)
+        }
     });
     sum_partials(weight.len(), partials)
 }
@@ -236,5 +256,183 @@ multiversioned! {
             scatter(&dxl, h * w, lanes, &mut dx[c0 * h * w..]);
         }
         dw
+    }
+}
+
+/// Copies plane `x` (`h × w`) into the interior of `padded` (`(h + 2p) × (w + 2p)`); the border
+/// is left as it is (zero: callers zero the buffer once and reuse it for every plane).
+fn fill_interior(x: &[f32], h: usize, w: usize, p: usize, padded: &mut [f32]) {
+    let wp = w + 2 * p;
+    for (iy, row) in x.chunks_exact(w).enumerate().take(h) {
+        padded[(iy + p) * wp + p..(iy + p) * wp + p + w].copy_from_slice(row);
+    }
+}
+
+multiversioned! {
+    /// [`depthwise_forward`] of one sample, plane by plane: each plane copied into a zero-padded
+    /// buffer, so that the inner loops run over whole rows (with stride 1, over the whole
+    /// plane per tap) and vectorise along them. Faster than the lanes on large planes.
+    fn forward_by_planes(geo: &ConvGeometry, x: &[f32], weight: &[f32], out: &mut [f32]) {
+        let (h, w) = geo.in_hw;
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let (k, s, p, d) = (geo.kernel, geo.stride, geo.padding, geo.dilation);
+        let c = geo.in_channels;
+        let wp = w + 2 * p;
+        let mut padded = vec![0.0f32; (h + 2 * p) * wp];
+        // stride 1: the outputs on the padded grid's positions q = oy · wp + ox, so that each
+        // kernel tap is one pass over the whole plane (the columns ox ≥ wo are discarded)
+        let span = (ho - 1) * wp + wo;
+        let mut acc = vec![0.0f32; if s == 1 { span } else { 0 }];
+        for ch in 0..c {
+            fill_interior(&x[ch * h * w..(ch + 1) * h * w], h, w, p, &mut padded);
+            let wk = &weight[ch * k * k..(ch + 1) * k * k];
+            let plane = &mut out[ch * ho * wo..(ch + 1) * ho * wo];
+            if s == 1 {
+                acc.fill(0.0);
+                for ki in 0..k {
+                    for kj in 0..k {
+                        let (wv, off) = (wk[ki * k + kj], ki * d * wp + kj * d);
+                        let src = &padded[off..off + span];
+                        acc.iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
+                    }
+                }
+                for (oy, orow) in plane.chunks_exact_mut(wo).enumerate() {
+                    orow.copy_from_slice(&acc[oy * wp..oy * wp + wo]);
+                }
+                continue;
+            }
+            for (oy, orow) in plane.chunks_exact_mut(wo).enumerate() {
+                for ki in 0..k {
+                    let prow = &padded[(oy * s + ki * d) * wp..(oy * s + ki * d + 1) * wp];
+                    for kj in 0..k {
+                        let wv = wk[ki * k + kj];
+                        if s == 1 {
+                            let src = &prow[kj * d..kj * d + wo];
+                            orow.iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
+                        } else {
+                            let src = prow[kj * d..].iter().step_by(s);
+                            orow.iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Σ aᵢ bᵢ` in 16 interleaved partial sums (lane `j` adds the terms `i ≡ j mod 16` in order),
+/// then the lanes in order: a fixed order that vectorises.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..16 {
+            lanes[j] += x[j] * y[j];
+        }
+    }
+    for (j, (x, y)) in ra.iter().zip(rb).enumerate() {
+        lanes[j] += x * y;
+    }
+    lanes.iter().sum()
+}
+
+multiversioned! {
+    /// [`depthwise_backward`] of one sample plane by plane (as [`forward_by_planes`]): the
+    /// same sums in the same order as the lanes.
+    fn backward_by_planes(
+        geo: &ConvGeometry,
+        x: &[f32],
+        weight: &[f32],
+        dy: &[f32],
+        dx: Option<&mut [f32]>,
+    ) -> Vec<f32> {
+        let mut dx = dx;
+        let (h, w) = geo.in_hw;
+        let (ho, wo) = geo.out_hw().expect("checked geometry");
+        let (k, s, p, d) = (geo.kernel, geo.stride, geo.padding, geo.dilation);
+        let c = geo.in_channels;
+        let (hp, wp) = (h + 2 * p, w + 2 * p);
+            let mut padded = vec![0.0f32; hp * wp];
+            let mut dpad = vec![0.0f32; if dx.is_some() { hp * wp } else { 0 }];
+            let mut acc = vec![0.0f32; wo];
+            let mut dw = vec![0.0f32; c * k * k];
+            // stride 1: dy on the padded grid's positions q = oy · wp + ox (zero for ox ≥ wo), so
+            // that each kernel tap is one pass over the whole plane
+            let span = (ho - 1) * wp + wo;
+            let mut gpad = vec![0.0f32; if s == 1 { span } else { 0 }];
+            for ch in 0..c {
+                fill_interior(&x[ch * h * w..(ch + 1) * h * w], h, w, p, &mut padded);
+                let g = &dy[ch * ho * wo..(ch + 1) * ho * wo];
+                let wk = &weight[ch * k * k..(ch + 1) * k * k];
+                if s == 1 {
+                    for (oy, grow) in g.chunks_exact(wo).enumerate() {
+                        gpad[oy * wp..oy * wp + wo].copy_from_slice(grow);
+                    }
+                    for ki in 0..k {
+                        for kj in 0..k {
+                            let off = ki * d * wp + kj * d;
+                            dw[(ch * k + ki) * k + kj] = dot(&gpad, &padded[off..off + span]);
+                        }
+                    }
+                    if let Some(dx) = dx.as_deref_mut() {
+                        dpad.fill(0.0);
+                        for ki in 0..k {
+                            for kj in 0..k {
+                                let (wv, off) = (wk[ki * k + kj], ki * d * wp + kj * d);
+                                let dst = &mut dpad[off..off + span];
+                                dst.iter_mut().zip(&gpad).for_each(|(o, g)| *o += wv * g);
+                            }
+                        }
+                        let plane = &mut dx[ch * h * w..(ch + 1) * h * w];
+                        for (iy, row) in plane.chunks_exact_mut(w).enumerate() {
+                            row.copy_from_slice(&dpad[(iy + p) * wp + p..(iy + p) * wp + p + w]);
+                        }
+                    }
+                    continue;
+                }
+                // dW[ki, kj] = Σ_oy Σ_ox dy[oy, ox] · padded[oy·s + ki·d, ox·s + kj·d].
+                for ki in 0..k {
+                    for kj in 0..k {
+                        acc.fill(0.0);
+                        for (oy, grow) in g.chunks_exact(wo).enumerate() {
+                            let prow = &padded[(oy * s + ki * d) * wp + kj * d..];
+                            let pairs = acc.iter_mut().zip(grow);
+                            if s == 1 {
+                                pairs.zip(prow).for_each(|((a, g), v)| *a += g * v);
+                            } else {
+                                let src = prow.iter().step_by(s);
+                                pairs.zip(src).for_each(|((a, g), v)| *a += g * v);
+                            }
+                        }
+                        dw[(ch * k + ki) * k + kj] = acc.iter().sum();
+                    }
+                }
+                // dx: scatter w · dy into the padded gradient, then keep its interior.
+                if let Some(dx) = dx.as_deref_mut() {
+                    dpad.fill(0.0);
+                    for (oy, grow) in g.chunks_exact(wo).enumerate() {
+                        for ki in 0..k {
+                            let row = (oy * s + ki * d) * wp;
+                            for kj in 0..k {
+                                let wv = wk[ki * k + kj];
+                                let dst = &mut dpad[row + kj * d..];
+                                if s == 1 {
+                                    dst.iter_mut().zip(grow).for_each(|(o, g)| *o += wv * g);
+                                } else {
+                                    let dst = dst.iter_mut().step_by(s);
+                                    dst.zip(grow).for_each(|(o, g)| *o += wv * g);
+                                }
+                            }
+                        }
+                    }
+                    let plane = &mut dx[ch * h * w..(ch + 1) * h * w];
+                    for (iy, row) in plane.chunks_exact_mut(w).enumerate() {
+                        row.copy_from_slice(&dpad[(iy + p) * wp + p..(iy + p) * wp + p + w]);
+                    }
+                }
+            }
+            dw
     }
 }

@@ -198,6 +198,9 @@ fn convolution_cases() {
         (2, 21, 21, 21, (6, 5), 3, 2, 1, 1),
         (1, 35, 35, 35, (4, 4), 3, 1, 1, 1),
         (2, 18, 18, 18, (7, 7), 3, 1, 2, 2),
+        // depthwise on planes large enough for the plane-by-plane kernels
+        (2, 5, 5, 5, (16, 17), 3, 1, 1, 1),
+        (1, 18, 18, 18, (17, 16), 3, 2, 1, 1),
     ];
     for (batch, cin, cout, groups, hw, kernel, stride, padding, dilation) in cases {
         let geo = ConvGeometry {
