@@ -55,73 +55,25 @@ fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
     Tile::F4.grid(geo)
 }
 
-/// `Bᵀ d` of one column `d`, as [`BT`]'s rows term by term (zero coefficients left out, ±1
-/// as additions and subtractions).
+/// `dst[t] = Σ_k coef[k] · src[k][t]`, the terms added in order `k = 0, 1, …`, one pass over
+/// `dst` per term (each a plain vector loop; `dst` is short enough to stay in L1). Terms with a
+/// zero coefficient are skipped: adding an exact zero changes no value.
 #[inline(always)]
-fn bt_apply(d: [f32; 6]) -> [f32; 6] {
-    [
-        4.0 * d[0] + -5.0 * d[2] + d[4],
-        -4.0 * d[1] + -4.0 * d[2] + d[3] + d[4],
-        4.0 * d[1] + -4.0 * d[2] - d[3] + d[4],
-        -2.0 * d[1] - d[2] + 2.0 * d[3] + d[4],
-        2.0 * d[1] - d[2] + -2.0 * d[3] + d[4],
-        4.0 * d[1] + -5.0 * d[3] + d[5],
-    ]
-}
-
-/// `Aᵀ m` of one column `m`, as [`AT`]'s rows.
-#[inline(always)]
-fn at_apply(m: [f32; 6]) -> [f32; 4] {
-    [
-        m[0] + m[1] + m[2] + m[3] + m[4],
-        m[1] - m[2] + 2.0 * m[3] + -2.0 * m[4],
-        m[1] + m[2] + 4.0 * m[3] + 4.0 * m[4],
-        m[1] - m[2] + 8.0 * m[3] + -8.0 * m[4] + m[5],
-    ]
-}
-
-/// `A d` of one column `d` (`A = (Aᵀ)ᵀ`, 6 × 4).
-#[inline(always)]
-fn a_apply(d: [f32; 4]) -> [f32; 6] {
-    [
-        d[0],
-        d[0] + d[1] + d[2] + d[3],
-        d[0] - d[1] + d[2] - d[3],
-        d[0] + 2.0 * d[1] + 4.0 * d[2] + 8.0 * d[3],
-        d[0] + -2.0 * d[1] + 4.0 * d[2] + -8.0 * d[3],
-        d[3],
-    ]
-}
-
-/// `dst[·][t] = f(src[·][t])` for every `t`: one pass that reads each input run and writes each
-/// output run once (a plain vector loop over `t`).
-#[inline(always)]
-fn pass<const I: usize, const O: usize>(
-    src: [&[f32]; I],
-    dst: [&mut [f32]; O],
-    f: impl Fn([f32; I]) -> [f32; O],
-) {
-    let n = dst[0].len();
-    let src = src.map(|s| &s[..n]);
-    let mut dst = dst.map(|d| &mut d[..n]);
-    for t in 0..n {
-        let y = f(std::array::from_fn(|k| src[k][t]));
-        for (d, y) in dst.iter_mut().zip(y) {
-            d[t] = y;
+fn combine<const K: usize>(dst: &mut [f32], src: [&[f32]; K], coef: [f32; K]) {
+    let n = dst.len();
+    let c0 = coef[0];
+    dst.iter_mut()
+        .zip(&src[0][..n])
+        .for_each(|(d, &s)| *d = c0 * s);
+    for k in 1..K {
+        let c = coef[k];
+        if c == 0.0 {
+            continue;
         }
+        dst.iter_mut()
+            .zip(&src[k][..n])
+            .for_each(|(d, &s)| *d += c * s);
     }
-}
-
-/// The runs `buf[s..s + len]` for the increasing, disjoint `starts`.
-fn runs_mut<const O: usize>(buf: &mut [f32], starts: [usize; O], len: usize) -> [&mut [f32]; O] {
-    let mut rest = buf;
-    let mut base = 0;
-    std::array::from_fn(|k| {
-        let (_, tail) = std::mem::take(&mut rest).split_at_mut(starts[k] - base);
-        let (run, tail) = tail.split_at_mut(len);
-        (rest, base) = (tail, starts[k] + len);
-        run
-    })
 }
 
 /// `Σ_k coef[k] · d[k]` in order.
@@ -212,14 +164,17 @@ multiversioned! {
             // along the rows: rows[6i + j] = Σ_k Bᵀ[j][k] d[6i + k]
             for i in 0..6 {
                 let di: [&[f32]; 6] = std::array::from_fn(|k| &d[(6 * i + k) * t_all..][..t_all]);
-                let starts = std::array::from_fn(|j| (6 * i + j) * t_all);
-                pass(di, runs_mut(&mut rows, starts, t_all), bt_apply);
+                for (j, bt) in BT.iter().enumerate() {
+                    combine(&mut rows[(6 * i + j) * t_all..][..t_all], di, *bt);
+                }
             }
             // down the columns: v[6i + j] = Σ_k Bᵀ[i][k] rows[6k + j]
             for j in 0..6 {
                 let e: [&[f32]; 6] = std::array::from_fn(|k| &rows[(6 * k + j) * t_all..][..t_all]);
-                let starts = std::array::from_fn(|i| ((6 * i + j) * c + ch) * t_all);
-                pass(e, runs_mut(v, starts, t_all), bt_apply);
+                for (i, bt) in BT.iter().enumerate() {
+                    let at = ((6 * i + j) * c + ch) * t_all;
+                    combine(&mut v[at..at + t_all], e, *bt);
+                }
             }
         }
     }
@@ -241,13 +196,15 @@ multiversioned! {
             for j in 0..6 {
                 let mi: [&[f32]; 6] =
                     std::array::from_fn(|i| &m[((6 * i + j) * o + oc) * t_all..][..t_all]);
-                let starts = std::array::from_fn(|a| (6 * a + j) * t_all);
-                pass(mi, runs_mut(&mut q, starts, t_all), at_apply);
+                for (a, at) in AT.iter().enumerate() {
+                    combine(&mut q[(6 * a + j) * t_all..][..t_all], mi, *at);
+                }
             }
             for a in 0..4 {
                 let qa: [&[f32]; 6] = std::array::from_fn(|j| &q[(6 * a + j) * t_all..][..t_all]);
-                let starts = std::array::from_fn(|b| (4 * a + b) * t_all);
-                pass(qa, runs_mut(&mut y, starts, t_all), at_apply);
+                for (b, at) in AT.iter().enumerate() {
+                    combine(&mut y[(4 * a + b) * t_all..][..t_all], qa, *at);
+                }
             }
             for n in 0..ns {
                 let plane = &mut out[(n * o + oc) * ho * wo..(n * o + oc + 1) * ho * wo];
@@ -297,44 +254,19 @@ multiversioned! {
             }
             for a in 0..4 {
                 let da: [&[f32]; 4] = std::array::from_fn(|b| &d[(4 * a + b) * t_all..][..t_all]);
-                let starts = std::array::from_fn(|j| (4 * j + a) * t_all);
-                pass(da, runs_mut(&mut cols, starts, t_all), a_apply);
+                for j in 0..6 {
+                    let coef: [f32; 4] = AT.map(|row| row[j]);
+                    combine(&mut cols[(4 * j + a) * t_all..][..t_all], da, coef);
+                }
             }
             for j in 0..6 {
                 let cj: [&[f32]; 4] = std::array::from_fn(|a| &cols[(4 * j + a) * t_all..][..t_all]);
-                let starts = std::array::from_fn(|i| ((6 * i + j) * o + oc) * t_all);
-                pass(cj, runs_mut(dm, starts, t_all), a_apply);
+                for i in 0..6 {
+                    let coef: [f32; 4] = AT.map(|row| row[i]);
+                    let at = ((6 * i + j) * o + oc) * t_all;
+                    combine(&mut dm[at..at + t_all], cj, coef);
+                }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The hand-written transforms are the matrices [`BT`] and [`AT`]: on small integers every
-    /// value is exact, so they must agree to the bit.
-    #[test]
-    fn transforms_are_the_matrices() {
-        for seed in 0..50i32 {
-            let d: [f32; 6] = std::array::from_fn(|k| ((seed * 7 + k as i32 * 13) % 11 - 5) as f32);
-            let want: [f32; 6] = std::array::from_fn(|j| (0..6).map(|k| BT[j][k] * d[k]).sum());
-            assert_eq!(bt_apply(d), want, "Bᵀ d, d = {d:?}");
-            let want: [f32; 4] = std::array::from_fn(|a| (0..6).map(|k| AT[a][k] * d[k]).sum());
-            assert_eq!(at_apply(d), want, "Aᵀ m, m = {d:?}");
-            let e: [f32; 4] = std::array::from_fn(|k| d[k]);
-            let want: [f32; 6] = std::array::from_fn(|j| (0..4).map(|a| AT[a][j] * e[a]).sum());
-            assert_eq!(a_apply(e), want, "A d, d = {e:?}");
-        }
-    }
-
-    #[test]
-    fn runs_mut_splits_disjoint_runs() {
-        let mut buf: Vec<f32> = (0..20).map(|i| i as f32).collect();
-        let [a, b, c] = runs_mut(&mut buf, [1, 5, 16], 3);
-        assert_eq!((a[0], b[0], c[2]), (1.0, 5.0, 18.0));
-        a[0] = -1.0;
-        assert_eq!(buf[1], -1.0);
     }
 }
