@@ -277,7 +277,7 @@ pub enum ConvAlgorithm {
     /// Depthwise layers directly, 3×3 stride-1 layers with at least 16 channels in and out on
     /// maps of 4×4 and more, with at least 64 tiles of 2×2 outputs in the batch, with Winograd
     /// (their backward pass from 8×8 on; see [`winograd::applies`]): F(4×4, 3×3) on maps of
-    /// 8×8 and more, F(2×2, 3×3) below ([`winograd::tile_for`]); large 1×1 layers as one GEMM
+    /// 16×16 and more, F(2×2, 3×3) below ([`winograd::tile_for`]); large 1×1 layers as one GEMM
     /// per sample, the rest with im2col.
     Auto,
     /// As `Auto`, but Winograd layers always with F(2×2, 3×3) tiles.

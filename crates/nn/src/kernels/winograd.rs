@@ -115,12 +115,15 @@ impl Tile {
 /// How many times F(2×2, 3×3)'s samples a task of F(4×4, 3×3) takes.
 const F4_TASK_SCALE: usize = 4;
 
-/// The smallest output side run with F(4×4, 3×3) rather than F(2×2, 3×3).
-const MIN_SIDE_F4: usize = 8;
+/// The smallest output side run with F(4×4, 3×3) rather than F(2×2, 3×3). On 8×8 maps
+/// F(2×2) is the faster (`majmin bench --kernel`, 5 runs at 64dd316: 256 channels forward
+/// 401–457 GFLOP/s against 298–374, backward 342–390 against 254–332; vgg19 +2.5 %, resnet18
+/// +1.5 % over 4 alternating rounds); from 16×16 on, F(4×4) is as fast or faster.
+const MIN_SIDE_F4: usize = 16;
 
 /// The tile [`conv2d_forward`](super::conv2d_forward) and
 /// [`conv2d_backward`](super::conv2d_backward) use on a layer where [`applies`] holds:
-/// F(4×4, 3×3) on outputs of 8×8 and more, F(2×2, 3×3) below.
+/// F(4×4, 3×3) on outputs of 16×16 and more, F(2×2, 3×3) below.
 pub fn tile_for(geo: &ConvGeometry) -> Tile {
     match geo.out_hw() {
         Some((h, w)) if h.min(w) >= MIN_SIDE_F4 => Tile::F4,
