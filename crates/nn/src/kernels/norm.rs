@@ -28,7 +28,20 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
         }
     }
     let tail: f32 = ar.iter().zip(br).map(|(&x, &y)| f(x, y)).sum();
-    acc.iter().sum::<f32>() + tail
+    lanes_total(&acc, a.len()) + tail
+}
+
+/// `acc.iter().sum()` of [`lane_sum`]'s lanes, without adding 16 zeros one after the other when
+/// the plane had no whole chunk (planes of 2×2 to 3×3 values): the same value, as a constant.
+#[inline(always)]
+fn lanes_total(acc: &[f32; LANES], len: usize) -> f32 {
+    if len < LANES {
+        debug_assert!(acc.iter().all(|&v| v.to_bits() == 0));
+        let zeros: f32 = [0.0f32; LANES].iter().sum();
+        zeros
+    } else {
+        acc.iter().sum::<f32>()
+    }
 }
 
 /// `(Σ g_i, Σ g_i · (x_i − m))` with `g_i = mask(dy_i, x_i)`, in one pass over `dy` and `x`:
@@ -49,8 +62,8 @@ fn lane_sums2(dy: &[f32], x: &[f32], m: f32, mask: impl Fn(f32, f32) -> f32) -> 
     let tail_a: f32 = gr.iter().zip(xr).map(|(&g, &v)| mask(g, v)).sum();
     let tail_b: f32 = gr.iter().zip(xr).map(|(&g, &v)| mask(g, v) * (v - m)).sum();
     (
-        a.iter().sum::<f32>() + tail_a,
-        b.iter().sum::<f32>() + tail_b,
+        lanes_total(&a, dy.len()) + tail_a,
+        lanes_total(&b, dy.len()) + tail_b,
     )
 }
 
