@@ -51,7 +51,7 @@ const LANES: usize = 16;
 /// Max-pool forward: the output and, for each output, the flat in-plane index of its maximum.
 ///
 /// The first maximum in row-major window order wins a tie; a NaN wins over any number and the
-/// last NaN over earlier ones (PyTorch's rule). Planes go [`LANES`] at a time, transposed so
+/// last NaN over earlier ones (PyTorch's rule). Planes go 16 at a time, transposed so
 /// that each window position is one vector of values from as many planes: the window
 /// bookkeeping is shared by the lanes, and the comparisons are branch-free selects (they are
 /// unpredictable on real data), however small the planes.
