@@ -122,11 +122,19 @@ impl Sgd {
         }
         let first = !self.started;
         self.started = true;
+        // Two loops rather than a test of `first` per value: each vectorises.
         let momentum = |((p, g), v): ((&mut [f32], &[f32]), &mut [f32])| {
-            for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-                let d = g + wd * *p;
-                *v = if first { d } else { mu * *v + d };
-                *p -= lr * *v;
+            let values = p.iter_mut().zip(g).zip(v.iter_mut());
+            if first {
+                for ((p, &g), v) in values {
+                    *v = g + wd * *p;
+                    *p -= lr * *v;
+                }
+            } else {
+                for ((p, &g), v) in values {
+                    *v = mu * *v + (g + wd * *p);
+                    *p -= lr * *v;
+                }
             }
         };
         if parallel {
