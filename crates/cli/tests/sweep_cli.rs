@@ -288,7 +288,7 @@ fn sigterm_discards_the_run_in_progress_and_releases_its_claim() {
     let out = tmp("term");
     let mut args = sweep_args(&out);
     let e = args.iter().position(|a| a == "4").unwrap();
-    args[e] = "5000".into(); // seconds per run: stopped mid-run whatever the machine
+    args[e] = "5000".into(); // several seconds a run: stopped mid-run on any machine
     let mut child = Command::new(env!("CARGO_BIN_EXE_majmin"))
         .args(&args)
         .stdout(Stdio::null())
