@@ -102,12 +102,17 @@ pub fn conv2d_activated<T: Tape<f32, Cpu>>(
     let geo = spec.geometry(n, (h, w));
     let (ho, wo) = geo.out_hw().expect("conv2d: input smaller than the kernel");
     let xs = x.shared_values();
-    let mut out = kernels::conv2d_forward(
-        &geo,
-        &xs,
-        store.slice(&weight),
-        bias.as_ref().map(|b| store.slice(b)),
-    );
+    let w = store.slice(&weight);
+    let b = bias.as_ref().map(|b| store.slice(b));
+    // keep what the backward pass reuses only when there will be one
+    let (mut out, saved) = if T::OWNS_TAPE {
+        kernels::conv2d_forward_saving(&geo, &xs, w, b)
+    } else {
+        (
+            kernels::conv2d_forward(&geo, &xs, w, b),
+            kernels::ConvSaved::default(),
+        )
+    };
     kernels::activation_in_place(&mut out, act);
     let out = Arc::new(out);
     let kept = (act != Activation::Identity).then(|| out.clone());
@@ -118,7 +123,8 @@ pub fn conv2d_activated<T: Tape<f32, Cpu>>(
             Some(y) => kernels::activation_backward(y, dy, act),
             None => dy,
         };
-        let (dx, dw) = kernels::conv2d_backward(&geo, &xs, &values[weight.clone()], &dy, need_dx);
+        let w = &values[weight.clone()];
+        let (dx, dw) = kernels::conv2d_backward_saved(&geo, &xs, w, &dy, need_dx, saved);
         add_param_grad(&sink, &weight, &dw);
         if let Some(b) = &bias {
             let db = kernels::bias_gradient(&dy, n, o, ho * wo);

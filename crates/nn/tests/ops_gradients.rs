@@ -367,3 +367,38 @@ fn batch_norm_updates_running_statistics_like_pytorch() {
     assert!((st.running_var[0] - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-5);
     assert!((y[0] - (-2.0 / (3.5f32 + 1e-5).sqrt())).abs() < 1e-5);
 }
+
+/// A Winograd F(4×4, 3×3) layer on the tape reuses its forward pass's transformed input for the
+/// weight gradient; the gradients are those of the kernels' own backward pass, which transforms
+/// the input again, to the bit.
+#[test]
+fn conv2d_on_the_tape_matches_the_kernel_backward_to_the_bit() {
+    use majmin_nn::kernels::{self, winograd};
+    let spec = Conv2dSpec {
+        in_channels: 16,
+        out_channels: 24,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+        groups: 1,
+    };
+    let shape = [2, 16, 16, 16];
+    let geo = spec.geometry(2, (16, 16));
+    assert!(winograd::backward_applies(&geo) && winograd::tile_for(&geo) == winograd::Tile::F4);
+    let mut c = Checker {
+        rng: Rng::seed_from_u64(5),
+    };
+    let x = c.vec(shape.iter().product());
+    let w = c.vec(spec.weight_len());
+    let r = c.vec(2 * 24 * 16 * 16);
+    let f = |x: Act<T>, s: &ParamStore| ops::conv2d(x, &spec, 0..w.len(), None, s);
+    let (_, gx, gw) = run(&f, &x, shape, &w, &r);
+    let (dx, dw) = kernels::conv2d_backward(&geo, &x, &w, &r, true);
+    // (the forward pass does keep something on this layer)
+    let (_, saved) = kernels::conv2d_forward_saving(&geo, &x, &w, None);
+    assert!(!saved.is_empty());
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&gw), bits(&dw), "weight gradient");
+    assert_eq!(bits(&gx), bits(&dx), "input gradient");
+}

@@ -309,6 +309,33 @@ pub fn conv2d_forward(
     conv2d_forward_using(ConvAlgorithm::Auto, geo, x, weight, bias)
 }
 
+/// What a forward convolution keeps for the backward pass of the same layer on the same input
+/// and weights ([`conv2d_forward_saving`] → [`conv2d_backward_saved`]): on a Winograd layer, the
+/// transformed input, which the weight gradient would otherwise compute again. Empty for other
+/// layers. Its memory is given back for reuse when it is dropped.
+#[derive(Debug, Default)]
+pub struct ConvSaved {
+    transformed: Option<winograd::TransformedInput>,
+}
+
+impl ConvSaved {
+    /// Whether anything was kept.
+    pub fn is_empty(&self) -> bool {
+        self.transformed.is_none()
+    }
+}
+
+/// [`conv2d_forward`] for a layer whose backward pass follows: also returns what the backward
+/// pass can reuse ([`conv2d_backward_saved`]). The output is the same to the bit.
+pub fn conv2d_forward_saving(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> (Vec<f32>, ConvSaved) {
+    forward(ConvAlgorithm::Auto, geo, x, weight, bias, true)
+}
+
 /// [`conv2d_forward`] with the algorithm chosen by the caller.
 pub fn conv2d_forward_using(
     algorithm: ConvAlgorithm,
@@ -317,17 +344,30 @@ pub fn conv2d_forward_using(
     weight: &[f32],
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
+    forward(algorithm, geo, x, weight, bias, false).0
+}
+
+/// The forward pass; with `keep`, what the backward pass can reuse.
+fn forward(
+    algorithm: ConvAlgorithm,
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    keep: bool,
+) -> (Vec<f32>, ConvSaved) {
+    let mut saved = ConvSaved::default();
     let (ho, wo) = geo.out_hw().expect("checked geometry");
     let p = ho * wo;
     let o = geo.out_channels;
     let mut out = zeros(geo.batch * o * p);
     if geo.batch == 0 || p == 0 {
-        return out;
+        return (out, saved);
     }
     if geo.is_depthwise() {
         depthwise_forward(geo, x, weight, &mut out);
     } else if let Some(tile) = algorithm.winograd(geo) {
-        winograd::forward(geo, x, weight, &mut out, tile);
+        saved.transformed = winograd::forward(geo, x, weight, &mut out, tile, keep);
     } else if geo.is_direct_pointwise(p) {
         let in_sample = geo.in_channels * p;
         let (cg, og) = (geo.cg(), geo.og());
@@ -392,7 +432,7 @@ pub fn conv2d_forward_using(
             }
         });
     }
-    out
+    (out, saved)
 }
 
 /// The direct definition of a convolution and its gradients in f64, with the magnitude of every
@@ -475,6 +515,19 @@ pub fn conv2d_backward(
     conv2d_backward_using(ConvAlgorithm::Auto, geo, x, weight, dy, need_dx)
 }
 
+/// [`conv2d_backward`] reusing what [`conv2d_forward_saving`] kept from the forward pass of the
+/// same layer on the same `x` and `weight`. The gradients are the same to the bit.
+pub fn conv2d_backward_saved(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    need_dx: bool,
+    saved: ConvSaved,
+) -> (Vec<f32>, Vec<f32>) {
+    backward(ConvAlgorithm::Auto, geo, x, weight, dy, need_dx, saved)
+}
+
 /// [`conv2d_backward`] with the algorithm chosen by the caller.
 pub fn conv2d_backward_using(
     algorithm: ConvAlgorithm,
@@ -484,6 +537,19 @@ pub fn conv2d_backward_using(
     dy: &[f32],
     need_dx: bool,
 ) -> (Vec<f32>, Vec<f32>) {
+    backward(algorithm, geo, x, weight, dy, need_dx, ConvSaved::default())
+}
+
+/// The backward pass, with what the forward pass kept.
+fn backward(
+    algorithm: ConvAlgorithm,
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    need_dx: bool,
+    saved: ConvSaved,
+) -> (Vec<f32>, Vec<f32>) {
     let (ho, wo) = geo.out_hw().expect("checked geometry");
     let p = ho * wo;
     let o = geo.out_channels;
@@ -491,7 +557,7 @@ pub fn conv2d_backward_using(
     if geo.batch > 0 && p > 0 && !geo.is_depthwise() {
         if let Some(tile) = algorithm.winograd(geo) {
             // (allocates its own input gradient)
-            return winograd::backward(geo, x, weight, dy, need_dx, tile);
+            return winograd::backward(geo, x, weight, dy, need_dx, tile, saved.transformed);
         }
     }
     let mut dx = if need_dx {

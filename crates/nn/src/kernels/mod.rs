@@ -22,11 +22,13 @@ pub mod elementwise;
 pub mod gemm;
 pub mod norm;
 pub mod pool;
+mod spare;
 pub mod winograd;
 
 pub use conv::{
-    bias_gradient, conv2d_backward, conv2d_backward_using, conv2d_forward, conv2d_forward_using,
-    conv2d_reference, ConvAlgorithm, ConvGeometry, ConvReference,
+    bias_gradient, conv2d_backward, conv2d_backward_saved, conv2d_backward_using, conv2d_forward,
+    conv2d_forward_saving, conv2d_forward_using, conv2d_reference, ConvAlgorithm, ConvGeometry,
+    ConvReference, ConvSaved,
 };
 pub use elementwise::{
     activation_backward, activation_forward, activation_in_place, add_assign, add_forward, copied,
