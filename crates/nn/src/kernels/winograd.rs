@@ -42,6 +42,7 @@ use super::spare::SpareBuffer;
 
 mod bound;
 mod f4;
+mod tiles;
 
 /// Channels (in and out) below which a 3×3 layer keeps im2col: the GEMMs of Winograd have
 /// depth `C` (forward) or `O` (input gradient), and below this they run far from full speed

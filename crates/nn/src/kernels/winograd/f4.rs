@@ -20,6 +20,7 @@
 
 use super::super::conv::ConvGeometry;
 use super::super::simd::multiversioned;
+use super::tiles::{self, combine};
 use super::Tile;
 
 /// `Bᵀ` of F(4×4, 3×3).
@@ -53,27 +54,6 @@ pub(super) const AT: [[f32; 6]; 4] = [
 /// Tiles of 4×4 outputs along the height and the width of the output.
 fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
     Tile::F4.grid(geo)
-}
-
-/// `dst[t] = Σ_k coef[k] · src[k][t]`, the terms added in order `k = 0, 1, …`, one pass over
-/// `dst` per term (each a plain vector loop; `dst` is short enough to stay in L1). Terms with a
-/// zero coefficient are skipped: adding an exact zero changes no value.
-#[inline(always)]
-fn combine<const K: usize>(dst: &mut [f32], src: [&[f32]; K], coef: [f32; K]) {
-    let n = dst.len();
-    let c0 = coef[0];
-    dst.iter_mut()
-        .zip(&src[0][..n])
-        .for_each(|(d, &s)| *d = c0 * s);
-    for k in 1..K {
-        let c = coef[k];
-        if c == 0.0 {
-            continue;
-        }
-        dst.iter_mut()
-            .zip(&src[k][..n])
-            .for_each(|(d, &s)| *d += c * s);
-    }
 }
 
 /// `Σ_k coef[k] · d[k]` in order.
@@ -113,112 +93,17 @@ pub(super) fn kernel_gradient(du: impl Fn(usize) -> f32) -> [f32; 9] {
 
 multiversioned! {
     /// `V_ξ = (Bᵀ d B)_ξ` of the `ns` samples of `x` (`ns × C × H × W`): 36 matrices of
-    /// `C × T`, `T = ns · tiles`, tile `t = (n · tiles_y + ty) · tiles_x + tx`. One channel at
-    /// a time, all its samples together: the 6×6 blocks of the tiles are first gathered as 36
-    /// runs of `T` (`d[6i + k][t]`: row `i`, column `k` of tile `t`), then transformed along
-    /// the rows and down the columns with every loop over a whole run.
+    /// `C × T` (see [`tiles::input_transform`]).
     pub(super) fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
-        let (h, w) = geo.in_hw;
-        let c = geo.in_channels;
-        let (ty_n, tx_n) = tile_grid(geo);
-        let tiles = ty_n * tx_n;
-        let t_all = ns * tiles;
-        let p = geo.padding;
-        let hp = 4 * ty_n + 2;
-        // one padded row: the border stays zero, only [p, p + w) is written
-        let mut line = vec![0.0f32; 4 * tx_n + 2];
-        debug_assert!(h + p <= hp && w + p <= line.len());
-        let mut d = vec![0.0f32; 36 * t_all];
-        let mut rows = vec![0.0f32; 36 * t_all];
-        for ch in 0..c {
-            for n in 0..ns {
-                let plane = &x[(n * c + ch) * h * w..(n * c + ch + 1) * h * w];
-                for r in 0..hp {
-                    let inside = r >= p && r - p < h;
-                    if inside {
-                        line[p..p + w].copy_from_slice(&plane[(r - p) * w..(r - p + 1) * w]);
-                    } else {
-                        line.fill(0.0);
-                    }
-                    // the tiles reading padded row r: as their row r mod 4 (tile row r div 4)
-                    // and, for the first two rows of a block, as row r mod 4 + 4 of the tile
-                    // row above
-                    let targets = [
-                        (r / 4 < ty_n).then_some((r % 4, r / 4)),
-                        (r % 4 < 2 && r >= 4).then(|| (r % 4 + 4, r / 4 - 1)),
-                    ];
-                    for &(i, ty) in targets.iter().flatten() {
-                        let at = n * tiles + ty * tx_n;
-                        for k in 0..6 {
-                            let dst = &mut d[(6 * i + k) * t_all + at..][..tx_n];
-                            for (tx, value) in dst.iter_mut().enumerate() {
-                                *value = line[4 * tx + k];
-                            }
-                        }
-                    }
-                    if !inside {
-                        line.fill(0.0);
-                    }
-                }
-            }
-            // along the rows: rows[6i + j] = Σ_k Bᵀ[j][k] d[6i + k]
-            for i in 0..6 {
-                let di: [&[f32]; 6] = std::array::from_fn(|k| &d[(6 * i + k) * t_all..][..t_all]);
-                for (j, bt) in BT.iter().enumerate() {
-                    combine(&mut rows[(6 * i + j) * t_all..][..t_all], di, *bt);
-                }
-            }
-            // down the columns: v[6i + j] = Σ_k Bᵀ[i][k] rows[6k + j]
-            for j in 0..6 {
-                let e: [&[f32]; 6] = std::array::from_fn(|k| &rows[(6 * k + j) * t_all..][..t_all]);
-                for (i, bt) in BT.iter().enumerate() {
-                    let at = ((6 * i + j) * c + ch) * t_all;
-                    combine(&mut v[at..at + t_all], e, *bt);
-                }
-            }
-        }
+        tiles::input_transform(geo, x, ns, v, &BT, Tile::F4);
     }
 }
 
 multiversioned! {
     /// `Y = Aᵀ M A` of every tile into `out` (`ns × O × Ho × Wo`), for `M` as 36 matrices of
-    /// `O × T`. One channel at a time, all its samples together: its 36 inputs are runs of `T`.
+    /// `O × T` (see [`tiles::output_transform`]).
     pub(super) fn output_transform(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
-        let (ho, wo) = geo.out_hw().expect("checked geometry");
-        let o = geo.out_channels;
-        let (ty_n, tx_n) = tile_grid(geo);
-        let tiles = ty_n * tx_n;
-        let t_all = ns * tiles;
-        // q[a][j][t] = Σ_i Aᵀ[a][i] m[i][j][t]; y[a][b][t] = Σ_j q[a][j][t] Aᵀ[b][j]
-        let mut q = vec![0.0f32; 24 * t_all];
-        let mut y = vec![0.0f32; 16 * t_all];
-        for oc in 0..o {
-            for j in 0..6 {
-                let mi: [&[f32]; 6] =
-                    std::array::from_fn(|i| &m[((6 * i + j) * o + oc) * t_all..][..t_all]);
-                for (a, at) in AT.iter().enumerate() {
-                    combine(&mut q[(6 * a + j) * t_all..][..t_all], mi, *at);
-                }
-            }
-            for a in 0..4 {
-                let qa: [&[f32]; 6] = std::array::from_fn(|j| &q[(6 * a + j) * t_all..][..t_all]);
-                for (b, at) in AT.iter().enumerate() {
-                    combine(&mut y[(4 * a + b) * t_all..][..t_all], qa, *at);
-                }
-            }
-            for n in 0..ns {
-                let plane = &mut out[(n * o + oc) * ho * wo..(n * o + oc + 1) * ho * wo];
-                for (row, line) in plane.chunks_exact_mut(wo).enumerate() {
-                    let (ty, a) = (row / 4, row % 4);
-                    for b in 0..4.min(wo) {
-                        let yb = &y[(4 * a + b) * t_all + n * tiles + ty * tx_n..][..tx_n];
-                        for (value, &src) in line[b..].iter_mut().step_by(4).zip(yb) {
-                            *value = src;
-                        }
-                    }
-                }
-            }
-        }
+        tiles::output_transform(geo, m, ns, out, &AT, Tile::F4);
     }
 }
 
