@@ -651,7 +651,8 @@ fn winograd_backward(
                 Tile::F2 => gradient_transform(geo, dy, ns, dm),
                 Tile::F4 => f4::gradient_transform(geo, dy, ns, dm),
             }
-            let mut du = vec![0.0f32; xis * o * c];
+            // every value is written by the GEMMs below
+            let mut du = SpareBuffer::take(xis * o * c);
             for xi in 0..xis {
                 // dU_ξ[O × C] = dM_ξ[O × T] · V_ξᵀ[T × C]
                 sgemm(
@@ -695,9 +696,10 @@ fn weight_gradient(du: &[f32], o: usize, c: usize) -> Vec<f32> {
 /// [`weight_gradient`] for F(4×4, 3×3): 36 matrices of `O × C` to `O × C × 3 × 3`.
 fn weight_gradient_f4(du: &[f32], o: usize, c: usize) -> Vec<f32> {
     let plane = o * c;
-    let mut dw = vec![0.0f32; plane * 9];
-    for (at, out) in dw.chunks_exact_mut(9).enumerate() {
-        out.copy_from_slice(&f4::kernel_gradient(|xi| du[xi * plane + at]));
+    // appended kernel by kernel (no zero fill first)
+    let mut dw = Vec::with_capacity(plane * 9);
+    for at in 0..plane {
+        dw.extend_from_slice(&f4::kernel_gradient(|xi| du[xi * plane + at]));
     }
     dw
 }
