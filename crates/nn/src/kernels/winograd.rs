@@ -56,11 +56,12 @@ const MIN_CHANNELS: usize = 16;
 const MIN_SIDE: usize = 4;
 
 /// The smallest output side whose backward pass runs with Winograd; below it both gradients take
-/// the im2col path (which shares one im2col between them). On 4×4 maps Winograd's weight
-/// gradient, a sum over 4 tiles a sample of 16 `O × C` products, costs more than it saves (the
-/// same measurement, backward: 169–171 against 190–208 GFLOP/s; with the input gradient alone
-/// by Winograd, 208 against 222).
-const MIN_SIDE_BACKWARD: usize = 8;
+/// the im2col path (which shares one im2col between them). It was 8 while the F(2×2, 3×3)
+/// transforms ran plane by plane (on 4×4 maps the backward pass then ran at 169–171 against
+/// im2col's 190–208 GFLOP/s); with the transforms over whole runs ([`MAX_TILES_ACROSS_FOR_RUNS`]),
+/// 512→512 at 4×4 runs its backward pass at 277–302 against 244–267 (`majmin bench --kernel`,
+/// 3 runs each), so now the same side as the forward pass.
+const MIN_SIDE_BACKWARD: usize = 4;
 
 /// The fewest tiles (batch × tiles a sample) run with Winograd. The weights are transformed
 /// on every call (16 · O · C values written, for ResNet-18 about 80 MB a pass), whatever the
@@ -138,7 +139,7 @@ pub fn tile_for(geo: &ConvGeometry) -> Tile {
 /// Whether [`conv2d_forward`](super::conv2d_forward) and
 /// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd (with the tile of
 /// [`tile_for`]): a 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 16
-/// input and output channels, an output of at least 4×4 (for the backward pass, 8×8), and at
+/// input and output channels, an output of at least 4×4, and at
 /// least 64 tiles of 2×2 outputs in the batch.
 pub fn applies(geo: &ConvGeometry) -> bool {
     supports(geo)
@@ -162,7 +163,7 @@ pub fn supports(geo: &ConvGeometry) -> bool {
 }
 
 /// Whether [`conv2d_backward`](super::conv2d_backward) runs this layer's gradients with
-/// Winograd: [`applies`] and an output of at least 8×8.
+/// Winograd: [`applies`] and an output of at least 4×4 (which [`applies`] already asks).
 pub fn backward_applies(geo: &ConvGeometry) -> bool {
     applies(geo)
         && geo
@@ -256,7 +257,7 @@ multiversioned! {
     /// split into its even and odd columns (`even`, `odd`), transformed along the rows into
     /// four planes kept as even and odd lines (`rows`), then down the columns, so that each
     /// of the 16 outputs of a plane is one contiguous run over all its tiles.
-    fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
+    fn input_transform_planes(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
         let (h, w) = geo.in_hw;
         let c = geo.in_channels;
         let (ty_n, tx_n) = tile_grid(geo);
@@ -334,7 +335,7 @@ multiversioned! {
 multiversioned! {
     /// `Y = Aᵀ M A` of every tile into `out` (`ns × O × Ho × Wo`), for `M` as 16 matrices of
     /// `O × T`. One plane at a time: the 16 inputs of a plane are contiguous runs of its tiles.
-    fn output_transform(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
+    fn output_transform_planes(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
         let (ho, wo) = geo.out_hw().expect("checked geometry");
         let o = geo.out_channels;
         let (ty_n, tx_n) = tile_grid(geo);
@@ -383,6 +384,58 @@ multiversioned! {
                 }
             }
         }
+    }
+}
+
+/// Tiles a row up to which F(2×2, 3×3) transforms run over all the task's samples at once
+/// ([`tiles`]) rather than plane by plane: on a 4×4 map (2 tiles a row) a plane's runs are 4
+/// values long, too short to vectorise. On 8×8 maps (4 tiles a row) the plane-by-plane
+/// transforms are the faster (`majmin bench --kernel`, 2 runs each: 512→512 at 4×4 forward
+/// 357–428 against 322–347 GFLOP/s; 256→256 at 8×8 forward 379–417 against 432–449).
+const MAX_TILES_ACROSS_FOR_RUNS: usize = 2;
+
+/// `Bᵀ` of F(2×2, 3×3).
+const BT: [[f32; 4]; 4] = [
+    [1.0, 0.0, -1.0, 0.0],
+    [0.0, 1.0, 1.0, 0.0],
+    [0.0, -1.0, 1.0, 0.0],
+    [0.0, 1.0, 0.0, -1.0],
+];
+
+/// `Aᵀ` of F(2×2, 3×3).
+const AT: [[f32; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
+
+/// `V_ξ = (Bᵀ d B)_ξ` of F(2×2, 3×3): 16 matrices of `C × T` (the layout of
+/// [`tiles::input_transform`]).
+fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
+    if tile_grid(geo).1 <= MAX_TILES_ACROSS_FOR_RUNS {
+        input_transform_runs(geo, x, ns, v);
+    } else {
+        input_transform_planes(geo, x, ns, v);
+    }
+}
+
+/// `Y = Aᵀ M A` of F(2×2, 3×3) into `out` (`ns × O × Ho × Wo`), for `M` as 16 matrices of
+/// `O × T`.
+fn output_transform(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
+    if tile_grid(geo).1 <= MAX_TILES_ACROSS_FOR_RUNS {
+        output_transform_runs(geo, m, ns, out);
+    } else {
+        output_transform_planes(geo, m, ns, out);
+    }
+}
+
+multiversioned! {
+    /// [`input_transform`] over runs of all the task's samples ([`tiles::input_transform`]).
+    fn input_transform_runs(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
+        tiles::input_transform(geo, x, ns, v, &BT, Tile::F2);
+    }
+}
+
+multiversioned! {
+    /// [`output_transform`] over runs of all the task's samples ([`tiles::output_transform`]).
+    fn output_transform_runs(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
+        tiles::output_transform(geo, m, ns, out, &AT, Tile::F2);
     }
 }
 

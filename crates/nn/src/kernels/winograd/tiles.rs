@@ -1,10 +1,9 @@
 //! The input and output transforms of Winograd F(m×m, 3×3), generic over the tile: `S = m + 2`
 //! inputs and `M = m` outputs along a side. One channel at a time, all the task's samples
 //! together, so that every loop runs over a whole run of the task's tiles (`T = ns · tiles`).
-//! F(4×4, 3×3) uses them. F(2×2, 3×3) keeps transforms of its own, one plane at a time with
-//! even and odd columns split: with these (measured with `majmin bench --kernel`, 2 runs each)
-//! its 8×8 layers ran 7–20 % slower (the strided gather of 4 tiles a row), its 512→512 layer at
-//! 4×4 5–20 % faster.
+//! F(4×4, 3×3) uses them, and F(2×2, 3×3) on maps of 2 tiles a row; on wider maps F(2×2) has
+//! transforms of its own, one plane at a time with even and odd columns split (with these, its
+//! 8×8 layers ran 7–20 % slower: the strided gather of 4 tiles a row).
 //!
 //! Every sum runs over the terms of a row of the matrix in order, its zero coefficients skipped:
 //! adding an exact zero changes no value, not even the sign of a zero result, since a sum starts
