@@ -8,6 +8,7 @@
 //! order, so results are bit-identical whatever the size of the rayon pool.
 
 use std::cell::RefCell;
+use std::ops::DerefMut;
 
 use rayon::prelude::*;
 
@@ -665,31 +666,39 @@ pub(crate) fn per_chunk<R: Send>(
     }
 }
 
-/// Values per parallel task of [`sum_partials`].
-const SUM_CHUNK: usize = 1 << 14;
+/// Values per parallel task of [`sum_in_order`].
+pub(crate) const SUM_CHUNK: usize = 1 << 14;
 
 /// The sum of per-chunk weight gradients (`len` values each): every value adds its partials in
-/// chunk order, `((p0 + p1) + p2) + …`. The work is split over blocks of values, which leaves
-/// that order alone, so the sum does not depend on the thread count.
+/// chunk order, `((p0 + p1) + p2) + …` (see [`sum_in_order`]); zeros when there are none.
 pub(crate) fn sum_partials(len: usize, partials: Vec<Vec<f32>>) -> Vec<f32> {
-    let mut partials = partials.into_iter();
-    let Some(mut dw) = partials.next() else {
-        return vec![0.0; len];
-    };
+    let dw = sum_in_order(partials).unwrap_or_else(|| vec![0.0; len]);
     debug_assert_eq!(dw.len(), len);
-    let rest: Vec<Vec<f32>> = partials.collect();
-    if rest.is_empty() {
-        return dw;
-    }
-    dw.par_chunks_mut(SUM_CHUNK)
-        .enumerate()
-        .for_each(|(i, block)| {
-            let start = i * SUM_CHUNK;
-            for part in &rest {
-                add_to(block, &part[start..start + block.len()]);
-            }
-        });
     dw
+}
+
+/// The sum of equally long buffers, value by value in their order, `((p0 + p1) + p2) + …`, into
+/// the first (`None` when there are none). The work is split over blocks of values, which leaves
+/// that order alone, so the sum does not depend on the thread count.
+pub(crate) fn sum_in_order<P>(parts: Vec<P>) -> Option<P>
+where
+    P: DerefMut<Target = [f32]> + Sync,
+{
+    let mut parts = parts.into_iter();
+    let mut total = parts.next()?;
+    let rest: Vec<P> = parts.collect();
+    if !rest.is_empty() {
+        total
+            .par_chunks_mut(SUM_CHUNK)
+            .enumerate()
+            .for_each(|(i, block)| {
+                let start = i * SUM_CHUNK;
+                for part in &rest {
+                    add_to(block, &part[start..start + block.len()]);
+                }
+            });
+    }
+    Some(total)
 }
 
 /// Gradients of a 1×1 convolution (stride 1, no padding) straight on the NCHW buffers: per

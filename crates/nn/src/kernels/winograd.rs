@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::conv::{per_chunk, with_scratch, ConvAlgorithm, ConvGeometry};
-use super::elementwise::{add_to, zeros};
+use super::conv::{per_chunk, sum_in_order, with_scratch, ConvAlgorithm, ConvGeometry, SUM_CHUNK};
+use super::elementwise::zeros;
 use super::gemm::{sgemm, MatMut, MatRef};
 use super::simd::multiversioned;
 use super::spare::SpareBuffer;
@@ -721,35 +721,12 @@ fn winograd_backward(
     });
     // `dg = Gᵀ dU G` is linear: the tasks' `dU` are added first (in task order) and transformed
     // once, rather than each task's transformed and the results added
-    let du = sum_in_order(partials);
+    let du = sum_in_order(partials).expect("a backward pass has at least one task");
     let dw = match tile {
         Tile::F2 => weight_gradient(&du, o, c),
         Tile::F4 => weight_gradient_f4(&du, o, c),
     };
     (dx, dw)
-}
-
-/// Values per parallel task of [`sum_in_order`] and of the weight-gradient transforms.
-const SUM_BLOCK: usize = 1 << 14;
-
-/// `((p0 + p1) + p2) + …` value by value, split over blocks of values (which leaves the order of
-/// each value's sum alone, so the result does not depend on the thread count).
-fn sum_in_order(parts: Vec<SpareBuffer>) -> SpareBuffer {
-    let mut parts = parts.into_iter();
-    let mut total = parts.next().expect("a backward pass has at least one task");
-    let rest: Vec<SpareBuffer> = parts.collect();
-    if !rest.is_empty() {
-        total
-            .par_chunks_mut(SUM_BLOCK)
-            .enumerate()
-            .for_each(|(i, block)| {
-                let start = i * SUM_BLOCK;
-                for part in &rest {
-                    add_to(block, &part[start..start + block.len()]);
-                }
-            });
-    }
-    total
 }
 
 /// `dg = Gᵀ dU G` for every (o, c): 16 matrices of `O × C` to `O × C × 3 × 3`, kernels in
@@ -762,11 +739,11 @@ fn weight_gradient(du: &[f32], o: usize, c: usize) -> Vec<f32> {
         let (h1, h2) = (0.5 * x[1], 0.5 * x[2]);
         [x[0] + h1 + h2, h1 - h2, h1 + h2 + x[3]]
     };
-    dw.par_chunks_mut(9 * SUM_BLOCK)
+    dw.par_chunks_mut(9 * SUM_CHUNK)
         .enumerate()
         .for_each(|(b, block)| {
             for (i, out) in block.chunks_exact_mut(9).enumerate() {
-                let at = b * SUM_BLOCK + i;
+                let at = b * SUM_CHUNK + i;
                 let d = |xi: usize| du[xi * plane + at];
                 // columns first: cols[j][k] = (Gᵀ dU)_kj
                 let cols: [[f32; 3]; 4] =
@@ -783,11 +760,11 @@ fn weight_gradient(du: &[f32], o: usize, c: usize) -> Vec<f32> {
 fn weight_gradient_f4(du: &[f32], o: usize, c: usize) -> Vec<f32> {
     let plane = o * c;
     let mut dw = zeros(plane * 9);
-    dw.par_chunks_mut(9 * SUM_BLOCK)
+    dw.par_chunks_mut(9 * SUM_CHUNK)
         .enumerate()
         .for_each(|(b, block)| {
             for (i, out) in block.chunks_exact_mut(9).enumerate() {
-                let at = b * SUM_BLOCK + i;
+                let at = b * SUM_CHUNK + i;
                 out.copy_from_slice(&f4::kernel_gradient(|xi| du[xi * plane + at]));
             }
         });
