@@ -44,11 +44,16 @@ fn scatter(src: &[Lanes], len: usize, lanes: usize, dst: &mut [f32]) {
 }
 
 /// `acc[l] += a[l] · b[l]`.
+///
+/// Through local copies: written in place, LLVM's vectoriser left the weight gradient's
+/// accumulation (into partials in memory) as 16 scalar multiply-adds.
 #[inline(always)]
 fn mul_add(acc: &mut Lanes, a: &Lanes, b: &Lanes) {
+    let (mut s, a, b) = (*acc, *a, *b);
     for l in 0..LANES {
-        acc[l] += a[l] * b[l];
+        s[l] += a[l] * b[l];
     }
+    *acc = s;
 }
 
 /// Where the taps fall along one side: `at[o · k + t]` is the input index `o · s + t · d − p` of

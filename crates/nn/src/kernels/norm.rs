@@ -1,8 +1,11 @@
 //! Batch normalisation over `N × C × P` buffers (`P` = H·W), with an optional activation fused
 //! into the same pass.
 //!
-//! Statistics are reduced per channel in parallel: f32 with 16 independent lanes inside a plane
-//! (so the loops vectorise), f64 across planes, the variance in a second pass around the mean.
+//! Statistics are reduced per plane in f32 with 16 independent lanes (so the loops vectorise),
+//! in parallel over the `n · c` planes in memory order (sample after sample, so the reads stream
+//! through memory instead of jumping between samples within a channel); the plane sums are then
+//! added per channel in f64, sample after sample. The variance takes a second pass around the
+//! mean.
 //! The element-wise passes run in parallel over samples. Every split depends on the shapes only,
 //! so results are bit-identical from run to run.
 
@@ -67,81 +70,103 @@ fn lane_sums2(dy: &[f32], x: &[f32], m: f32, mask: impl Fn(f32, f32) -> f32) -> 
     )
 }
 
+/// The fewest values a parallel task of the per-channel reductions sums.
+const PLANES_PER_TASK_MIN_VALUES: usize = 1 << 14;
+
+/// The number of planes a parallel task reduces: at least [`PLANES_PER_TASK_MIN_VALUES`] values.
+fn planes_per_task(p: usize) -> usize {
+    PLANES_PER_TASK_MIN_VALUES.div_ceil(p.max(1))
+}
+
+/// `Σ_b partial[b·c + ch]` in f64 per channel, `b` in order, from the start `Iterator::sum`
+/// folds from.
+fn channel_totals(partial: &[f32], c: usize) -> Vec<f64> {
+    let start: f64 = std::iter::empty::<f64>().sum();
+    let mut totals = vec![start; c];
+    for sample in partial.chunks_exact(c.max(1)) {
+        for (t, &v) in totals.iter_mut().zip(sample) {
+            *t += v as f64;
+        }
+    }
+    totals
+}
+
 /// Per-channel sums of `x` (`n × c × p`).
 pub(crate) fn channel_sums(x: &[f32], n: usize, c: usize, p: usize) -> Vec<f64> {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| channel_sum(x, n, c, p, ch))
-        .collect()
+    let mut partial = vec![0.0f32; n * c];
+    let task = planes_per_task(p);
+    partial
+        .par_chunks_mut(task)
+        .enumerate()
+        .for_each(|(i, out)| plane_sums(x, p, i * task, out));
+    channel_totals(&partial, c)
 }
 
 multiversioned! {
-    /// The sum of channel `ch` of `x` (`n × c × p`).
-    fn channel_sum(x: &[f32], n: usize, c: usize, p: usize, ch: usize) -> f64 {
-        (0..n)
-            .map(|b| {
-                let plane = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
-                lane_sum(plane, plane, |v, _| v) as f64
-            })
-            .sum()
+    /// `out[i]` = the sum of plane `first + i` of `x` (planes of `p` values).
+    fn plane_sums(x: &[f32], p: usize, first: usize, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let plane = &x[(first + i) * p..(first + i + 1) * p];
+            *o = lane_sum(plane, plane, |v, _| v);
+        }
     }
 }
 
 /// Per-channel mean and biased variance of `x` (`n × c × p`).
 pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> (Vec<f64>, Vec<f64>) {
     let count = (n * p).max(1) as f64;
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let mean = channel_sum(x, n, c, p, ch) / count;
-            (mean, channel_squares(x, n, c, p, ch, mean as f32) / count)
-        })
-        .unzip()
+    let mean: Vec<f64> = channel_sums(x, n, c, p).iter().map(|s| s / count).collect();
+    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let mut partial = vec![0.0f32; n * c];
+    let task = planes_per_task(p);
+    partial
+        .par_chunks_mut(task)
+        .enumerate()
+        .for_each(|(i, out)| plane_squares(x, p, c, &mean32, i * task, out));
+    let var = channel_totals(&partial, c)
+        .iter()
+        .map(|s| s / count)
+        .collect();
+    (mean, var)
 }
 
 multiversioned! {
-    /// `Σ (x − m)²` over channel `ch` of `x` (`n × c × p`).
-    fn channel_squares(x: &[f32], n: usize, c: usize, p: usize, ch: usize, m: f32) -> f64 {
-        (0..n)
-            .map(|b| {
-                let plane = &x[(b * c + ch) * p..(b * c + ch + 1) * p];
-                lane_sum(plane, plane, |v, _| (v - m) * (v - m)) as f64
-            })
-            .sum()
+    /// `out[i]` = `Σ (x − m)²` over plane `first + i` of `x` (planes of `p` values, `c` channels),
+    /// `m` its channel's entry of `mean`.
+    fn plane_squares(x: &[f32], p: usize, c: usize, mean: &[f32], first: usize, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let plane = &x[(first + i) * p..(first + i + 1) * p];
+            let m = mean[(first + i) % c];
+            *o = lane_sum(plane, plane, |v, _| (v - m) * (v - m));
+        }
     }
 }
 
 multiversioned! {
-    /// `(Σ g, Σ g · (x − m))` over channel `ch` (`n × c × p`), `g = dy` where the activation
-    /// `act(x · s + t)` passes its gradient and 0 elsewhere: the sums of
-    /// [`channel_sum`] and of `g · (x − m)`, in one pass.
-    #[allow(clippy::too_many_arguments)]
-    fn channel_backward_sums(
+    /// `out[i]` = `(Σ g, Σ g · (x − m))` over plane `first + i` (planes of `p` values), `m` the
+    /// channel's mean and `g = dy` where the activation `act(x · s + t)` passes its gradient, 0
+    /// elsewhere: the sums of [`plane_sums`] and of `g · (x − m)`, in one pass.
+    fn plane_backward_sums(
         dy: &[f32],
         x: &[f32],
-        n: usize,
-        c: usize,
         p: usize,
-        ch: usize,
-        m: f32,
-        affine: (f32, f32, Activation),
-    ) -> (f64, f64) {
-        let (s, t, act) = affine;
-        // the planes in order, from the start `Iterator::sum` folds from
-        let start: f64 = std::iter::empty::<f64>().sum();
-        let mut sums = (start, start);
-        for b in 0..n {
-            let r = (b * c + ch) * p..(b * c + ch + 1) * p;
-            let (a, d) = match act {
+        coef: &BatchNormCoefficients,
+        act: Activation,
+        first: usize,
+        out: &mut [(f32, f32)],
+    ) {
+        let c = coef.mean.len().max(1);
+        for (i, o) in out.iter_mut().enumerate() {
+            let r = (first + i) * p..(first + i + 1) * p;
+            let ch = (first + i) % c;
+            let (m, s, t) = (coef.mean[ch], coef.scale[ch], coef.shift[ch]);
+            *o = match act {
                 Activation::Identity => lane_sums2(&dy[r.clone()], &x[r], m, |g, _| g),
                 _ => lane_sums2(&dy[r.clone()], &x[r], m, |g, v| {
                     if act.passes(v * s + t) { g } else { 0.0 }
                 }),
             };
-            sums.0 += a as f64;
-            sums.1 += d as f64;
         }
-        sums
     }
 }
 
@@ -277,13 +302,17 @@ pub(crate) fn batch_norm_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     // Σ dy and Σ dy·(x − μ) per channel, of dy masked by the activation's derivative (the
     // mask is applied on the fly here and in the pass below, never written)
-    let (sum_dy, sum_dy_xc): (Vec<f64>, Vec<f64>) = (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let affine = (coef.scale[ch], coef.shift[ch], act);
-            channel_backward_sums(&dy, x, n, c, p, ch, coef.mean[ch], affine)
-        })
-        .unzip();
+    let mut partial = vec![(0.0f32, 0.0f32); n * c];
+    let task = planes_per_task(p);
+    partial
+        .par_chunks_mut(task)
+        .enumerate()
+        .for_each(|(i, out)| plane_backward_sums(&dy, x, p, coef, act, i * task, out));
+    let (dy_planes, dy_xc_planes): (Vec<f32>, Vec<f32>) = partial.into_iter().unzip();
+    let (sum_dy, sum_dy_xc) = (
+        channel_totals(&dy_planes, c),
+        channel_totals(&dy_xc_planes, c),
+    );
     let dbeta: Vec<f32> = sum_dy.iter().map(|&v| v as f32).collect();
     let dgamma: Vec<f32> = sum_dy_xc
         .iter()
