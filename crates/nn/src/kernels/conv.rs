@@ -139,7 +139,10 @@ impl ConvGeometry {
         let by_cols = TARGET_COLUMNS.div_ceil(p).max(1);
         let by_tasks = self.batch.div_ceil(MIN_TASKS).max(1);
         let by_depth = MIN_DEPTH.div_ceil(p);
-        by_cols.min(by_tasks.max(by_depth))
+        let ns = by_cols.min(by_tasks.max(by_depth));
+        // as many tasks, but as even as the batch allows (64 samples in tasks of 57 would leave
+        // one of 7, and the second thread idle most of the layer)
+        self.batch.div_ceil(self.batch.div_ceil(ns).max(1)).max(1)
     }
 
     /// Whether the GEMMs inside the tasks of [`ConvGeometry::samples_per_task`] should use the
