@@ -18,8 +18,11 @@ use super::simd::multiversioned;
 
 const LANES: usize = 16;
 
-/// `Σ f(a_i, b_i)` in f32 over 16 independent lanes (vectorises), `b` as long as `a`.
-#[inline(always)]
+/// `Σ f(a_i, b_i)` in f32 over 16 independent lanes (vectorises), `b` as long as `a`: the lanes
+/// added in order, then the remainder in order. The order every plane sum of this file follows;
+/// the kernels compute it several planes at a time ([`grouped_plane_sums`]) and are tested
+/// against this plain form.
+#[cfg(test)]
 fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; LANES];
@@ -34,7 +37,7 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     lanes_total(&acc, a.len()) + tail
 }
 
-/// `acc.iter().sum()` of [`lane_sum`]'s lanes, without adding 16 zeros one after the other when
+/// `acc.iter().sum()` of `lane_sum`'s lanes, without adding 16 zeros one after the other when
 /// the plane had no whole chunk (planes of 2×2 to 3×3 values): the same value, as a constant.
 #[inline(always)]
 fn lanes_total(acc: &[f32; LANES], len: usize) -> f32 {
@@ -47,27 +50,84 @@ fn lanes_total(acc: &[f32; LANES], len: usize) -> f32 {
     }
 }
 
-/// `(Σ g_i, Σ g_i · (x_i − m))` with `g_i = mask(dy_i, x_i)`, in one pass over `dy` and `x`:
-/// each of the two sums in the same lanes and order as [`lane_sum`].
+/// Planes reduced side by side. A plane's lanes are added in lane order, a dependent chain of
+/// 16 additions per sum; one plane at a time, those chains took longer than the vector loops
+/// on planes of 8×8 and less. Interleaved over a group of planes they run in parallel, each in
+/// its own order, so the values are those of `lane_sum` plane by plane.
+const PLANE_GROUP: usize = 4;
+
+/// `K` sums `Σ f(a_i, b_i)[k]` over one plane, before the lanes are added: per sum its 16 lane
+/// accumulators (as `lane_sum`'s) and the sum of the remainder in order (from the start
+/// `Iterator::sum` folds from).
 #[inline(always)]
-fn lane_sums2(dy: &[f32], x: &[f32], m: f32, mask: impl Fn(f32, f32) -> f32) -> (f32, f32) {
-    debug_assert_eq!(dy.len(), x.len());
-    let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
-    let (gc, xc) = (dy.chunks_exact(LANES), x.chunks_exact(LANES));
-    let (gr, xr) = (gc.remainder(), xc.remainder());
-    for (g, v) in gc.zip(xc) {
+fn plane_lanes<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> [f32; K],
+) -> ([[f32; LANES]; K], [f32; K]) {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [[0.0f32; LANES]; K];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
         for l in 0..LANES {
-            let g = mask(g[l], v[l]);
-            a[l] += g;
-            b[l] += g * (v[l] - m);
+            let t = f(x[l], y[l]);
+            for k in 0..K {
+                acc[k][l] += t[k];
+            }
         }
     }
-    let tail_a: f32 = gr.iter().zip(xr).map(|(&g, &v)| mask(g, v)).sum();
-    let tail_b: f32 = gr.iter().zip(xr).map(|(&g, &v)| mask(g, v) * (v - m)).sum();
-    (
-        lanes_total(&a, dy.len()) + tail_a,
-        lanes_total(&b, dy.len()) + tail_b,
-    )
+    let start: f32 = std::iter::empty::<f32>().sum();
+    let mut tail = [start; K];
+    for (&x, &y) in ar.iter().zip(br) {
+        let t = f(x, y);
+        for k in 0..K {
+            tail[k] += t[k];
+        }
+    }
+    (acc, tail)
+}
+
+/// `out[i][k]` = `Σ f(a_v, b_v)[k]` over plane `first + i` (planes of `p` values), with
+/// `f = term(first + i)`: each sum the value `lane_sum` gives, [`PLANE_GROUP`] planes at a time.
+// (indices over lanes, planes and sums: the interleaving is the point of the loop nest)
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn grouped_plane_sums<const K: usize, F: Fn(f32, f32) -> [f32; K]>(
+    a: &[f32],
+    b: &[f32],
+    p: usize,
+    first: usize,
+    out: &mut [[f32; K]],
+    term: impl Fn(usize) -> F,
+) {
+    let start: f32 = std::iter::empty::<f32>().sum();
+    let mut accs = [[[0.0f32; LANES]; K]; PLANE_GROUP];
+    let mut tails = [[start; K]; PLANE_GROUP];
+    for (g, outs) in out.chunks_mut(PLANE_GROUP).enumerate() {
+        for j in 0..outs.len() {
+            let plane = first + g * PLANE_GROUP + j;
+            let r = plane * p..(plane + 1) * p;
+            (accs[j], tails[j]) = plane_lanes(&a[r.clone()], &b[r], term(plane));
+        }
+        // every group has the same planes' length, so `lanes_total`'s constant applies to all
+        let mut totals = [[lanes_total(&[0.0; LANES], 0); K]; PLANE_GROUP];
+        if p >= LANES {
+            totals = [[start; K]; PLANE_GROUP];
+            for l in 0..LANES {
+                for j in 0..PLANE_GROUP {
+                    for k in 0..K {
+                        totals[j][k] += accs[j][k][l];
+                    }
+                }
+            }
+        }
+        for (j, o) in outs.iter_mut().enumerate() {
+            for k in 0..K {
+                o[k] = totals[j][k] + tails[j][k];
+            }
+        }
+    }
 }
 
 /// The fewest values a parallel task of the per-channel reductions sums.
@@ -78,14 +138,14 @@ fn planes_per_task(p: usize) -> usize {
     PLANES_PER_TASK_MIN_VALUES.div_ceil(p.max(1))
 }
 
-/// `Σ_b partial[b·c + ch]` in f64 per channel, `b` in order, from the start `Iterator::sum`
+/// `Σ_b partial[b·c + ch][k]` in f64 per channel, `b` in order, from the start `Iterator::sum`
 /// folds from.
-fn channel_totals(partial: &[f32], c: usize) -> Vec<f64> {
+fn channel_totals<const K: usize>(partial: &[[f32; K]], c: usize, k: usize) -> Vec<f64> {
     let start: f64 = std::iter::empty::<f64>().sum();
     let mut totals = vec![start; c];
     for sample in partial.chunks_exact(c.max(1)) {
-        for (t, &v) in totals.iter_mut().zip(sample) {
-            *t += v as f64;
+        for (t, v) in totals.iter_mut().zip(sample) {
+            *t += v[k] as f64;
         }
     }
     totals
@@ -93,22 +153,19 @@ fn channel_totals(partial: &[f32], c: usize) -> Vec<f64> {
 
 /// Per-channel sums of `x` (`n × c × p`).
 pub(crate) fn channel_sums(x: &[f32], n: usize, c: usize, p: usize) -> Vec<f64> {
-    let mut partial = vec![0.0f32; n * c];
+    let mut partial = vec![[0.0f32]; n * c];
     let task = planes_per_task(p);
     partial
         .par_chunks_mut(task)
         .enumerate()
         .for_each(|(i, out)| plane_sums(x, p, i * task, out));
-    channel_totals(&partial, c)
+    channel_totals(&partial, c, 0)
 }
 
 multiversioned! {
     /// `out[i]` = the sum of plane `first + i` of `x` (planes of `p` values).
-    fn plane_sums(x: &[f32], p: usize, first: usize, out: &mut [f32]) {
-        for (i, o) in out.iter_mut().enumerate() {
-            let plane = &x[(first + i) * p..(first + i + 1) * p];
-            *o = lane_sum(plane, plane, |v, _| v);
-        }
+    fn plane_sums(x: &[f32], p: usize, first: usize, out: &mut [[f32; 1]]) {
+        grouped_plane_sums(x, x, p, first, out, |_| |v, _| [v]);
     }
 }
 
@@ -117,13 +174,13 @@ pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> (Vec<f
     let count = (n * p).max(1) as f64;
     let mean: Vec<f64> = channel_sums(x, n, c, p).iter().map(|s| s / count).collect();
     let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-    let mut partial = vec![0.0f32; n * c];
+    let mut partial = vec![[0.0f32]; n * c];
     let task = planes_per_task(p);
     partial
         .par_chunks_mut(task)
         .enumerate()
         .for_each(|(i, out)| plane_squares(x, p, c, &mean32, i * task, out));
-    let var = channel_totals(&partial, c)
+    let var = channel_totals(&partial, c, 0)
         .iter()
         .map(|s| s / count)
         .collect();
@@ -133,12 +190,18 @@ pub(crate) fn channel_moments(x: &[f32], n: usize, c: usize, p: usize) -> (Vec<f
 multiversioned! {
     /// `out[i]` = `Σ (x − m)²` over plane `first + i` of `x` (planes of `p` values, `c` channels),
     /// `m` its channel's entry of `mean`.
-    fn plane_squares(x: &[f32], p: usize, c: usize, mean: &[f32], first: usize, out: &mut [f32]) {
-        for (i, o) in out.iter_mut().enumerate() {
-            let plane = &x[(first + i) * p..(first + i + 1) * p];
-            let m = mean[(first + i) % c];
-            *o = lane_sum(plane, plane, |v, _| (v - m) * (v - m));
-        }
+    fn plane_squares(
+        x: &[f32],
+        p: usize,
+        c: usize,
+        mean: &[f32],
+        first: usize,
+        out: &mut [[f32; 1]],
+    ) {
+        grouped_plane_sums(x, x, p, first, out, |plane| {
+            let m = mean[plane % c];
+            move |v, _| [(v - m) * (v - m)]
+        });
     }
 }
 
@@ -153,19 +216,25 @@ multiversioned! {
         coef: &BatchNormCoefficients,
         act: Activation,
         first: usize,
-        out: &mut [(f32, f32)],
+        out: &mut [[f32; 2]],
     ) {
         let c = coef.mean.len().max(1);
-        for (i, o) in out.iter_mut().enumerate() {
-            let r = (first + i) * p..(first + i + 1) * p;
-            let ch = (first + i) % c;
-            let (m, s, t) = (coef.mean[ch], coef.scale[ch], coef.shift[ch]);
-            *o = match act {
-                Activation::Identity => lane_sums2(&dy[r.clone()], &x[r], m, |g, _| g),
-                _ => lane_sums2(&dy[r.clone()], &x[r], m, |g, v| {
-                    if act.passes(v * s + t) { g } else { 0.0 }
-                }),
-            };
+        let affine = |plane: usize| {
+            let ch = plane % c;
+            (coef.mean[ch], coef.scale[ch], coef.shift[ch])
+        };
+        match act {
+            Activation::Identity => grouped_plane_sums(dy, x, p, first, out, |plane| {
+                let (m, _, _) = affine(plane);
+                move |g, v| [g, g * (v - m)]
+            }),
+            _ => grouped_plane_sums(dy, x, p, first, out, |plane| {
+                let (m, s, t) = affine(plane);
+                move |g, v| {
+                    let g = if act.passes(v * s + t) { g } else { 0.0 };
+                    [g, g * (v - m)]
+                }
+            }),
         }
     }
 }
@@ -302,16 +371,15 @@ pub(crate) fn batch_norm_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     // Σ dy and Σ dy·(x − μ) per channel, of dy masked by the activation's derivative (the
     // mask is applied on the fly here and in the pass below, never written)
-    let mut partial = vec![(0.0f32, 0.0f32); n * c];
+    let mut partial = vec![[0.0f32; 2]; n * c];
     let task = planes_per_task(p);
     partial
         .par_chunks_mut(task)
         .enumerate()
         .for_each(|(i, out)| plane_backward_sums(&dy, x, p, coef, act, i * task, out));
-    let (dy_planes, dy_xc_planes): (Vec<f32>, Vec<f32>) = partial.into_iter().unzip();
     let (sum_dy, sum_dy_xc) = (
-        channel_totals(&dy_planes, c),
-        channel_totals(&dy_xc_planes, c),
+        channel_totals(&partial, c, 0),
+        channel_totals(&partial, c, 1),
     );
     let dbeta: Vec<f32> = sum_dy.iter().map(|&v| v as f32).collect();
     let dgamma: Vec<f32> = sum_dy_xc
@@ -366,6 +434,43 @@ mod tests {
             let a: Vec<f32> = (0..len).map(|i| i as f32 * 0.5 - 3.0).collect();
             let want: f32 = a.iter().sum();
             assert_eq!(lane_sum(&a, &a, |v, _| v), want, "len {len}");
+        }
+    }
+
+    #[test]
+    fn planes_summed_side_by_side_match_one_plane_at_a_time_to_the_bit() {
+        // plane lengths around the lane count, and plane counts that leave a partial group
+        for p in [1, 4, 15, 16, 17, 64, 100] {
+            for planes in [1, 3, 4, 5, 9] {
+                let a: Vec<f32> = (0..p * planes)
+                    .map(|i| ((i * 7919) % 1013) as f32 * 0.37 - 150.0)
+                    .collect();
+                let b: Vec<f32> = (0..p * planes)
+                    .map(|i| ((i * 104_729) % 997) as f32 * 0.011 - 5.0)
+                    .collect();
+                let mut out = vec![[0.0f32; 2]; planes];
+                let term = |plane: usize| {
+                    let m = plane as f32 * 0.25;
+                    move |g: f32, v: f32| [g, g * (v - m)]
+                };
+                grouped_plane_sums(&a, &b, p, 0, &mut out, term);
+                for (i, o) in out.iter().enumerate() {
+                    let r = i * p..(i + 1) * p;
+                    let m = i as f32 * 0.25;
+                    let want0 = lane_sum(&a[r.clone()], &b[r.clone()], |g, _| g);
+                    let want1 = lane_sum(&a[r.clone()], &b[r], |g, v| g * (v - m));
+                    assert_eq!(
+                        o[0].to_bits(),
+                        want0.to_bits(),
+                        "p {p}, plane {i} of {planes}"
+                    );
+                    assert_eq!(
+                        o[1].to_bits(),
+                        want1.to_bits(),
+                        "p {p}, plane {i} of {planes}"
+                    );
+                }
+            }
         }
     }
 
