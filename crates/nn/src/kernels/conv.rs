@@ -109,6 +109,19 @@ impl ConvGeometry {
     fn is_pointwise(&self) -> bool {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
     }
+    /// On 1×1 maps (one input and one output pixel) a non-depthwise convolution reads its input
+    /// through one kernel tap at most (the others read padding): that tap's index `ki·k + kj`.
+    /// Such a layer is a product of the `N × C` input by the tap's `O × C` weights, with no
+    /// im2col and none of the taps that only add zeros.
+    fn one_pixel_tap(&self) -> Option<usize> {
+        if self.in_hw != (1, 1) || self.out_hw() != Some((1, 1)) || self.is_depthwise() {
+            return None;
+        }
+        // the output pixel's tap t reads input t·d − p: the pixel when t·d = p
+        let (d, p) = (self.dilation.max(1), self.padding);
+        let t = (p % d == 0).then_some(p / d).filter(|&t| t < self.kernel)?;
+        Some(t * self.kernel + t)
+    }
     /// A 1×1 convolution on planes large enough (16×16 and up) for one GEMM per sample and group
     /// to run near full speed; those skip im2col and work on the NCHW buffers directly.
     fn is_direct_pointwise(&self, out_pixels: usize) -> bool {
@@ -370,6 +383,8 @@ fn forward(
     }
     if geo.is_depthwise() {
         depthwise_forward(geo, x, weight, &mut out);
+    } else if let Some(tap) = geo.one_pixel_tap() {
+        one_pixel_forward(geo, tap, x, weight, &mut out);
     } else if let Some(tile) = algorithm.winograd(geo) {
         saved.transformed = winograd::forward(geo, x, weight, &mut out, tile, keep);
     } else if geo.is_direct_pointwise(p) {
@@ -576,6 +591,10 @@ fn backward(
         let dw = depthwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
         return (dx, dw);
     }
+    if let Some(tap) = geo.one_pixel_tap() {
+        let dw = one_pixel_backward(geo, tap, x, weight, dy, need_dx.then_some(&mut dx[..]));
+        return (dx, dw);
+    }
     if geo.is_direct_pointwise(p) {
         let dw = pointwise_backward(geo, x, weight, dy, need_dx.then_some(&mut dx[..]));
         return (dx, dw);
@@ -702,6 +721,75 @@ where
             });
     }
     Some(total)
+}
+
+/// The `og × cg` weights of group `g`'s kernel tap `tap` (a strided view of `weight`).
+fn tap_weights<'a>(geo: &ConvGeometry, weight: &'a [f32], g: usize, tap: usize) -> MatRef<'a> {
+    let (cg, og, kk) = (geo.cg(), geo.og(), geo.kernel * geo.kernel);
+    MatRef::new(&weight[g * og * cg * kk + tap..], og, cg, cg * kk, kk)
+}
+
+/// The forward pass on 1×1 maps ([`ConvGeometry::one_pixel_tap`]): per group,
+/// `out_g[N × og] = x_g[N × cg] · W_tapᵀ`, straight on the NCHW buffers (a sample's channels
+/// are a row), one GEMM over the whole batch using the pool.
+fn one_pixel_forward(geo: &ConvGeometry, tap: usize, x: &[f32], weight: &[f32], out: &mut [f32]) {
+    let (n, c, o) = (geo.batch, geo.in_channels, geo.out_channels);
+    let (cg, og) = (geo.cg(), geo.og());
+    for g in 0..geo.groups {
+        sgemm(
+            MatRef::new(&x[g * cg..], n, cg, c, 1),
+            tap_weights(geo, weight, g, tap).t(),
+            MatMut::new(&mut out[g * og..], n, og, o),
+            false,
+            true,
+        );
+    }
+}
+
+/// The gradients on 1×1 maps ([`ConvGeometry::one_pixel_tap`]): per group
+/// `dW_tap[og × cg] = dy_gᵀ · x_g` (depth: the batch) and `dx_g[N × cg] = dy_g · W_tap`; the
+/// other taps' gradients are zero (they read padding only). Returns `dweight`; writes `dx`
+/// when given.
+fn one_pixel_backward(
+    geo: &ConvGeometry,
+    tap: usize,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+) -> Vec<f32> {
+    let (n, c, o) = (geo.batch, geo.in_channels, geo.out_channels);
+    let (cg, og, kk) = (geo.cg(), geo.og(), geo.kernel * geo.kernel);
+    let mut dw = vec![0.0f32; weight.len()];
+    let mut dw_tap = vec![0.0f32; if kk == 1 { 0 } else { og * cg }];
+    let mut dx = dx;
+    for g in 0..geo.groups {
+        let dyg = MatRef::new(&dy[g * og..], n, og, o, 1);
+        let dwg = &mut dw[g * og * cg * kk..(g + 1) * og * cg * kk];
+        let dst = if kk == 1 { &mut *dwg } else { &mut dw_tap[..] };
+        sgemm(
+            dyg.t(),
+            MatRef::new(&x[g * cg..], n, cg, c, 1),
+            MatMut::row_major(dst, og, cg),
+            false,
+            true,
+        );
+        if kk > 1 {
+            for (i, &v) in dw_tap.iter().enumerate() {
+                dwg[i * kk + tap] = v;
+            }
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            sgemm(
+                dyg,
+                tap_weights(geo, weight, g, tap),
+                MatMut::new(&mut dx[g * cg..], n, cg, c),
+                false,
+                true,
+            );
+        }
+    }
+    dw
 }
 
 /// Gradients of a 1×1 convolution (stride 1, no padding) straight on the NCHW buffers: per

@@ -54,6 +54,9 @@ fn convolutions_do_not_depend_on_the_thread_count() {
         (19, 64, 16, 1, (4, 4), 3, 1, 1),
         (9, 6, 8, 2, (16, 16), 1, 1, 0),
         (11, 6, 6, 6, (7, 7), 3, 2, 1),
+        // 1×1 maps, one GEMM over the batch using the pool
+        (19, 24, 40, 1, (1, 1), 3, 1, 1),
+        (19, 24, 40, 2, (1, 1), 1, 1, 0),
     ];
     for (batch, cin, cout, groups, hw, kernel, stride, padding) in cases {
         let geo = ConvGeometry {
@@ -201,6 +204,16 @@ fn convolution_cases() {
         // depthwise on planes large enough for the plane-by-plane kernels
         (2, 5, 5, 5, (16, 17), 3, 1, 1, 1),
         (1, 18, 18, 18, (17, 16), 3, 2, 1, 1),
+        // 1×1 maps: one tap reads the pixel (the centre, a corner with dilation, 1×1 kernels,
+        // groups), the other taps padding only
+        (5, 6, 7, 1, (1, 1), 3, 1, 1, 1),
+        (4, 6, 4, 2, (1, 1), 3, 2, 1, 1),
+        (3, 4, 6, 1, (1, 1), 3, 1, 2, 2),
+        (6, 8, 5, 1, (1, 1), 1, 1, 0, 1),
+        (2, 4, 6, 2, (1, 1), 1, 1, 0, 1),
+        (1, 3, 4, 1, (1, 1), 5, 1, 2, 1),
+        // a 1×1 map no tap reads (taps at −3, −1 and 1): im2col, all zeros
+        (2, 3, 4, 1, (1, 1), 3, 3, 3, 2),
     ];
     for (batch, cin, cout, groups, hw, kernel, stride, padding, dilation) in cases {
         let geo = ConvGeometry {
