@@ -11,6 +11,7 @@
 
 use super::conv::{per_chunk, sum_partials, ConvGeometry};
 use super::simd::multiversioned;
+use super::transpose::{transpose16, SIDE};
 use rayon::prelude::*;
 
 /// Channels computed together, one per vector lane.
@@ -23,21 +24,40 @@ type Lanes = [f32; LANES];
 /// the zero-padded grid (`q = oy · (w + 2p) + ox`) goes to partial `q mod 16`.
 const STRIDE1_PARTIALS: usize = 16;
 
-/// `dst[i][l] = src[l · len + i]` for the first `lanes` lanes.
+/// `dst[i][l] = src[l · len + i]` for the first `lanes` lanes (the other lanes: zero where a
+/// whole block of 16 positions was moved, unchanged in the last positions): 16 × 16 blocks
+/// transposed at once, the remaining positions one by one.
 #[inline(always)]
 fn gather(src: &[f32], len: usize, lanes: usize, dst: &mut [Lanes]) {
+    let whole = len / SIDE * SIDE;
+    for i0 in (0..whole).step_by(SIDE) {
+        let block = dst[i0..i0 + SIDE].as_flattened_mut();
+        transpose16(&src[i0..], len, lanes, block, LANES, SIDE);
+    }
     for l in 0..lanes {
-        for (d, &v) in dst.iter_mut().zip(&src[l * len..(l + 1) * len]) {
+        for (d, &v) in dst[whole..len]
+            .iter_mut()
+            .zip(&src[l * len + whole..(l + 1) * len])
+        {
             d[l] = v;
         }
     }
 }
 
-/// `dst[l · len + i] = src[i][l]` for the first `lanes` lanes.
+/// `dst[l · len + i] = src[i][l]` for the first `lanes` lanes: 16 × 16 blocks transposed at once,
+/// the remaining positions one by one.
 #[inline(always)]
 fn scatter(src: &[Lanes], len: usize, lanes: usize, dst: &mut [f32]) {
+    let whole = len / SIDE * SIDE;
+    for i0 in (0..whole).step_by(SIDE) {
+        let block = src[i0..i0 + SIDE].as_flattened();
+        transpose16(block, LANES, SIDE, &mut dst[i0..], len, lanes);
+    }
     for l in 0..lanes {
-        for (d, s) in dst[l * len..(l + 1) * len].iter_mut().zip(src) {
+        for (d, s) in dst[l * len + whole..(l + 1) * len]
+            .iter_mut()
+            .zip(&src[whole..len])
+        {
             *d = s[l];
         }
     }

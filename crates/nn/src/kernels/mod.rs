@@ -23,6 +23,7 @@ pub mod gemm;
 pub mod norm;
 pub mod pool;
 mod spare;
+mod transpose;
 pub mod winograd;
 
 pub use conv::{
