@@ -574,7 +574,7 @@ fn after_subcommands(raw: &[OsString], command: &clap::Command, path: &[String])
 
 /// Whether log lines may carry ANSI colours: stderr is a terminal and `NO_COLOR` is not set.
 fn colour_on_stderr() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -178,7 +178,7 @@ proptest! {
         let mut bytes = Vec::new();
         for (label, pixel) in records {
             bytes.push(label % 12);
-            bytes.extend(std::iter::repeat(pixel).take(3072));
+            bytes.extend(std::iter::repeat_n(pixel, 3072));
         }
         bytes.extend(tail);
         if gz {

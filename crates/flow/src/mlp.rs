@@ -43,7 +43,7 @@ impl Mlp {
     /// `<k>.weight [out, in]` and `<k>.bias [out]` pairs, in order, each layer's input the previous
     /// layer's output (the zoo's `mlp`, `nn.Sequential(Flatten, Linear, ReLU, …, Linear)`).
     pub fn from_state_dict(tensors: &[NamedTensor]) -> Option<Self> {
-        if tensors.is_empty() || tensors.len() % 2 != 0 {
+        if tensors.is_empty() || !tensors.len().is_multiple_of(2) {
             return None;
         }
         let mut sizes = Vec::new();

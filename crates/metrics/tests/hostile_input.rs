@@ -69,8 +69,8 @@ fn check_parsed(text: &str) -> Result<(), TestCaseError> {
             {
                 for p in curve.points() {
                     prop_assert!(p.t.is_finite() && p.t >= 0.0);
-                    prop_assert!(p.loss.map_or(true, |l| l.is_finite() && l >= 0.0));
-                    prop_assert!(p.accuracy.map_or(true, |a| (0.0..=1.0).contains(&a)));
+                    prop_assert!(p.loss.is_none_or(|l| l.is_finite() && l >= 0.0));
+                    prop_assert!(p.accuracy.is_none_or(|a| (0.0..=1.0).contains(&a)));
                 }
             }
             for criterion in [Criterion::Loss, Criterion::Accuracy] {

@@ -268,7 +268,7 @@ fn f64_tensor_is_refused() {
     // A hand-made file: one F64 tensor `w` of shape [2].
     let header = br#"{"w":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}}"#;
     let mut header = header.to_vec();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();

@@ -66,7 +66,7 @@ impl NetModel {
 
     fn batch_shape(&self, inputs: &[f32]) -> Result<[usize; 4], ModelError> {
         let per = self.config.feature_len();
-        if inputs.len() % per != 0 || inputs.is_empty() {
+        if !inputs.len().is_multiple_of(per) || inputs.is_empty() {
             return Err(ModelError::BufferLength {
                 what: format!(
                     "inputs of `{}` (a whole number of samples of shape {:?})",

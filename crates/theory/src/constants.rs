@@ -338,7 +338,7 @@ fn candidates(
                 let t = (p[a] - domain.lower[a]) / (domain.upper[a] - domain.lower[a]);
                 cell = cell * 3 + ((t * 3.0).floor() as usize).min(2);
             }
-            if best[cell].map_or(true, |j| keys[i] > keys[j]) {
+            if best[cell].is_none_or(|j| keys[i] > keys[j]) {
                 best[cell] = Some(i);
             }
         }
@@ -459,13 +459,13 @@ pub fn estimate_constants(
                 .lower
                 .iter()
                 .copied()
-                .chain(std::iter::repeat(-2.0).take(d))
+                .chain(std::iter::repeat_n(-2.0, d))
                 .collect(),
             upper: domain
                 .upper
                 .iter()
                 .copied()
-                .chain(std::iter::repeat(2.0).take(d))
+                .chain(std::iter::repeat_n(2.0, d))
                 .collect(),
         };
         let objective = |z: &[f64]| {

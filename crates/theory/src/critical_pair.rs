@@ -403,7 +403,7 @@ pub fn critical_pair(
     }
     impl Thinned {
         fn wants(&self, step: usize) -> bool {
-            step % self.every == 0
+            step.is_multiple_of(self.every)
         }
         fn push(&mut self, p: PathProbe, keep: usize) {
             self.probes.push(p);

@@ -193,7 +193,7 @@ fn settings(args: &Args, ctx: &Context, dim: usize) -> Result<CheckConfig, CliEr
 /// The largest n with n^axes ≤ limit.
 fn max_per_axis(limit: u64, axes: u32) -> u64 {
     let mut n = (limit as f64).powf(1.0 / f64::from(axes.max(1))).round() as u64 + 1;
-    while n > 1 && n.checked_pow(axes).map_or(true, |p| p > limit) {
+    while n > 1 && n.checked_pow(axes).is_none_or(|p| p > limit) {
         n -= 1;
     }
     n

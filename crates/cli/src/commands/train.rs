@@ -253,7 +253,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<(), CliError> {
         point += 1;
         let meta = checkpoint_metadata(&run, &arch_config, step);
         if let Some((k, dir)) = &checkpoints.every {
-            if (index > 0 && index % k == 0) || step == last_step {
+            if (index > 0 && index.is_multiple_of(*k)) || step == last_step {
                 save_checkpoint(&dir.join(format!("step-{step}.safetensors")), model, &meta)?;
             }
         }

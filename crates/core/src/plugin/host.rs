@@ -402,7 +402,7 @@ impl PluginModel {
 
     fn batch(&self, inputs: &[f32]) -> Result<usize, ModelError> {
         let per: usize = self.input.iter().product();
-        if per == 0 || inputs.len() % per != 0 {
+        if per == 0 || !inputs.len().is_multiple_of(per) {
             return Err(ModelError::BufferLength {
                 what: format!(
                     "inputs of `{}` (a whole number of samples of shape {:?})",

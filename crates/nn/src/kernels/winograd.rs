@@ -280,7 +280,7 @@ multiversioned! {
                     let r = (iy + p) * half;
                     // padded column jx = ix + p: even[k] holds jx = 2k, odd[k] jx = 2k + 1; the
                     // input pair (2m, 2m + 1) lands at jx = 2m + p and 2m + p + 1
-                    let (first, second) = if p % 2 == 0 {
+                    let (first, second) = if p.is_multiple_of(2) {
                         (&mut even[r + p / 2..r + half], &mut odd[r + p / 2..r + half])
                     } else {
                         (&mut odd[r + p / 2..r + half], &mut even[r + p / 2 + 1..r + half])
