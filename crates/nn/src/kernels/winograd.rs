@@ -42,7 +42,10 @@ use super::spare::SpareBuffer;
 
 mod bound;
 mod f4;
+mod lanes;
 mod tiles;
+
+use lanes::{Lanes, Value, LANES};
 
 /// Channels (in and out) below which a 3×3 layer keeps im2col: the GEMMs of Winograd have
 /// depth `C` (forward) or `O` (input gradient), and below this they run far from full speed
@@ -202,46 +205,75 @@ fn weight_transform(weight: &[f32], o: usize, c: usize, swap: bool, tile: Tile) 
     let mut u = SpareBuffer::take(positions * o * c);
     u.par_chunks_mut(positions * cols)
         .enumerate()
-        .for_each(|(r, row)| {
-            for col in 0..cols {
-                let (oc, ic) = if swap { (col, r) } else { (r, col) };
-                let k = &weight[(oc * c + ic) * 9..(oc * c + ic + 1) * 9];
-                let g = |i: usize, j: usize| {
-                    if swap {
-                        k[(2 - i) * 3 + (2 - j)]
-                    } else {
-                        k[i * 3 + j]
-                    }
-                };
-                let mut put = |t: &[f32]| {
-                    for (xi, &v) in t.iter().enumerate() {
-                        row[xi * cols + col] = v;
-                    }
-                };
-                match tile {
-                    Tile::F2 => put(&kernel_transform(g)),
-                    Tile::F4 => put(&f4::kernel_transform(g)),
-                }
-            }
-        });
+        .for_each(|(r, row)| weight_transform_row(weight, c, swap, tile, r, row));
     u
 }
 
-/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)` for F(2×2, 3×3), ξ = 4i + j.
+multiversioned! {
+    /// Row `r` of [`weight_transform`], 16 kernels at a time (one per vector lane).
+    fn weight_transform_row(
+        weight: &[f32],
+        c: usize,
+        swap: bool,
+        tile: Tile,
+        r: usize,
+        row: &mut [f32],
+    ) {
+        let cols = row.len() / tile.positions();
+        for col0 in (0..cols).step_by(LANES) {
+            let lanes = LANES.min(cols - col0);
+            // tap 3i + j of each lane's kernel, turned by 180° (tap 8 − (3i + j)) when swapped
+            let taps: [Lanes; 9] = std::array::from_fn(|t| {
+                let t = if swap { 8 - t } else { t };
+                Lanes::from_fn(lanes, |l| {
+                    let (oc, ic) = if swap { (col0 + l, r) } else { (r, col0 + l) };
+                    weight[(oc * c + ic) * 9 + t]
+                })
+            });
+            let g = |i: usize, j: usize| taps[3 * i + j];
+            let mut put = |t: &[Lanes]| {
+                for (xi, v) in t.iter().enumerate() {
+                    row[xi * cols + col0..][..lanes].copy_from_slice(&v.0[..lanes]);
+                }
+            };
+            match tile {
+                Tile::F2 => put(&kernel_transform(g)),
+                Tile::F4 => put(&f4::kernel_transform(g)),
+            }
+        }
+    }
+}
+
+/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)` for F(2×2, 3×3), ξ = 4i + j (or of 16, in
+/// [`Lanes`]).
 #[inline(always)]
-fn kernel_transform(g: impl Fn(usize, usize) -> f32) -> [f32; 16] {
+fn kernel_transform<T: Value>(g: impl Fn(usize, usize) -> T) -> [T; 16] {
     // G g: 4 × 3
     let column = |j: usize| {
         let (a, b, d) = (g(0, j), g(1, j), g(2, j));
-        [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
+        [a, (a + b + d) * 0.5, (a - b + d) * 0.5, d]
     };
     let (c0, c1, c2) = (column(0), column(1), column(2));
-    let mut u = [0.0f32; 16];
-    for i in 0..4 {
+    std::array::from_fn(|xi| {
+        let i = xi / 4;
         let (a, b, d) = (c0[i], c1[i], c2[i]);
-        u[4 * i..4 * i + 4].copy_from_slice(&[a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]);
-    }
-    u
+        [a, (a + b + d) * 0.5, (a - b + d) * 0.5, d][xi % 4]
+    })
+}
+
+/// `dg = Gᵀ dU G` of one kernel from its 16 values `du(ξ)` for F(2×2, 3×3), as 3 × 3 row-major
+/// (or of 16, in [`Lanes`]).
+#[inline(always)]
+fn kernel_gradient<T: Value>(du: impl Fn(usize) -> T) -> [T; 9] {
+    // (Gᵀ X)_0 = X0 + ½X1 + ½X2, _1 = ½X1 − ½X2, _2 = ½X1 + ½X2 + X3
+    let gt = |x: [T; 4]| {
+        let (h1, h2) = (x[1] * 0.5, x[2] * 0.5);
+        [x[0] + h1 + h2, h1 - h2, h1 + h2 + x[3]]
+    };
+    // columns first: cols[j][k] = (Gᵀ dU)_kj
+    let cols: [[T; 3]; 4] = std::array::from_fn(|j| gt([du(j), du(4 + j), du(8 + j), du(12 + j)]));
+    let rows: [[T; 3]; 3] = std::array::from_fn(|k| gt(std::array::from_fn(|j| cols[j][k])));
+    std::array::from_fn(|at| rows[at / 3][at % 3])
 }
 
 /// `U_ξ` of [`weight_transform`]'s output: `rows × cols` at offset `ξ · cols`, row stride
@@ -722,53 +754,44 @@ fn winograd_backward(
     // `dg = Gᵀ dU G` is linear: the tasks' `dU` are added first (in task order) and transformed
     // once, rather than each task's transformed and the results added
     let du = sum_in_order(partials).expect("a backward pass has at least one task");
-    let dw = match tile {
-        Tile::F2 => weight_gradient(&du, o, c),
-        Tile::F4 => weight_gradient_f4(&du, o, c),
-    };
+    let dw = weight_gradient(&du, o, c, tile);
     (dx, dw)
 }
 
-/// `dg = Gᵀ dU G` for every (o, c): 16 matrices of `O × C` to `O × C × 3 × 3`, kernels in
-/// parallel blocks.
-fn weight_gradient(du: &[f32], o: usize, c: usize) -> Vec<f32> {
+/// `dg = Gᵀ dU G` for every (o, c): 16 matrices of `O × C` (36 with F(4×4, 3×3)) to
+/// `O × C × 3 × 3`, kernels in parallel blocks.
+fn weight_gradient(du: &[f32], o: usize, c: usize, tile: Tile) -> Vec<f32> {
     let plane = o * c;
     let mut dw = zeros(plane * 9);
-    // (Gᵀ X)_0 = X0 + ½X1 + ½X2, _1 = ½X1 − ½X2, _2 = ½X1 + ½X2 + X3
-    let gt = |x: [f32; 4]| {
-        let (h1, h2) = (0.5 * x[1], 0.5 * x[2]);
-        [x[0] + h1 + h2, h1 - h2, h1 + h2 + x[3]]
-    };
     dw.par_chunks_mut(9 * SUM_CHUNK)
         .enumerate()
-        .for_each(|(b, block)| {
-            for (i, out) in block.chunks_exact_mut(9).enumerate() {
-                let at = b * SUM_CHUNK + i;
-                let d = |xi: usize| du[xi * plane + at];
-                // columns first: cols[j][k] = (Gᵀ dU)_kj
-                let cols: [[f32; 3]; 4] =
-                    std::array::from_fn(|j| gt([d(j), d(4 + j), d(8 + j), d(12 + j)]));
-                for (k, out) in out.chunks_exact_mut(3).enumerate() {
-                    out.copy_from_slice(&gt(std::array::from_fn(|j| cols[j][k])));
-                }
-            }
-        });
+        .for_each(|(b, block)| weight_gradient_block(du, plane, b * SUM_CHUNK, tile, block));
     dw
 }
 
-/// [`weight_gradient`] for F(4×4, 3×3): 36 matrices of `O × C` to `O × C × 3 × 3`.
-fn weight_gradient_f4(du: &[f32], o: usize, c: usize) -> Vec<f32> {
-    let plane = o * c;
-    let mut dw = zeros(plane * 9);
-    dw.par_chunks_mut(9 * SUM_CHUNK)
-        .enumerate()
-        .for_each(|(b, block)| {
-            for (i, out) in block.chunks_exact_mut(9).enumerate() {
-                let at = b * SUM_CHUNK + i;
-                out.copy_from_slice(&f4::kernel_gradient(|xi| du[xi * plane + at]));
+multiversioned! {
+    /// The kernels `first..` of [`weight_gradient`] into `block` (9 values each), 16 at a time
+    /// (one per vector lane).
+    fn weight_gradient_block(du: &[f32], plane: usize, first: usize, tile: Tile, block: &mut [f32]) {
+        let kernels = block.len() / 9;
+        for k0 in (0..kernels).step_by(LANES) {
+            let lanes = LANES.min(kernels - k0);
+            let at = first + k0;
+            let d = |xi: usize| {
+                let src = &du[xi * plane + at..][..lanes];
+                Lanes::from_fn(lanes, |l| src[l])
+            };
+            let g = match tile {
+                Tile::F2 => kernel_gradient(d),
+                Tile::F4 => f4::kernel_gradient(d),
+            };
+            for l in 0..lanes {
+                for (t, v) in g.iter().enumerate() {
+                    block[(k0 + l) * 9 + t] = v.0[l];
+                }
             }
-        });
-    dw
+        }
+    }
 }
 
 /// Checks the Winograd forward pass, input gradient and weight gradient of a layer with `tile`

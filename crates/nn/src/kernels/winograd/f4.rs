@@ -20,6 +20,7 @@
 
 use super::super::conv::ConvGeometry;
 use super::super::simd::multiversioned;
+use super::lanes::Value;
 use super::tiles::{self, combine};
 use super::Tile;
 
@@ -56,38 +57,39 @@ fn tile_grid(geo: &ConvGeometry) -> (usize, usize) {
     Tile::F4.grid(geo)
 }
 
-/// `Σ_k coef[k] · d[k]` in order.
+/// `Σ_k d[k] · coef[k]` in order.
 #[inline(always)]
-fn dot<const K: usize>(coef: &[f32; K], d: &[f32; K]) -> f32 {
-    let mut acc = coef[0] * d[0];
+fn dot<T: Value, const K: usize>(coef: &[f32; K], d: &[T; K]) -> T {
+    let mut acc = d[0] * coef[0];
     for k in 1..K {
-        acc += coef[k] * d[k];
+        acc = acc + d[k] * coef[k];
     }
     acc
 }
 
-/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)`, ξ = 6i + j.
+/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)`, ξ = 6i + j (or of 16, in [`Lanes`](super::lanes::Lanes)).
 #[inline(always)]
-pub(super) fn kernel_transform(g: impl Fn(usize, usize) -> f32) -> [f32; 36] {
+pub(super) fn kernel_transform<T: Value>(g: impl Fn(usize, usize) -> T) -> [T; 36] {
     // G g: 6 × 3
-    let gg: [[f32; 3]; 6] =
+    let gg: [[T; 3]; 6] =
         std::array::from_fn(|i| std::array::from_fn(|j| dot(&G[i], &[g(0, j), g(1, j), g(2, j)])));
-    std::array::from_fn(|xi| dot(&gg[xi / 6], &G[xi % 6]))
+    std::array::from_fn(|xi| dot(&G[xi % 6], &gg[xi / 6]))
 }
 
-/// `dg = Gᵀ dU G` of one kernel from its 36 values `du(ξ)`, as 3 × 3 row-major.
+/// `dg = Gᵀ dU G` of one kernel from its 36 values `du(ξ)`, as 3 × 3 row-major (or of 16, in
+/// [`Lanes`](super::lanes::Lanes)).
 #[inline(always)]
-pub(super) fn kernel_gradient(du: impl Fn(usize) -> f32) -> [f32; 9] {
+pub(super) fn kernel_gradient<T: Value>(du: impl Fn(usize) -> T) -> [T; 9] {
     // (Gᵀ dU)_kj = Σ_i G[i][k] dU[i][j]: 3 × 6
-    let gt: [[f32; 6]; 3] = std::array::from_fn(|k| {
+    let gt: [[T; 6]; 3] = std::array::from_fn(|k| {
         std::array::from_fn(|j| {
-            let col: [f32; 6] = std::array::from_fn(|i| du(6 * i + j));
+            let col: [T; 6] = std::array::from_fn(|i| du(6 * i + j));
             dot(&std::array::from_fn(|i| G[i][k]), &col)
         })
     });
     std::array::from_fn(|at| {
         let (k, l) = (at / 3, at % 3);
-        dot(&gt[k], &std::array::from_fn(|j| G[j][l]))
+        dot(&std::array::from_fn(|j| G[j][l]), &gt[k])
     })
 }
 

@@ -1,0 +1,65 @@
+//! Sixteen kernels transformed side by side, one per vector lane. The kernel transforms
+//! (`G g Gᵀ`, `Gᵀ dU G`) are written once, generic over [`Value`]: `f32` for one kernel, or
+//! [`Lanes`] for sixteen, with the same operations lane by lane, so the same values.
+
+use std::ops::{Add, Mul, Sub};
+
+/// Kernels per [`Lanes`] value.
+pub(super) const LANES: usize = 16;
+
+/// One value of 16 kernels.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lanes(pub(super) [f32; LANES]);
+
+impl Lanes {
+    /// The first `n ≤ 16` lanes from `f(lane)`, zeros after.
+    #[inline(always)]
+    pub(super) fn from_fn(n: usize, f: impl Fn(usize) -> f32) -> Self {
+        Lanes(std::array::from_fn(|l| if l < n { f(l) } else { 0.0 }))
+    }
+}
+
+impl Add for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        let mut r = self.0;
+        for (r, o) in r.iter_mut().zip(other.0) {
+            *r += o;
+        }
+        Lanes(r)
+    }
+}
+
+impl Sub for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        let mut r = self.0;
+        for (r, o) in r.iter_mut().zip(other.0) {
+            *r -= o;
+        }
+        Lanes(r)
+    }
+}
+
+impl Mul<f32> for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, k: f32) -> Self {
+        let mut r = self.0;
+        for r in r.iter_mut() {
+            *r *= k;
+        }
+        Lanes(r)
+    }
+}
+
+/// What the kernel transforms compute in: `f32` or [`Lanes`].
+pub(super) trait Value:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self>
+{
+}
+
+impl Value for f32 {}
+impl Value for Lanes {}
