@@ -375,15 +375,15 @@ fn batch_norm_updates_running_statistics_like_pytorch() {
 fn conv2d_on_the_tape_matches_the_kernel_backward_to_the_bit() {
     use majmin_nn::kernels::{self, winograd};
     let spec = Conv2dSpec {
-        in_channels: 16,
-        out_channels: 24,
+        in_channels: 32,
+        out_channels: 40,
         kernel: 3,
         stride: 1,
         padding: 1,
         dilation: 1,
         groups: 1,
     };
-    let shape = [2, 16, 16, 16];
+    let shape = [2, 32, 16, 16];
     let geo = spec.geometry(2, (16, 16));
     assert!(winograd::backward_applies(&geo) && winograd::tile_for(&geo) == winograd::Tile::F4);
     let mut c = Checker {
@@ -391,7 +391,7 @@ fn conv2d_on_the_tape_matches_the_kernel_backward_to_the_bit() {
     };
     let x = c.vec(shape.iter().product());
     let w = c.vec(spec.weight_len());
-    let r = c.vec(2 * 24 * 16 * 16);
+    let r = c.vec(2 * 40 * 16 * 16);
     let f = |x: Act<T>, s: &ParamStore| ops::conv2d(x, &spec, 0..w.len(), None, s);
     let (_, gx, gw) = run(&f, &x, shape, &w, &r);
     let (dx, dw) = kernels::conv2d_backward(&geo, &x, &w, &r, true);

@@ -291,7 +291,7 @@ multiversioned! {
 /// exist so that benchmarks and tests can compare the algorithms on the same layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// Depthwise layers directly, 3×3 stride-1 layers with at least 16 channels in and out on
+    /// Depthwise layers directly, 3×3 stride-1 layers with at least 32 channels in and out on
     /// maps of 4×4 and more, with at least 64 tiles of 2×2 outputs in the batch, with Winograd
     /// (their backward pass from 8×8 on; see [`winograd::applies`]): F(4×4, 3×3) on maps of
     /// 16×16 and more, F(2×2, 3×3) below ([`winograd::tile_for`]); large 1×1 layers as one GEMM

@@ -50,7 +50,9 @@ use lanes::{Lanes, Value, LANES};
 /// Channels (in and out) below which a 3×3 layer keeps im2col: the GEMMs of Winograd have
 /// depth `C` (forward) or `O` (input gradient), and below this they run far from full speed
 /// while im2col's depth is nine times larger (the first layer of an RGB network has C = 3).
-const MIN_CHANNELS: usize = 16;
+/// 32 rather than 16 since SqueezeNet's 16→64 expand layers on 7×7 maps ran 13 % faster as a
+/// whole network with im2col (4 alternating rounds of `majmin bench --arch squeezenet`).
+const MIN_CHANNELS: usize = 32;
 
 /// The smallest output side run with Winograd (forward pass and input gradient). A 4×4 map has
 /// only 4 tiles a sample, but with the weights transformed in parallel Winograd is still ahead of
@@ -141,7 +143,7 @@ pub fn tile_for(geo: &ConvGeometry) -> Tile {
 
 /// Whether [`conv2d_forward`](super::conv2d_forward) and
 /// [`conv2d_backward`](super::conv2d_backward) run this layer with Winograd (with the tile of
-/// [`tile_for`]): a 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 16
+/// [`tile_for`]): a 3×3 kernel, stride 1, no dilation, one group, padding 0 to 2, at least 32
 /// input and output channels, an output of at least 4×4, and at
 /// least 64 tiles of 2×2 outputs in the batch.
 pub fn applies(geo: &ConvGeometry) -> bool {
