@@ -224,14 +224,21 @@ multiversioned! {
         let cols = row.len() / tile.positions();
         for col0 in (0..cols).step_by(LANES) {
             let lanes = LANES.min(cols - col0);
-            // tap 3i + j of each lane's kernel, turned by 180° (tap 8 − (3i + j)) when swapped
-            let taps: [Lanes; 9] = std::array::from_fn(|t| {
+            // each lane's kernel (its 9 taps are contiguous), then tap 3i + j of every lane,
+            // turned by 180° (tap 8 − (3i + j)) when swapped; plain loops, since closures
+            // nested in `array::from_fn` were left as calls per value
+            let mut kernels = [[0.0f32; 9]; LANES];
+            for (l, kernel) in kernels[..lanes].iter_mut().enumerate() {
+                let (oc, ic) = if swap { (col0 + l, r) } else { (r, col0 + l) };
+                kernel.copy_from_slice(&weight[(oc * c + ic) * 9..][..9]);
+            }
+            let mut taps = [Lanes([0.0; LANES]); 9];
+            for (t, tap) in taps.iter_mut().enumerate() {
                 let t = if swap { 8 - t } else { t };
-                Lanes::from_fn(lanes, |l| {
-                    let (oc, ic) = if swap { (col0 + l, r) } else { (r, col0 + l) };
-                    weight[(oc * c + ic) * 9 + t]
-                })
-            });
+                for (value, kernel) in tap.0.iter_mut().zip(&kernels) {
+                    *value = kernel[t];
+                }
+            }
             let g = |i: usize, j: usize| taps[3 * i + j];
             let mut put = |t: &[Lanes]| {
                 for (xi, v) in t.iter().enumerate() {
