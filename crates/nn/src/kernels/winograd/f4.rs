@@ -96,8 +96,8 @@ pub(super) fn kernel_gradient<T: Value>(du: impl Fn(usize) -> T) -> [T; 9] {
 multiversioned! {
     /// `V_ξ = (Bᵀ d B)_ξ` of the `ns` samples of `x` (`ns × C × H × W`): 36 matrices of
     /// `C × T` (see [`tiles::input_transform`]).
-    pub(super) fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32]) {
-        tiles::input_transform(geo, x, ns, v, &BT, Tile::F4);
+    pub(super) fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32], ts: usize) {
+        tiles::input_transform(geo, x, ns, v, ts, &BT, Tile::F4);
     }
 }
 

@@ -42,7 +42,8 @@ pub(super) fn combine<const K: usize>(dst: &mut [f32], src: [&[f32]; K], coef: [
 
 /// `V_ξ = (Bᵀ d B)_ξ` of the `ns` samples of `x` (`ns × C × H × W`) with the `S × S` matrix
 /// `bt` (`Bᵀ`), tiles `M = S − 2` apart: `S²` matrices of `C × T`, `T = ns · tiles`, tile
-/// `t = (n · tiles_y + ty) · tiles_x + tx`, at `v[(ξ · C + c) · T + t]`. The `S × S` blocks of
+/// `t = (n · tiles_y + ty) · tiles_x + tx`, at `v[(ξ · C + c) · ts + t]` (rows of `ts ≥ T`
+/// values, of which the first `T` are written: a block's columns of a longer row). The `S × S` blocks of
 /// a channel's tiles are first gathered as `S²` runs of `T` (`d[S·i + k][t]`: row `i`, column `k`
 /// of tile `t`), then transformed along the rows and down the columns.
 #[inline(always)]
@@ -51,6 +52,7 @@ pub(super) fn input_transform<const S: usize>(
     x: &[f32],
     ns: usize,
     v: &mut [f32],
+    ts: usize,
     bt: &[[f32; S]; S],
     tile: Tile,
 ) {
@@ -109,7 +111,7 @@ pub(super) fn input_transform<const S: usize>(
         for j in 0..S {
             let e: [&[f32]; S] = std::array::from_fn(|k| &rows[(S * k + j) * t_all..][..t_all]);
             for (i, b) in bt.iter().enumerate() {
-                let at = ((S * i + j) * c + ch) * t_all;
+                let at = ((S * i + j) * c + ch) * ts;
                 combine(&mut v[at..at + t_all], e, *b);
             }
         }
