@@ -140,9 +140,12 @@ impl Tile {
     }
 }
 
-/// Tiles a block of [`Tile::samples_per_block`] holds at least: GEMMs narrower than this run
-/// well below full speed.
-const MIN_BLOCK_TILES: usize = 64;
+/// Tiles a block of [`Tile::samples_per_block`] holds at least: narrower GEMMs run below full
+/// speed, and each GEMM call has a cost of its own. `majmin bench --kernel`, two runs each, forward
+/// GFLOP/s of ResNet's 64→64 F(4×4) at 32×32 and 128→128 at 16×16: 64 tiles 241–288 and
+/// 368–404, 128 tiles 254–274 and 425–435, 256 tiles 269–295 and 382–465, no blocks 210–263 and
+/// 348–355; resnet18 +9 % with 128 (5 alternating rounds against no blocks).
+const MIN_BLOCK_TILES: usize = 128;
 
 /// Bytes of transformed input and products a block of [`Tile::samples_per_block`] holds at
 /// most, when [`MIN_BLOCK_TILES`] allows: about half of the L2 cache of a core.
@@ -970,8 +973,8 @@ mod tests {
             geometry(19, 16, 16, (8, 8), 1),
             geometry(9, 32, 16, (9, 8), 1),
             geometry(4, 16, 17, (12, 12), 1),
-            // several blocks a task (`Tile::samples_per_block`: one sample each)
-            geometry(2, 48, 48, (32, 32), 1),
+            // several blocks a task (`Tile::samples_per_block`), the last one shorter
+            geometry(3, 48, 48, (32, 32), 1),
             // 4 to 7 a side: the backward pass takes im2col
             geometry(16, 16, 16, (4, 4), 1),
             geometry(8, 16, 24, (6, 5), 1),
@@ -1018,19 +1021,18 @@ mod tests {
     }
 
     #[test]
-    fn blocks_hold_at_least_64_tiles_and_split_a_task_evenly() {
-        // 64 tiles of F(4×4) a sample: one sample a block
+    fn blocks_hold_at_least_128_tiles_and_split_a_task_evenly() {
+        // 64 tiles of F(4×4) a sample: two samples a block
         let g = geometry(64, 64, 64, (32, 32), 1);
-        assert_eq!(Tile::F4.samples_per_block(&g, 16), 1);
-        // 4 tiles of F(2×2) a sample: 16 samples make 64 tiles
+        assert_eq!(Tile::F4.samples_per_block(&g, 16), 2);
+        // 4 tiles of F(2×2) a sample: 32 samples make 128 tiles
         let g = geometry(64, 512, 512, (4, 4), 1);
-        assert_eq!(Tile::F2.samples_per_block(&g, 32), 16);
-        // 20 samples of 4 tiles: two blocks, of 10 each rather than 16 and 4
-        assert_eq!(Tile::F2.samples_per_block(&g, 20), 10);
-        // few channels: as many samples as fit the budget
+        assert_eq!(Tile::F2.samples_per_block(&g, 32), 32);
+        // 48 samples: two blocks, of 24 each rather than 32 and 16
+        assert_eq!(Tile::F2.samples_per_block(&g, 48), 24);
+        // few channels: as many samples as fit the budget, never more than the task
         let g = geometry(64, 16, 24, (16, 16), 1);
         assert_eq!(Tile::F4.samples_per_block(&g, 9), 9);
-        // never more than the task
         assert_eq!(Tile::F2.samples_per_block(&g, 1), 1);
     }
 
