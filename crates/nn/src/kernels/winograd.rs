@@ -144,7 +144,8 @@ impl Tile {
 /// speed, and each GEMM call has a cost of its own. `majmin bench --kernel`, two runs each, forward
 /// GFLOP/s of ResNet's 64→64 F(4×4) at 32×32 and 128→128 at 16×16: 64 tiles 241–288 and
 /// 368–404, 128 tiles 254–274 and 425–435, 256 tiles 269–295 and 382–465, no blocks 210–263 and
-/// 348–355; resnet18 +9 % with 128 (5 alternating rounds against no blocks).
+/// 348–355. On whole networks the blocks are within the noise (resnet18 1.09 and 0.98 in two
+/// 5-round A/Bs against no blocks).
 const MIN_BLOCK_TILES: usize = 128;
 
 /// Bytes of transformed input and products a block of [`Tile::samples_per_block`] holds at
