@@ -4,6 +4,8 @@
 //! The passes run in parallel over fixed chunks of values, so results are bit-identical from run
 //! to run whatever the thread count.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::simd::multiversioned;
@@ -110,21 +112,33 @@ multiversioned! {
 /// `act(a + b)` element-wise, in parallel.
 pub fn add_forward(a: &[f32], b: &[f32], act: Activation) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "add_forward: lengths differ");
-    let mut out = zeros(a.len());
-    out.par_chunks_mut(ELEMENTWISE_CHUNK)
+    // every value is written below, so the buffer is not cleared first
+    let mut out: Vec<f32> = Vec::with_capacity(a.len());
+    out.spare_capacity_mut()[..a.len()]
+        .par_chunks_mut(ELEMENTWISE_CHUNK)
         .zip(a.par_chunks(ELEMENTWISE_CHUNK))
         .zip(b.par_chunks(ELEMENTWISE_CHUNK))
         .for_each(|((o, a), b)| add_activate(o, a, b, act));
+    // SAFETY: `add_activate` wrote every one of the first `a.len()` values.
+    unsafe { out.set_len(a.len()) };
     out
 }
 
 multiversioned! {
-    fn add_activate(out: &mut [f32], a: &[f32], b: &[f32], act: Activation) {
+    /// `out = act(a + b)`, every value of `out` written.
+    fn add_activate(out: &mut [MaybeUninit<f32>], a: &[f32], b: &[f32], act: Activation) {
+        debug_assert!(out.len() == a.len() && a.len() == b.len());
         let pairs = out.iter_mut().zip(a.iter().zip(b));
         match act {
-            Activation::Identity => pairs.for_each(|(o, (a, b))| *o = a + b),
-            Activation::Relu => pairs.for_each(|(o, (a, b))| *o = (a + b).max(0.0)),
-            Activation::Relu6 => pairs.for_each(|(o, (a, b))| *o = (a + b).clamp(0.0, 6.0)),
+            Activation::Identity => pairs.for_each(|(o, (a, b))| {
+                o.write(a + b);
+            }),
+            Activation::Relu => pairs.for_each(|(o, (a, b))| {
+                o.write((a + b).max(0.0));
+            }),
+            Activation::Relu6 => pairs.for_each(|(o, (a, b))| {
+                o.write((a + b).clamp(0.0, 6.0));
+            }),
         }
     }
 }

@@ -252,52 +252,68 @@ multiversioned! {
         row: &mut [f32],
     ) {
         let cols = row.len() / tile.positions();
+        // the row's kernels tap by tap: tap t of column j at `t · cols + j`, turned by 180°
+        // (tap 8 − t) when swapped, so that a tap of 16 lanes is one contiguous load. (Each
+        // lane's kernel copied into a small array and read back as vectors right after stalled
+        // on store forwarding: half of this function's time.)
+        let mut tap_major = vec![0.0f32; 9 * cols];
+        for j in 0..cols {
+            let (oc, ic) = if swap { (j, r) } else { (r, j) };
+            let kernel = &weight[(oc * c + ic) * 9..][..9];
+            for (t, &value) in kernel.iter().enumerate() {
+                let t = if swap { 8 - t } else { t };
+                tap_major[t * cols + j] = value;
+            }
+        }
         for col0 in (0..cols).step_by(LANES) {
             let lanes = LANES.min(cols - col0);
-            // each lane's kernel (its 9 taps are contiguous), then tap 3i + j of every lane,
-            // turned by 180° (tap 8 − (3i + j)) when swapped; plain loops, since closures
-            // nested in `array::from_fn` were left as calls per value
-            let mut kernels = [[0.0f32; 9]; LANES];
-            for (l, kernel) in kernels[..lanes].iter_mut().enumerate() {
-                let (oc, ic) = if swap { (col0 + l, r) } else { (r, col0 + l) };
-                kernel.copy_from_slice(&weight[(oc * c + ic) * 9..][..9]);
-            }
+            // tap 3i + j of every lane
             let mut taps = [Lanes([0.0; LANES]); 9];
             for (t, tap) in taps.iter_mut().enumerate() {
-                let t = if swap { 8 - t } else { t };
-                for (value, kernel) in tap.0.iter_mut().zip(&kernels) {
-                    *value = kernel[t];
+                let src = &tap_major[t * cols + col0..][..lanes];
+                match <&[f32; LANES]>::try_from(src) {
+                    Ok(src) => tap.0 = *src,
+                    Err(_) => tap.0[..lanes].copy_from_slice(src),
                 }
             }
-            let g = |i: usize, j: usize| taps[3 * i + j];
-            let mut put = |t: &[Lanes]| {
-                for (xi, v) in t.iter().enumerate() {
-                    row[xi * cols + col0..][..lanes].copy_from_slice(&v.0[..lanes]);
-                }
+            let u = match tile {
+                Tile::F2 => &kernel_transform(&taps)[..],
+                Tile::F4 => &f4::kernel_transform(&taps)[..],
             };
-            match tile {
-                Tile::F2 => put(&kernel_transform(g)),
-                Tile::F4 => put(&f4::kernel_transform(g)),
+            for (xi, v) in u.iter().enumerate() {
+                let dst = &mut row[xi * cols + col0..][..lanes];
+                if let Ok(dst) = <&mut [f32; LANES]>::try_from(&mut *dst) {
+                    *dst = v.0;
+                } else {
+                    dst.copy_from_slice(&v.0[..lanes]);
+                }
             }
         }
     }
 }
 
-/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)` for F(2×2, 3×3), ξ = 4i + j (or of 16, in
-/// [`Lanes`]).
+/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g` (row-major, `g(i, j) = g[3i + j]`) for F(2×2, 3×3),
+/// ξ = 4i + j (or of 16, in [`Lanes`]). Plain code: closures are compiled without the caller's
+/// target features and were left as calls.
 #[inline(always)]
-fn kernel_transform<T: Value>(g: impl Fn(usize, usize) -> T) -> [T; 16] {
-    // G g: 4 × 3
-    let column = |j: usize| {
-        let (a, b, d) = (g(0, j), g(1, j), g(2, j));
-        [a, (a + b + d) * 0.5, (a - b + d) * 0.5, d]
-    };
-    let (c0, c1, c2) = (column(0), column(1), column(2));
-    std::array::from_fn(|xi| {
-        let i = xi / 4;
-        let (a, b, d) = (c0[i], c1[i], c2[i]);
-        [a, (a + b + d) * 0.5, (a - b + d) * 0.5, d][xi % 4]
-    })
+fn kernel_transform<T: Value>(g: &[T; 9]) -> [T; 16] {
+    // G g: 4 × 3, as its 3 columns
+    let columns = [
+        g_times(g[0], g[3], g[6]),
+        g_times(g[1], g[4], g[7]),
+        g_times(g[2], g[5], g[8]),
+    ];
+    let mut u = [g[0]; 16];
+    for (i, row) in u.chunks_exact_mut(4).enumerate() {
+        row.copy_from_slice(&g_times(columns[0][i], columns[1][i], columns[2][i]));
+    }
+    u
+}
+
+/// `G (a, b, d)ᵀ` for F(2×2, 3×3)'s `G`.
+#[inline(always)]
+fn g_times<T: Value>(a: T, b: T, d: T) -> [T; 4] {
+    [a, (a + b + d) * 0.5, (a - b + d) * 0.5, d]
 }
 
 /// `dg = Gᵀ dU G` of one kernel from its 16 values `du(ξ)` for F(2×2, 3×3), as 3 × 3 row-major

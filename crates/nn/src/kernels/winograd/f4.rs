@@ -67,13 +67,23 @@ fn dot<T: Value, const K: usize>(coef: &[f32; K], d: &[T; K]) -> T {
     acc
 }
 
-/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g(i, j)`, ξ = 6i + j (or of 16, in [`Lanes`](super::lanes::Lanes)).
+/// `U_ξ = (G g Gᵀ)_ξ` of one 3×3 kernel `g` (row-major, `g(i, j) = g[3i + j]`), ξ = 6i + j (or of 16, in [`Lanes`](super::lanes::Lanes)).
 #[inline(always)]
-pub(super) fn kernel_transform<T: Value>(g: impl Fn(usize, usize) -> T) -> [T; 36] {
+pub(super) fn kernel_transform<T: Value>(g: &[T; 9]) -> [T; 36] {
+    // plain loops: closures (in `array::from_fn`) are compiled without the caller's target
+    // features and were left as calls
     // G g: 6 × 3
-    let gg: [[T; 3]; 6] =
-        std::array::from_fn(|i| std::array::from_fn(|j| dot(&G[i], &[g(0, j), g(1, j), g(2, j)])));
-    std::array::from_fn(|xi| dot(&G[xi % 6], &gg[xi / 6]))
+    let mut gg = [[g[0]; 3]; 6];
+    for (row, coef) in gg.iter_mut().zip(&G) {
+        for (j, value) in row.iter_mut().enumerate() {
+            *value = dot(coef, &[g[j], g[3 + j], g[6 + j]]);
+        }
+    }
+    let mut u = [g[0]; 36];
+    for (xi, value) in u.iter_mut().enumerate() {
+        *value = dot(&G[xi % 6], &gg[xi / 6]);
+    }
+    u
 }
 
 /// `dg = Gᵀ dU G` of one kernel from its 36 values `du(ξ)`, as 3 × 3 row-major (or of 16, in
