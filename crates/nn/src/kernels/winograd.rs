@@ -316,19 +316,29 @@ fn g_times<T: Value>(a: T, b: T, d: T) -> [T; 4] {
     [a, (a + b + d) * 0.5, (a - b + d) * 0.5, d]
 }
 
-/// `dg = Gᵀ dU G` of one kernel from its 16 values `du(ξ)` for F(2×2, 3×3), as 3 × 3 row-major
-/// (or of 16, in [`Lanes`]).
+/// `dg = Gᵀ dU G` of one kernel from its 16 values `du[ξ]` for F(2×2, 3×3), as 3 × 3 row-major
+/// (or of 16, in [`Lanes`]). Plain code, as [`kernel_transform`].
 #[inline(always)]
-fn kernel_gradient<T: Value>(du: impl Fn(usize) -> T) -> [T; 9] {
-    // (Gᵀ X)_0 = X0 + ½X1 + ½X2, _1 = ½X1 − ½X2, _2 = ½X1 + ½X2 + X3
-    let gt = |x: [T; 4]| {
-        let (h1, h2) = (x[1] * 0.5, x[2] * 0.5);
-        [x[0] + h1 + h2, h1 - h2, h1 + h2 + x[3]]
-    };
+fn kernel_gradient<T: Value>(du: &[T; 16]) -> [T; 9] {
     // columns first: cols[j][k] = (Gᵀ dU)_kj
-    let cols: [[T; 3]; 4] = std::array::from_fn(|j| gt([du(j), du(4 + j), du(8 + j), du(12 + j)]));
-    let rows: [[T; 3]; 3] = std::array::from_fn(|k| gt(std::array::from_fn(|j| cols[j][k])));
-    std::array::from_fn(|at| rows[at / 3][at % 3])
+    let mut cols = [[du[0]; 3]; 4];
+    for (j, col) in cols.iter_mut().enumerate() {
+        *col = g_transposed_times([du[j], du[4 + j], du[8 + j], du[12 + j]]);
+    }
+    let mut dg = [du[0]; 9];
+    for (k, row) in dg.chunks_exact_mut(3).enumerate() {
+        row.copy_from_slice(&g_transposed_times([
+            cols[0][k], cols[1][k], cols[2][k], cols[3][k],
+        ]));
+    }
+    dg
+}
+
+/// `Gᵀ x` for F(2×2, 3×3)'s `G`: `(x0 + ½x1 + ½x2, ½x1 − ½x2, ½x1 + ½x2 + x3)`.
+#[inline(always)]
+fn g_transposed_times<T: Value>(x: [T; 4]) -> [T; 3] {
+    let (h1, h2) = (x[1] * 0.5, x[2] * 0.5);
+    [x[0] + h1 + h2, h1 - h2, h1 + h2 + x[3]]
 }
 
 /// `U_ξ` of [`weight_transform`]'s output: `rows × cols` at offset `ξ · cols`, row stride
@@ -516,7 +526,7 @@ fn output_transform(geo: &ConvGeometry, m: &[f32], ns: usize, out: &mut [f32]) {
 multiversioned! {
     /// [`input_transform`] over runs of all the task's samples ([`tiles::input_transform`]).
     fn input_transform_runs(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32], ts: usize) {
-        tiles::input_transform(geo, x, ns, v, ts, &BT, Tile::F2);
+        tiles::input_transform::<4, 2>(geo, x, ns, v, ts, &BT, Tile::F2);
     }
 }
 
@@ -852,13 +862,21 @@ multiversioned! {
         for k0 in (0..kernels).step_by(LANES) {
             let lanes = LANES.min(kernels - k0);
             let at = first + k0;
-            let d = |xi: usize| {
+            // dU_ξ of every lane (zeros past `lanes`); plain loops, as `weight_transform_row`
+            let mut d = [Lanes([0.0; LANES]); 36];
+            for (xi, value) in d[..tile.positions()].iter_mut().enumerate() {
                 let src = &du[xi * plane + at..][..lanes];
-                Lanes::from_fn(lanes, |l| src[l])
-            };
+                match <&[f32; LANES]>::try_from(src) {
+                    Ok(src) => value.0 = *src,
+                    Err(_) => value.0[..lanes].copy_from_slice(src),
+                }
+            }
             let g = match tile {
-                Tile::F2 => kernel_gradient(d),
-                Tile::F4 => f4::kernel_gradient(d),
+                Tile::F2 => {
+                    let d16: &[Lanes; 16] = d[..16].try_into().expect("16 positions");
+                    kernel_gradient(d16)
+                }
+                Tile::F4 => f4::kernel_gradient(&d),
             };
             for l in 0..lanes {
                 for (t, v) in g.iter().enumerate() {

@@ -86,28 +86,44 @@ pub(super) fn kernel_transform<T: Value>(g: &[T; 9]) -> [T; 36] {
     u
 }
 
-/// `dg = Gᵀ dU G` of one kernel from its 36 values `du(ξ)`, as 3 × 3 row-major (or of 16, in
-/// [`Lanes`](super::lanes::Lanes)).
+/// `dg = Gᵀ dU G` of one kernel from its 36 values `du[ξ]`, as 3 × 3 row-major (or of 16, in
+/// [`Lanes`](super::lanes::Lanes)). Plain loops, as [`kernel_transform`].
 #[inline(always)]
-pub(super) fn kernel_gradient<T: Value>(du: impl Fn(usize) -> T) -> [T; 9] {
+pub(super) fn kernel_gradient<T: Value>(du: &[T; 36]) -> [T; 9] {
+    // column k of G: g_col[k][i] = G[i][k]
+    let mut g_col = [[0.0f32; 6]; 3];
+    for (i, row) in G.iter().enumerate() {
+        for (k, &value) in row.iter().enumerate() {
+            g_col[k][i] = value;
+        }
+    }
     // (Gᵀ dU)_kj = Σ_i G[i][k] dU[i][j]: 3 × 6
-    let gt: [[T; 6]; 3] = std::array::from_fn(|k| {
-        std::array::from_fn(|j| {
-            let col: [T; 6] = std::array::from_fn(|i| du(6 * i + j));
-            dot(&std::array::from_fn(|i| G[i][k]), &col)
-        })
-    });
-    std::array::from_fn(|at| {
-        let (k, l) = (at / 3, at % 3);
-        dot(&std::array::from_fn(|j| G[j][l]), &gt[k])
-    })
+    let mut gt = [[du[0]; 6]; 3];
+    for (row, coef) in gt.iter_mut().zip(&g_col) {
+        for (j, value) in row.iter_mut().enumerate() {
+            let col = [
+                du[j],
+                du[6 + j],
+                du[12 + j],
+                du[18 + j],
+                du[24 + j],
+                du[30 + j],
+            ];
+            *value = dot(coef, &col);
+        }
+    }
+    let mut dg = [du[0]; 9];
+    for (at, value) in dg.iter_mut().enumerate() {
+        *value = dot(&g_col[at % 3], &gt[at / 3]);
+    }
+    dg
 }
 
 multiversioned! {
     /// `V_ξ = (Bᵀ d B)_ξ` of the `ns` samples of `x` (`ns × C × H × W`): 36 matrices of
     /// `C × T` (see [`tiles::input_transform`]).
     pub(super) fn input_transform(geo: &ConvGeometry, x: &[f32], ns: usize, v: &mut [f32], ts: usize) {
-        tiles::input_transform(geo, x, ns, v, ts, &BT, Tile::F4);
+        tiles::input_transform::<6, 4>(geo, x, ns, v, ts, &BT, Tile::F4);
     }
 }
 
@@ -141,12 +157,8 @@ multiversioned! {
                 for (r, src) in plane.chunks_exact(wo).enumerate() {
                     line[..wo].copy_from_slice(src);
                     let (a, at) = (r % 4, n * tiles + (r / 4) * tx_n);
-                    for b in 0..4 {
-                        let dst = &mut d[(4 * a + b) * t_all + at..][..tx_n];
-                        for (tx, value) in dst.iter_mut().enumerate() {
-                            *value = line[4 * tx + b];
-                        }
-                    }
+                    let rows = &mut d[4 * a * t_all..(4 * a + 4) * t_all];
+                    tiles::deinterleave::<4>(&line, rows, t_all, at);
                 }
             }
             for a in 0..4 {

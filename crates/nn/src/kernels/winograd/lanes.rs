@@ -11,14 +11,6 @@ pub(super) const LANES: usize = 16;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Lanes(pub(super) [f32; LANES]);
 
-impl Lanes {
-    /// The first `n ≤ 16` lanes from `f(lane)`, zeros after.
-    #[inline(always)]
-    pub(super) fn from_fn(n: usize, f: impl Fn(usize) -> f32) -> Self {
-        Lanes(std::array::from_fn(|l| if l < n { f(l) } else { 0.0 }))
-    }
-}
-
 impl Add for Lanes {
     type Output = Self;
     #[inline(always)]

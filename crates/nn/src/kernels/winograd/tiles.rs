@@ -40,6 +40,23 @@ pub(super) fn combine<const K: usize>(dst: &mut [f32], src: [&[f32]; K], coef: [
     }
 }
 
+/// `rows[k · stride + at + t] = src[M · t + k]` for `k < M`, `t < src.len() / M`: the `M` phases
+/// of `src`, each written as a run at `at` of its row of `rows` (rows `stride` apart).
+#[inline(always)]
+pub(super) fn deinterleave<const M: usize>(
+    src: &[f32],
+    rows: &mut [f32],
+    stride: usize,
+    at: usize,
+) {
+    let (groups, _) = src.as_chunks::<M>();
+    for (k, row) in rows.chunks_exact_mut(stride).take(M).enumerate() {
+        for (value, group) in row[at..at + groups.len()].iter_mut().zip(groups) {
+            *value = group[k];
+        }
+    }
+}
+
 /// `V_ξ = (Bᵀ d B)_ξ` of the `ns` samples of `x` (`ns × C × H × W`) with the `S × S` matrix
 /// `bt` (`Bᵀ`), tiles `M = S − 2` apart: `S²` matrices of `C × T`, `T = ns · tiles`, tile
 /// `t = (n · tiles_y + ty) · tiles_x + tx`, at `v[(ξ · C + c) · ts + t]` (rows of `ts ≥ T`
@@ -47,7 +64,7 @@ pub(super) fn combine<const K: usize>(dst: &mut [f32], src: [&[f32]; K], coef: [
 /// a channel's tiles are first gathered as `S²` runs of `T` (`d[S·i + k][t]`: row `i`, column `k`
 /// of tile `t`), then transformed along the rows and down the columns.
 #[inline(always)]
-pub(super) fn input_transform<const S: usize>(
+pub(super) fn input_transform<const S: usize, const M: usize>(
     geo: &ConvGeometry,
     x: &[f32],
     ns: usize,
@@ -56,8 +73,9 @@ pub(super) fn input_transform<const S: usize>(
     bt: &[[f32; S]; S],
     tile: Tile,
 ) {
-    let m = tile.out_side();
-    debug_assert_eq!(m + 2, S);
+    let m = M;
+    debug_assert_eq!(tile.out_side(), M);
+    debug_assert_eq!(M + 2, S);
     let (h, w) = geo.in_hw;
     let c = geo.in_channels;
     let (ty_n, tx_n) = tile.grid(geo);
@@ -88,11 +106,18 @@ pub(super) fn input_transform<const S: usize>(
                 ];
                 for &(i, ty) in targets.iter().flatten() {
                     let at = n * tiles + ty * tx_n;
-                    for k in 0..S {
-                        let dst = &mut d[(S * i + k) * t_all + at..][..tx_n];
-                        for (tx, value) in dst.iter_mut().enumerate() {
-                            *value = line[m * tx + k];
+                    // columns k < M: the line's M phases, split in one pass (a vector
+                    // deinterleave); columns k ≥ M: phase k − M one tile on
+                    let rows = &mut d[S * i * t_all..(S * i + S) * t_all];
+                    let (lead, rest) = rows.split_at_mut(M * t_all);
+                    deinterleave::<M>(&line[..M * tx_n], lead, t_all, at);
+                    for k in M..S {
+                        let src = &lead[(k - M) * t_all + at..][..tx_n];
+                        let dst = &mut rest[(k - M) * t_all + at..][..tx_n];
+                        for (value, &next) in dst.iter_mut().zip(&src[1..]) {
+                            *value = next;
                         }
+                        dst[tx_n - 1] = line[M * tx_n + k - M];
                     }
                 }
                 if !inside {
