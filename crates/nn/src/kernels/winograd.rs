@@ -270,23 +270,14 @@ multiversioned! {
             // tap 3i + j of every lane
             let mut taps = [Lanes([0.0; LANES]); 9];
             for (t, tap) in taps.iter_mut().enumerate() {
-                let src = &tap_major[t * cols + col0..][..lanes];
-                match <&[f32; LANES]>::try_from(src) {
-                    Ok(src) => tap.0 = *src,
-                    Err(_) => tap.0[..lanes].copy_from_slice(src),
-                }
+                *tap = Lanes::load(&tap_major[t * cols + col0..][..lanes]);
             }
             let u = match tile {
                 Tile::F2 => &kernel_transform(&taps)[..],
                 Tile::F4 => &f4::kernel_transform(&taps)[..],
             };
             for (xi, v) in u.iter().enumerate() {
-                let dst = &mut row[xi * cols + col0..][..lanes];
-                if let Ok(dst) = <&mut [f32; LANES]>::try_from(&mut *dst) {
-                    *dst = v.0;
-                } else {
-                    dst.copy_from_slice(&v.0[..lanes]);
-                }
+                v.store(&mut row[xi * cols + col0..][..lanes]);
             }
         }
     }
@@ -865,11 +856,7 @@ multiversioned! {
             // dU_ξ of every lane (zeros past `lanes`); plain loops, as `weight_transform_row`
             let mut d = [Lanes([0.0; LANES]); 36];
             for (xi, value) in d[..tile.positions()].iter_mut().enumerate() {
-                let src = &du[xi * plane + at..][..lanes];
-                match <&[f32; LANES]>::try_from(src) {
-                    Ok(src) => value.0 = *src,
-                    Err(_) => value.0[..lanes].copy_from_slice(src),
-                }
+                *value = Lanes::load(&du[xi * plane + at..][..lanes]);
             }
             let g = match tile {
                 Tile::F2 => {

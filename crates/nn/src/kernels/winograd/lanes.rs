@@ -11,6 +11,33 @@ pub(super) const LANES: usize = 16;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Lanes(pub(super) [f32; LANES]);
 
+impl Lanes {
+    /// The first `src.len() ≤ 16` lanes from `src`, zeros after (one vector load when all 16).
+    #[inline(always)]
+    pub(super) fn load(src: &[f32]) -> Self {
+        match <&[f32; LANES]>::try_from(src) {
+            Ok(all) => Lanes(*all),
+            Err(_) => {
+                let mut lanes = [0.0; LANES];
+                lanes[..src.len()].copy_from_slice(src);
+                Lanes(lanes)
+            }
+        }
+    }
+
+    /// The first `dst.len() ≤ 16` lanes into `dst` (one vector store when all 16).
+    #[inline(always)]
+    pub(super) fn store(&self, dst: &mut [f32]) {
+        match <&mut [f32; LANES]>::try_from(&mut *dst) {
+            Ok(all) => *all = self.0,
+            Err(_) => {
+                let n = dst.len();
+                dst.copy_from_slice(&self.0[..n]);
+            }
+        }
+    }
+}
+
 impl Add for Lanes {
     type Output = Self;
     #[inline(always)]
