@@ -264,6 +264,7 @@ impl Model for NetModel {
     /// `inputs`: `N × C·H·W` → `N × classes`.
     fn logits(&mut self, inputs: &[f32]) -> Result<Vec<f32>, ModelError> {
         let shape = self.batch_shape(inputs)?;
+        let _awake = crate::threads::KeepAwake::new();
         let store = ParamStore::new(self.params.clone());
         let x = Act::<NoneTape>::input(&self.device, inputs.to_vec(), shape);
         let mut ctx = Ctx {
@@ -285,6 +286,7 @@ impl Model for NetModel {
         check_batch(self.config.input, self.config.classes, inputs, labels)?;
         self.check_len("gradient buffer", grad.len())?;
         let shape = self.batch_shape(inputs)?;
+        let _awake = crate::threads::KeepAwake::new();
         let store = ParamStore::with_grad(self.params.clone());
         let x = Act::<OwnedTape<f32, Cpu>>::input(&self.device, inputs.to_vec(), shape);
         let mut ctx = Ctx {

@@ -299,22 +299,9 @@ pub fn concat_channels<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>) -> Act<T> {
         "concat_channels: batch and plane sizes differ"
     );
     let p = h * w;
-    let (av, bv) = (a.values(), b.values());
-    let mut out = Vec::with_capacity(av.len() + bv.len());
-    for i in 0..n {
-        out.extend_from_slice(&av[i * c1 * p..(i + 1) * c1 * p]);
-        out.extend_from_slice(&bv[i * c2 * p..(i + 1) * c2 * p]);
-    }
+    let out = kernels::interleave(a.values(), c1 * p, b.values(), c2 * p, n);
     binary_op(a, b, out, [n, c1 + c2, h, w], move |dy| {
-        let (mut da, mut db) = (
-            Vec::with_capacity(n * c1 * p),
-            Vec::with_capacity(n * c2 * p),
-        );
-        for s in dy.chunks(((c1 + c2) * p).max(1)) {
-            da.extend_from_slice(&s[..c1 * p]);
-            db.extend_from_slice(&s[c1 * p..]);
-        }
-        (da, db)
+        kernels::deinterleave(&dy, c1 * p, c2 * p, n)
     })
 }
 
@@ -328,7 +315,7 @@ pub fn add<T: Tape<f32, Cpu>>(a: Act<T>, b: Act<T>, act: Activation) -> Act<T> {
     let (kept, shape) = (out.clone(), a.shape());
     binary_op(a, b, out, shape, move |dy| {
         let db = kernels::activation_backward(&kept, dy, act);
-        (db.clone(), db)
+        (kernels::copied(&db), db)
     })
 }
 

@@ -46,13 +46,17 @@ impl Activation {
 /// Values per parallel task of the element-wise passes.
 pub(crate) const ELEMENTWISE_CHUNK: usize = 1 << 15;
 
+/// Buffers shorter than this are filled, copied and added on the calling thread: below two
+/// chunks there is nothing to share.
+const PARALLEL_MIN: usize = 2 * ELEMENTWISE_CHUNK;
+
 /// `n` zeros, written in parallel over fixed chunks.
 ///
 /// A layer's output buffer is allocated once a step; `vec![0.0; n]` clears it (and takes its
 /// page faults) on the calling thread alone while the other workers wait. Here the pool shares
 /// that work, so a multi-megabyte activation costs `1/threads` of the time.
 pub fn zeros(n: usize) -> Vec<f32> {
-    if n < 4 * ELEMENTWISE_CHUNK {
+    if n < PARALLEL_MIN {
         return vec![0.0; n];
     }
     let mut v: Vec<f32> = Vec::with_capacity(n);
@@ -66,7 +70,7 @@ pub fn zeros(n: usize) -> Vec<f32> {
 
 /// A copy of `x`, written in parallel over fixed chunks (see [`zeros`]).
 pub fn copied(x: &[f32]) -> Vec<f32> {
-    if x.len() < 4 * ELEMENTWISE_CHUNK {
+    if x.len() < PARALLEL_MIN {
         return x.to_vec();
     }
     let mut v: Vec<f32> = Vec::with_capacity(x.len());
@@ -166,10 +170,79 @@ multiversioned! {
     }
 }
 
+/// `n` blocks of `a` (`la` values each) and of `b` (`lb` each), alternating: `a₀ b₀ a₁ b₁ …`
+/// (a concatenation along channels when the blocks are samples), in parallel over the blocks.
+pub fn interleave(a: &[f32], la: usize, b: &[f32], lb: usize, n: usize) -> Vec<f32> {
+    assert!(
+        a.len() == n * la && b.len() == n * lb,
+        "interleave: {} and {} values are not {n} blocks of {la} and {lb}",
+        a.len(),
+        b.len()
+    );
+    if la == 0 || lb == 0 {
+        return if la == 0 { copied(b) } else { copied(a) };
+    }
+    let mut out: Vec<f32> = Vec::with_capacity(n * (la + lb));
+    out.spare_capacity_mut()[..n * (la + lb)]
+        .par_chunks_mut(la + lb)
+        .zip(a.par_chunks(la).zip(b.par_chunks(lb)))
+        .for_each(|(dst, (a, b))| {
+            let (da, db) = dst.split_at_mut(la);
+            write_all(da, a);
+            write_all(db, b);
+        });
+    // SAFETY: the `n` blocks (`la, lb > 0`) wrote all `n · (la + lb)` values just above.
+    unsafe { out.set_len(n * (la + lb)) };
+    out
+}
+
+/// The inverse of [`interleave`]: `x` as `n` blocks of `la + lb` values, split into the `la`
+/// leading values of each block and the `lb` trailing ones.
+pub fn deinterleave(x: &[f32], la: usize, lb: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(
+        x.len(),
+        n * (la + lb),
+        "deinterleave: length is not {n} blocks of {la} + {lb}"
+    );
+    if la == 0 || lb == 0 {
+        return if la == 0 {
+            (Vec::new(), copied(x))
+        } else {
+            (copied(x), Vec::new())
+        };
+    }
+    let (mut a, mut b): (Vec<f32>, Vec<f32>) =
+        (Vec::with_capacity(n * la), Vec::with_capacity(n * lb));
+    a.spare_capacity_mut()[..n * la]
+        .par_chunks_mut(la)
+        .zip(b.spare_capacity_mut()[..n * lb].par_chunks_mut(lb))
+        .zip(x.par_chunks(la + lb))
+        .for_each(|((da, db), x)| {
+            write_all(da, &x[..la]);
+            write_all(db, &x[la..]);
+        });
+    // SAFETY: each of the `n` blocks of `x` wrote its `la` and `lb` values just above.
+    unsafe {
+        a.set_len(n * la);
+        b.set_len(n * lb);
+    }
+    (a, b)
+}
+
+/// `dst ← src` into uninitialised values.
+fn write_all(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
+    assert_eq!(dst.len(), src.len());
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, the lengths match, and a `&mut` cannot
+    // overlap a `&`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<f32>(), src.len())
+    };
+}
+
 /// `dst ← src`, in parallel over fixed chunks when long (see [`zeros`]).
 pub fn copy_from(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "copy_from: lengths differ");
-    if dst.len() < 4 * ELEMENTWISE_CHUNK {
+    if dst.len() < PARALLEL_MIN {
         return dst.copy_from_slice(src);
     }
     dst.par_chunks_mut(ELEMENTWISE_CHUNK)
@@ -180,7 +253,7 @@ pub fn copy_from(dst: &mut [f32], src: &[f32]) {
 /// `dst += src` element-wise, in parallel over fixed chunks when long.
 pub fn add_assign(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
-    if dst.len() < 4 * ELEMENTWISE_CHUNK {
+    if dst.len() < PARALLEL_MIN {
         return add_to(dst, src);
     }
     dst.par_chunks_mut(ELEMENTWISE_CHUNK)

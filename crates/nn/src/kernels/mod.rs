@@ -33,7 +33,7 @@ pub use conv::{
 };
 pub use elementwise::{
     activation_backward, activation_forward, activation_in_place, add_assign, add_forward, copied,
-    copy_from, zeros, Activation,
+    copy_from, deinterleave, interleave, zeros, Activation,
 };
 pub use gemm::{sgemm, MatMut, MatRef};
 pub use pool::{

@@ -246,9 +246,29 @@ fn convolution_cases() {
 }
 
 #[test]
+fn interleave_is_a_concatenation_of_blocks_and_deinterleave_undoes_it() {
+    for (la, lb, n) in [(3, 5, 4), (0, 4, 3), (4, 0, 3), (2, 2, 0), (1000, 24, 70)] {
+        let a: Vec<f32> = (0..la * n).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..lb * n).map(|i| -(i as f32) - 1.0).collect();
+        let mut expected = Vec::new();
+        for i in 0..n {
+            expected.extend_from_slice(&a[i * la..(i + 1) * la]);
+            expected.extend_from_slice(&b[i * lb..(i + 1) * lb]);
+        }
+        let joined = super::interleave(&a, la, &b, lb, n);
+        assert_eq!(joined, expected, "la {la}, lb {lb}, n {n}");
+        assert_eq!(
+            super::deinterleave(&joined, la, lb, n),
+            (a, b),
+            "la {la}, lb {lb}, n {n}"
+        );
+    }
+}
+
+#[test]
 fn parallel_buffers_match_the_serial_ones() {
-    // both sides of the parallel threshold (4 chunks), with a partial last chunk
-    for n in [0, 5, (1 << 17) - 1, (1 << 17) + 12_345] {
+    // both sides of the parallel threshold (2 chunks), with a partial last chunk
+    for n in [0, 5, (1 << 16) - 1, (1 << 17) + 12_345] {
         assert_eq!(super::zeros(n), vec![0.0f32; n]);
         let x: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.0).collect();
         assert_eq!(super::copied(&x), x);
