@@ -55,6 +55,43 @@ pub(crate) fn transpose16(
     }
 }
 
+/// Writes the transpose of `src` (`rows × cols`, row-major, `rows` a multiple of 16) into `dst`
+/// (`cols × rows`, row-major), in 16 × 16 blocks ([`transpose16`]); the last `cols mod 16`
+/// columns value by value.
+///
+/// # Panics
+/// If `rows` is not a multiple of 16, or either buffer holds fewer than `rows · cols` values.
+pub(crate) fn transpose_rows16(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    assert!(
+        rows % SIDE == 0,
+        "transpose_rows16: {rows} rows is not a multiple of 16"
+    );
+    assert!(
+        src.len() >= rows * cols && dst.len() >= rows * cols,
+        "transpose_rows16: buffers of {} and {} values for a {rows}×{cols} matrix",
+        src.len(),
+        dst.len()
+    );
+    let whole = cols / SIDE * SIDE;
+    for r0 in (0..rows).step_by(SIDE) {
+        for c0 in (0..whole).step_by(SIDE) {
+            transpose16(
+                &src[r0 * cols + c0..],
+                cols,
+                SIDE,
+                &mut dst[c0 * rows + r0..],
+                rows,
+                SIDE,
+            );
+        }
+        for c in whole..cols {
+            for r in r0..r0 + SIDE {
+                dst[c * rows + r] = src[r * cols + c];
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
@@ -146,6 +183,24 @@ mod tests {
                         got.to_bits(),
                         want.to_bits(),
                         "({src_rows}, {dst_rows}): [{j}][{i}]"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn whole_matrices_transpose_exactly_with_a_partial_last_block() {
+        for (rows, cols) in [(16, 16), (32, 37), (48, 5), (16, 0)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.25 - 3.0).collect();
+            let mut dst = vec![f32::NAN; rows * cols];
+            transpose_rows16(&src, rows, cols, &mut dst);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        dst[c * rows + r].to_bits(),
+                        src[r * cols + c].to_bits(),
+                        "{rows}×{cols} [{r}][{c}]"
                     );
                 }
             }
