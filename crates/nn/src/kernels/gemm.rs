@@ -1,6 +1,10 @@
 //! Single-precision GEMM on strided matrix views, with a depth cut that depends on the shapes
 //! alone (so results do not depend on the machine's caches or on the thread count).
 
+use std::cell::RefCell;
+
+use super::transpose::{transpose_strided16, SIDE};
+
 /// A read-only matrix view: `rows × cols` values of `data`, element `(i, j)` at
 /// `i · row_stride + j · col_stride`. The constructors check that every element lies inside
 /// `data`.
@@ -219,6 +223,57 @@ pub fn sgemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool, para
         }
         return;
     }
+    if b.col_stride != 1
+        && b.row_stride == 1
+        && n.is_multiple_of(SIDE)
+        && m > 1
+        && m * n > SMALL_PRODUCT
+    {
+        // `b` has its depth contiguous (a transposed view). The GEMM crate runs a row-major
+        // product as its transpose, `cᵀ = bᵀ · aᵀ`, and packs a left operand whose rows are not
+        // contiguous value by value on every call; transposed here in 16 × 16 blocks, it is
+        // read in place. The products, and the order they are added in, are the same.
+        let done = TRANSPOSED_B.with(|cell| {
+            let Ok(mut bt) = cell.try_borrow_mut() else {
+                return false;
+            };
+            if bt.len() < k * n {
+                bt.resize(k * n, 0.0);
+            }
+            transpose_strided16(b.data, b.col_stride, n, k, &mut bt);
+            let bt = MatRef::row_major(&bt[..k * n], k, n);
+            depth_blocks(a, bt, c, ldc, accumulate, parallel);
+            true
+        });
+        if done {
+            return;
+        }
+    }
+    depth_blocks(a, b, c, ldc, accumulate, parallel);
+}
+
+/// Products of at most this many values (`m · n`) keep their operands as given in [`sgemm`]:
+/// the GEMM crate runs them on its small-product path, which sums in vector lanes, so a
+/// transposed copy would change the path and the rounding. One-row products (`m = 1`, its
+/// matrix–vector path) likewise.
+const SMALL_PRODUCT: usize = 256;
+
+thread_local! {
+    /// [`sgemm`]'s copy of a right operand with its depth contiguous, as `k × n` row-major.
+    static TRANSPOSED_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// [`sgemm`] after its checks: the depth cut into [`depth_block`]s, added into `c` (row stride
+/// `ldc`) in order.
+fn depth_blocks(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    parallel: bool,
+) {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
     let par = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -315,5 +370,39 @@ mod tests {
             false,
         );
         assert_eq!(d, [1.0, 3.0, 2.0, 4.0]);
+    }
+
+    #[test]
+    fn a_depth_contiguous_right_operand_gives_the_same_bits_as_a_row_major_copy() {
+        // n = 48 (a multiple of 16, so `sgemm` transposes it), depth 700 (two depth blocks)
+        let (m, n, k) = (40, 48, 700);
+        let value = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 250.0;
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b_nk: Vec<f32> = (0..n * k).map(|i| value(i + 17)).collect();
+        let mut b_kn = vec![0.0f32; k * n];
+        for j in 0..n {
+            for d in 0..k {
+                b_kn[d * n + j] = b_nk[j * k + d];
+            }
+        }
+        for accumulate in [false, true] {
+            let (mut c1, mut c2) = (vec![0.5f32; m * n], vec![0.5f32; m * n]);
+            sgemm(
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&b_nk, n, k).t(),
+                MatMut::row_major(&mut c1, m, n),
+                accumulate,
+                false,
+            );
+            sgemm(
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&b_kn, k, n),
+                MatMut::row_major(&mut c2, m, n),
+                accumulate,
+                false,
+            );
+            let bits = |c: &[f32]| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&c1), bits(&c2), "accumulate {accumulate}");
+        }
     }
 }

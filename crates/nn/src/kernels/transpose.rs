@@ -62,22 +62,47 @@ pub(crate) fn transpose16(
 /// # Panics
 /// If `rows` is not a multiple of 16, or either buffer holds fewer than `rows · cols` values.
 pub(crate) fn transpose_rows16(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    transpose_strided16(src, cols, rows, cols, dst);
+}
+
+/// [`transpose_rows16`] of a matrix whose row `r` starts at `src[r · src_stride]`
+/// (`src_stride ≥ cols`).
+///
+/// # Panics
+/// If `rows` is not a multiple of 16, `src_stride < cols`, or a buffer is too short.
+pub(crate) fn transpose_strided16(
+    src: &[f32],
+    src_stride: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+) {
     assert!(
-        rows % SIDE == 0,
-        "transpose_rows16: {rows} rows is not a multiple of 16"
+        rows.is_multiple_of(SIDE),
+        "transpose: {rows} rows is not a multiple of 16"
     );
     assert!(
-        src.len() >= rows * cols && dst.len() >= rows * cols,
-        "transpose_rows16: buffers of {} and {} values for a {rows}×{cols} matrix",
+        src_stride >= cols,
+        "transpose: row stride {src_stride} below {cols} columns"
+    );
+    let src_end = if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * src_stride + cols
+    };
+    assert!(
+        src.len() >= src_end && dst.len() >= rows * cols,
+        "transpose: buffers of {} and {} values for a {rows}×{cols} matrix of row stride {src_stride}",
         src.len(),
         dst.len()
     );
     let whole = cols / SIDE * SIDE;
     for r0 in (0..rows).step_by(SIDE) {
         for c0 in (0..whole).step_by(SIDE) {
+            let from = &src[r0 * src_stride + c0..];
             transpose16(
-                &src[r0 * cols + c0..],
-                cols,
+                from,
+                src_stride,
                 SIDE,
                 &mut dst[c0 * rows + r0..],
                 rows,
@@ -86,7 +111,7 @@ pub(crate) fn transpose_rows16(src: &[f32], rows: usize, cols: usize, dst: &mut 
         }
         for c in whole..cols {
             for r in r0..r0 + SIDE {
-                dst[c * rows + r] = src[r * cols + c];
+                dst[c * rows + r] = src[r * src_stride + c];
             }
         }
     }

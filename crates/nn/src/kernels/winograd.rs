@@ -799,7 +799,7 @@ fn winograd_backward(
         // operand it packs (value by value, on every call) is `V_ξ` with the depth (tiles)
         // along its rows. Moved here into `T × C` in 16 × 16 blocks, it is read in place
         // instead (when C is a multiple of 16). The products and their order are the same.
-        let transposed = c % SIDE == 0;
+        let transposed = c.is_multiple_of(SIDE);
         let vt_len = if transposed { c * t } else { 0 };
         with_scratch(v_len, xis * o * t + vt_len, |scratch, dm_all| {
             let (dm, vt) = dm_all.split_at_mut(xis * o * t);
