@@ -55,18 +55,9 @@ pub(crate) fn transpose16(
     }
 }
 
-/// Writes the transpose of `src` (`rows × cols`, row-major, `rows` a multiple of 16) into `dst`
-/// (`cols × rows`, row-major), in 16 × 16 blocks ([`transpose16`]); the last `cols mod 16`
-/// columns value by value.
-///
-/// # Panics
-/// If `rows` is not a multiple of 16, or either buffer holds fewer than `rows · cols` values.
-pub(crate) fn transpose_rows16(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    transpose_strided16(src, cols, rows, cols, dst);
-}
-
-/// [`transpose_rows16`] of a matrix whose row `r` starts at `src[r · src_stride]`
-/// (`src_stride ≥ cols`).
+/// Writes the transpose of `src` (`rows × cols`, row `r` at `src[r · src_stride..]`, `rows` a
+/// multiple of 16) into `dst` (`cols × rows`, row-major), in 16 × 16 blocks ([`transpose16`]);
+/// the last `cols mod 16` columns value by value.
 ///
 /// # Panics
 /// If `rows` is not a multiple of 16, `src_stride < cols`, or a buffer is too short.
@@ -216,15 +207,21 @@ mod tests {
 
     #[test]
     fn whole_matrices_transpose_exactly_with_a_partial_last_block() {
-        for (rows, cols) in [(16, 16), (32, 37), (48, 5), (16, 0)] {
-            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.25 - 3.0).collect();
+        for (rows, cols, stride) in [
+            (16, 16, 16),
+            (32, 37, 37),
+            (48, 5, 9),
+            (16, 0, 3),
+            (32, 40, 45),
+        ] {
+            let src: Vec<f32> = (0..rows * stride).map(|i| i as f32 * 0.25 - 3.0).collect();
             let mut dst = vec![f32::NAN; rows * cols];
-            transpose_rows16(&src, rows, cols, &mut dst);
+            transpose_strided16(&src, stride, rows, cols, &mut dst);
             for r in 0..rows {
                 for c in 0..cols {
                     assert_eq!(
                         dst[c * rows + r].to_bits(),
-                        src[r * cols + c].to_bits(),
+                        src[r * stride + c].to_bits(),
                         "{rows}×{cols} [{r}][{c}]"
                     );
                 }

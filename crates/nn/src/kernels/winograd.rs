@@ -39,7 +39,6 @@ use super::elementwise::zeros;
 use super::gemm::{sgemm, MatMut, MatRef};
 use super::simd::multiversioned;
 use super::spare::SpareBuffer;
-use super::transpose::{transpose_rows16, SIDE};
 
 mod bound;
 mod f4;
@@ -795,14 +794,7 @@ fn winograd_backward(
         let t = ns * tiles;
         let kept_v = kept.as_ref().map(|k| &k.tasks[i][..]);
         let v_len = if kept_v.is_some() { 0 } else { xis * c * t };
-        // The GEMM crate runs a product with a row-major destination as its transpose, so the
-        // operand it packs (value by value, on every call) is `V_ξ` with the depth (tiles)
-        // along its rows. Moved here into `T × C` in 16 × 16 blocks, it is read in place
-        // instead (when C is a multiple of 16). The products and their order are the same.
-        let transposed = c.is_multiple_of(SIDE);
-        let vt_len = if transposed { c * t } else { 0 };
-        with_scratch(v_len, xis * o * t + vt_len, |scratch, dm_all| {
-            let (dm, vt) = dm_all.split_at_mut(xis * o * t);
+        with_scratch(v_len, xis * o * t, |scratch, dm| {
             let v: &[f32] = match kept_v {
                 Some(v) => {
                     debug_assert_eq!(v.len(), xis * c * t, "kept input of another task split");
@@ -824,16 +816,11 @@ fn winograd_backward(
             let mut du = SpareBuffer::take(xis * o * c);
             for xi in 0..xis {
                 // dU_ξ[O × C] = dM_ξ[O × T] · V_ξᵀ[T × C]
-                let v_xi = &v[xi * c * t..(xi + 1) * c * t];
-                let v_xi_t = if transposed {
-                    transpose_rows16(v_xi, c, t, vt);
-                    MatRef::row_major(vt, t, c)
-                } else {
-                    MatRef::row_major(v_xi, c, t).t()
-                };
+                // (`V_ξᵀ` has its depth contiguous: `sgemm` transposes it so that the GEMM crate
+                // does not pack it value by value)
                 sgemm(
                     MatRef::row_major(&dm[xi * o * t..(xi + 1) * o * t], o, t),
-                    v_xi_t,
+                    MatRef::row_major(&v[xi * c * t..(xi + 1) * c * t], c, t).t(),
                     MatMut::row_major(&mut du[xi * o * c..(xi + 1) * o * c], o, c),
                     false,
                     parallel,
